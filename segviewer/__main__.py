@@ -1,0 +1,3 @@
+from segviewer.cli import main
+
+raise SystemExit(main())

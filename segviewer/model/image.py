@@ -1,0 +1,78 @@
+"""An image volume: one array in its stored dtype plus its geometry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from segviewer.model.geometry import Geometry
+
+
+@dataclass(eq=False)
+class ImageVolume:
+    """A scalar 3D image.
+
+    The array is held once, in the dtype it was stored with (``int16`` CT stays
+    ``int16``); views and methods slice or crop it instead of copying it.
+    ``array[k, j, i]`` is the voxel at index ``(i, j, k)``.
+    """
+
+    array: np.ndarray
+    geometry: Geometry
+    name: str = "image"
+    path: Path | None = None
+    #: Free-form facts from the reader (modality, DICOM series UID, ...).
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise ValueError(f"an image volume is 3D, got an array of shape {self.array.shape}")
+        if tuple(self.array.shape) != self.geometry.shape:
+            raise ValueError(
+                f"array shape {self.array.shape} does not match geometry shape {self.geometry.shape}"
+            )
+        self._intensity_range: tuple[float, float] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.geometry.shape
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        return self.geometry.spacing
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.array.nbytes)
+
+    @property
+    def intensity_range(self) -> tuple[float, float]:
+        """(min, max) over finite voxels, computed once."""
+        if self._intensity_range is None:
+            if np.issubdtype(self.array.dtype, np.floating):
+                low, high = np.nanmin(self.array), np.nanmax(self.array)
+                if not np.isfinite(low) or not np.isfinite(high):
+                    finite = self.array[np.isfinite(self.array)]
+                    low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+            else:
+                low, high = self.array.min(), self.array.max()
+            self._intensity_range = (float(low), float(high))
+        return self._intensity_range
+
+    def percentiles(self, low: float = 0.5, high: float = 99.5, max_samples: int = 1_000_000) -> tuple[float, float]:
+        """Intensity percentiles estimated on a strided sample (fast on large volumes)."""
+        flat = self.array.reshape(-1)
+        step = max(1, flat.size // max_samples)
+        sample = flat[::step]
+        if np.issubdtype(sample.dtype, np.floating):
+            sample = sample[np.isfinite(sample)]
+        if sample.size == 0:
+            return (0.0, 0.0)
+        lo, hi = np.percentile(sample, [low, high])
+        return float(lo), float(hi)
+
+    def value_at(self, index: tuple[int, int, int]) -> float:
+        i, j, k = index
+        return float(self.array[k, j, i])
