@@ -1,0 +1,248 @@
+"""One interface for every segmentation method.
+
+A :class:`MethodRequest` (image crop, its geometry, the ROI, scribbles, points, current
+labels and typed parameters) goes in; a :class:`MethodResult` (ROI, label crop, optional
+per-class probabilities, info) comes out. ``progress(fraction, text)`` and a
+:class:`CancelToken` are passed in. Each method declares a parameters dataclass whose
+fields (with ``metadata`` help/min/max/choices) generate both the GUI panel and the CLI
+flags (:func:`parameter_specs`, :func:`parse_parameter_assignments`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Protocol
+
+import numpy as np
+
+from segviewer.errors import SegviewerError
+from segviewer.model.geometry import Box, Geometry
+from segviewer.model.points import PointPrompt
+
+
+class MethodCancelled(Exception):
+    """Raised inside a method when its cancel token fires."""
+
+
+class MethodInputError(SegviewerError):
+    """The request lacks what the method needs (e.g. no scribbles); shown to the user."""
+
+
+class CancelToken:
+    """Cooperative cancellation: methods call :meth:`raise_if_cancelled` between steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise MethodCancelled()
+
+
+class Progress(Protocol):
+    def __call__(self, fraction: float, text: str = "", partial: "MethodResult | None" = None) -> None: ...
+
+
+def no_progress(fraction: float, text: str = "", partial: "MethodResult | None" = None) -> None:
+    """A progress callback that ignores everything (CLI quiet mode, tests)."""
+
+
+@dataclass(frozen=True)
+class VoxelPoint:
+    """A point prompt located in the request crop: ``index`` is (k, j, i) in the crop."""
+
+    index: tuple[int, int, int]
+    label: int
+    positive: bool
+
+
+@dataclass
+class MethodRequest:
+    """Read-only inputs of one run; every array is the ROI crop in array order (k, j, i)."""
+
+    image: np.ndarray
+    geometry: Geometry  # the crop's own grid (spacing, origin of the crop, direction)
+    roi: Box  # where the crop sits in the full volume
+    params: Any
+    scribbles: np.ndarray | None = None
+    unannotated: int = 255
+    points: list[VoxelPoint] = field(default_factory=list)
+    labels: np.ndarray | None = None
+    active_label: int = 1
+    label_values: list[int] = field(default_factory=list)
+
+    @property
+    def spacing_zyx(self) -> tuple[float, float, float]:
+        """Voxel size in mm along the array axes (k, j, i)."""
+        sx, sy, sz = self.geometry.spacing
+        return (sz, sy, sx)
+
+    def scribble_classes(self) -> list[int]:
+        """Scribbled class values in the crop (0 = background), sorted."""
+        if self.scribbles is None:
+            return []
+        return [int(v) for v in np.unique(self.scribbles) if v != self.unannotated]
+
+
+@dataclass
+class MethodResult:
+    """What a method decided, within ``roi``.
+
+    ``labels`` is the label crop (0 = background). ``decided`` limits which voxels of the
+    crop the result may write (None = all of them). ``probabilities`` is optional
+    ``(classes, k, j, i)`` float data, class 0 = background, ``classes`` listing their
+    label values. ``info`` carries facts for the user (threshold found, energy, loss curve).
+    """
+
+    roi: Box
+    labels: np.ndarray
+    probabilities: np.ndarray | None = None
+    classes: list[int] | None = None
+    decided: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+
+class Method:
+    """Base class: subclasses set the class attributes and implement :meth:`run`."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Parameters: ClassVar[type] = object
+    #: What the method needs from the user: a subset of {"scribbles", "points", "labels"}.
+    requires: ClassVar[frozenset] = frozenset()
+    #: Whether the method's default ROI is the scribble/point box (True) or the whole volume.
+    uses_roi: ClassVar[bool] = True
+
+    def run(self, request: MethodRequest, progress: Progress, cancel: CancelToken) -> MethodResult:
+        raise NotImplementedError
+
+    def default_parameters(self):
+        return self.Parameters()
+
+
+# -- parameters <-> GUI and CLI ---------------------------------------------------------
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One tunable setting, derived from a parameters dataclass field."""
+
+    name: str
+    type: type
+    default: Any
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple | None = None
+    step: float | None = None
+
+
+def parameter_specs(parameters_class: type) -> list[ParameterSpec]:
+    """The settings of a parameters dataclass, in declaration order."""
+    if not dataclasses.is_dataclass(parameters_class):
+        return []
+    specs = []
+    hints = {f.name: f for f in dataclasses.fields(parameters_class)}
+    instance = parameters_class()
+    for name, f in hints.items():
+        meta = dict(f.metadata)
+        default = getattr(instance, name)
+        kind = type(default) if default is not None else meta.get("type", str)
+        specs.append(ParameterSpec(name, kind, default, meta.get("help", ""), meta.get("min"),
+                                   meta.get("max"), tuple(meta["choices"]) if "choices" in meta else None,
+                                   meta.get("step")))
+    return specs
+
+
+def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+          choices: tuple | list | None = None, step: float | None = None):
+    """Declare a parameter field with the metadata the GUI and CLI read."""
+    metadata: dict[str, Any] = {"help": help}
+    if min is not None:
+        metadata["min"] = min
+    if max is not None:
+        metadata["max"] = max
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    if step is not None:
+        metadata["step"] = step
+    return field(default=default, metadata=metadata)
+
+
+def _convert(spec: ParameterSpec, text: str) -> Any:
+    try:
+        if spec.type is bool:
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        value = spec.type(text)
+    except ValueError:
+        raise MethodInputError(f"parameter {spec.name}: {text!r} is not a valid {spec.type.__name__}") from None
+    return value
+
+
+def validate_parameter(spec: ParameterSpec, value: Any) -> Any:
+    if spec.choices is not None and value not in spec.choices:
+        raise MethodInputError(f"parameter {spec.name}: {value!r} is not one of {list(spec.choices)}")
+    if spec.minimum is not None and value < spec.minimum:
+        raise MethodInputError(f"parameter {spec.name}: {value} is below its minimum {spec.minimum}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise MethodInputError(f"parameter {spec.name}: {value} is above its maximum {spec.maximum}")
+    return value
+
+
+def parse_parameter_assignments(parameters_class: type, assignments: list[str]):
+    """Build parameters from CLI ``key=value`` strings; unknown keys are an error."""
+    specs = {s.name: s for s in parameter_specs(parameters_class)}
+    values = {}
+    for assignment in assignments or []:
+        if "=" not in assignment:
+            raise MethodInputError(f"--param expects key=value, got {assignment!r}")
+        key, text = assignment.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if key not in specs:
+            raise MethodInputError(f"unknown parameter {key!r}; known: {', '.join(specs) or 'none'}")
+        values[key] = validate_parameter(specs[key], _convert(specs[key], text))
+    return parameters_class(**values)
+
+
+# -- the registry -----------------------------------------------------------------------
+_REGISTRY: dict[str, type[Method]] = {}
+
+
+def register(method_class: type[Method]) -> type[Method]:
+    """Add a method class to the registry (usable as a decorator)."""
+    if not method_class.name:
+        raise ValueError(f"{method_class.__name__} has no name")
+    if method_class.name in _REGISTRY and _REGISTRY[method_class.name] is not method_class:
+        raise ValueError(f"a method named {method_class.name!r} is already registered")
+    _REGISTRY[method_class.name] = method_class
+    return method_class
+
+
+def registered_methods() -> dict[str, type[Method]]:
+    """Every registered method by name (the built-ins are registered on first use)."""
+    from segviewer.methods import registry  # noqa: F401  (explicit registration lives there)
+
+    return dict(_REGISTRY)
+
+
+def get_method(name: str) -> Method:
+    methods = registered_methods()
+    if name not in methods:
+        raise MethodInputError(f"unknown method {name!r}; available: {', '.join(sorted(methods))}")
+    return methods[name]()
+
+
+ProgressFunction = Callable[[float, str], None]
