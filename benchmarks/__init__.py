@@ -1,0 +1,1 @@
+"""Performance figures, each beside its peer baseline measured in the same run."""
