@@ -1,0 +1,414 @@
+"""A simulated user: scribbles and clicks drawn from a reference label map.
+
+The strokes imitate what a person draws with a small brush, not whole slices:
+
+* **Foreground**: for each structure (label) and each of ``slices`` slices evenly spread over
+  its extent along ``axis`` (default 0, the axial array axis), one stroke along the middle
+  of the structure's cross-section (a medial line: the ridge of the in-plane distance map
+  along the section's main direction), a few voxels thick, kept inside the structure
+  eroded by one voxel, covering most of its length.
+* **Background**: on the same slices, a thin ring ``background_distance_mm`` outside the
+  structure (and at least as far from every other structure), clipped to the image.
+* **Corrections** (:func:`corrective_scribble`): the largest connected error region (false
+  negatives of a label, or false positives that belong to the background) gets one medial
+  stroke on its largest cross-section, with the value the reference has there.
+
+Output uses the scribble file convention: ``0`` = background, ``k`` = label ``k``, the dtype's
+maximum (255 for ``uint8``) = not annotated. Everything is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from segviewer.evaluation.metrics import SpacingLike, spacing_zyx
+from segviewer.model.geometry import Geometry, bounding_box, grow_box
+from segviewer.model.points import PointPrompt
+
+_EIGHT = ndimage.generate_binary_structure(2, 2)
+
+
+@dataclass(frozen=True)
+class StrokeStyle:
+    """How the simulated user draws.
+
+    ``radius_voxels`` is the brush radius (1 → strokes 3 voxels wide); ``coverage`` the
+    fraction of a section's length the foreground stroke spans; ``inside_margin_voxels`` how
+    far strokes stay from the structure's edge; ``background_distance_mm`` how far outside
+    the structure the background ring runs, ``background_width_voxels`` its thickness.
+    """
+
+    radius_voxels: int = 1
+    coverage: float = 0.8
+    inside_margin_voxels: int = 1
+    background_distance_mm: float = 3.0
+    background_width_voxels: float = 1.5
+    #: Sections smaller than this fraction of the largest on the slice get no stroke.
+    min_component_fraction: float = 0.25
+
+
+DEFAULT_STYLE = StrokeStyle()
+
+
+def _scribble_dtype(labels: Iterable[int]) -> np.dtype:
+    return np.dtype(np.uint16) if any(int(v) >= 255 for v in labels) else np.dtype(np.uint8)
+
+
+def empty_scribbles(shape: Sequence[int], dtype=np.uint8) -> np.ndarray:
+    """An all-"not annotated" scribble array."""
+    dtype = np.dtype(dtype)
+    return np.full(tuple(shape), np.iinfo(dtype).max, dtype=dtype)
+
+
+# -- 2D stroke geometry ----------------------------------------------------------------------
+def _disk(radius: int) -> np.ndarray:
+    r = int(max(0, radius))
+    y, x = np.mgrid[-r:r + 1, -r:r + 1]
+    return (x * x + y * y) <= r * r
+
+
+def _rasterize_polyline(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Thin (one voxel) line through ``points`` ((N, 2) float row/col) on a ``shape`` grid."""
+    line = np.zeros(shape, dtype=bool)
+    if len(points) == 0:
+        return line
+    if len(points) == 1:
+        r, c = np.clip(np.rint(points[0]).astype(int), 0, np.asarray(shape) - 1)
+        line[r, c] = True
+        return line
+    for start, end in zip(points[:-1], points[1:]):
+        n = int(np.ceil(np.abs(end - start).max() * 2)) + 1
+        t = np.linspace(0.0, 1.0, n)[:, None]
+        samples = np.rint(start[None, :] * (1 - t) + end[None, :] * t).astype(int)
+        samples = np.clip(samples, 0, np.asarray(shape) - 1)
+        line[samples[:, 0], samples[:, 1]] = True
+    return line
+
+
+def medial_stroke(region: np.ndarray, spacing2d: Sequence[float] = (1.0, 1.0),
+                  style: StrokeStyle = DEFAULT_STYLE, coverage: float | None = None) -> np.ndarray:
+    """A brush stroke along the middle of a 2D region, kept inside it.
+
+    The stroke follows the ridge of the region's distance map along its main (PCA)
+    direction, spans ``coverage`` of the region's length, is ``2 r + 1`` voxels wide and is
+    clipped to the region eroded by ``inside_margin_voxels`` (or to the region itself when
+    that erosion leaves nothing).
+    """
+    region = np.asarray(region, dtype=bool)
+    stroke = np.zeros_like(region)
+    if not region.any():
+        return stroke
+    coverage = style.coverage if coverage is None else coverage
+    box = grow_box(bounding_box(region), (style.radius_voxels + 2,) * 2, region.shape)
+    sub = region[box]
+    safe = sub
+    if style.inside_margin_voxels > 0:
+        eroded = ndimage.binary_erosion(sub, iterations=style.inside_margin_voxels, border_value=0)
+        if eroded.any():
+            safe = eroded
+    spacing2d = np.asarray(spacing2d, dtype=float)
+    depth = ndimage.distance_transform_edt(sub, sampling=spacing2d)
+    rows, cols = np.nonzero(safe)
+    coords = np.stack([rows, cols], axis=1).astype(float)
+    physical = coords * spacing2d
+    centre = physical.mean(axis=0)
+    if len(coords) >= 2:
+        covariance = np.cov((physical - centre).T)
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        direction = eigenvectors[:, int(np.argmax(eigenvalues))]
+    else:
+        direction = np.array([1.0, 0.0])
+    t = (physical - centre) @ direction
+    step = float(spacing2d.min())
+    bins = np.floor((t - t.min()) / step).astype(int)
+    values = depth[rows, cols]
+    # the deepest voxel of each bin along the main direction: the medial ridge
+    order = np.lexsort((-values, bins))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = bins[order][1:] != bins[order][:-1]
+    ridge = order[first]
+    ridge_t = t[ridge]
+    span = ridge_t.max() - ridge_t.min()
+    trim = 0.5 * (1.0 - float(np.clip(coverage, 0.0, 1.0))) * span
+    keep = (ridge_t >= ridge_t.min() + trim - 1e-9) & (ridge_t <= ridge_t.max() - trim + 1e-9)
+    ridge = ridge[keep] if keep.any() else ridge[[int(np.argmax(values[ridge]))]]
+    points = coords[ridge]
+    if len(points) >= 5:  # a hand is smooth: a short moving average of the ridge
+        kernel = np.ones(3) / 3.0
+        smooth = np.stack([np.convolve(np.pad(points[:, a], 1, mode="edge"), kernel, mode="valid")
+                           for a in range(2)], axis=1)
+        points = smooth
+    line = _rasterize_polyline(points, sub.shape)
+    if style.radius_voxels > 0:
+        line = ndimage.binary_dilation(line, structure=_disk(style.radius_voxels))
+    line &= safe
+    if not line.any():  # smoothing pulled a tiny stroke off the region: fall back to its core
+        line = np.zeros_like(sub)
+        r, c = coords[int(np.argmax(values))].astype(int)
+        line[r, c] = True
+    stroke[box] = line
+    return stroke
+
+
+def _large_components(mask: np.ndarray, fraction: float) -> list[np.ndarray]:
+    components, count = ndimage.label(mask, structure=_EIGHT)
+    if count == 0:
+        return []
+    sizes = np.bincount(components.ravel())[1:]
+    keep = [i + 1 for i in np.argsort(-sizes) if sizes[i] >= fraction * sizes.max()]
+    return [components == i for i in keep]
+
+
+def background_ring(structure: np.ndarray, any_foreground: np.ndarray, spacing2d: Sequence[float],
+                    style: StrokeStyle = DEFAULT_STYLE) -> np.ndarray:
+    """A thin ring ``background_distance_mm`` outside ``structure`` on one slice, kept at
+    least that far from every foreground voxel (``any_foreground``)."""
+    if not structure.any():
+        return np.zeros_like(structure, dtype=bool)
+    spacing2d = np.asarray(spacing2d, dtype=float)
+    distance = max(style.background_distance_mm, 2.0 * float(spacing2d.max()))
+    width = style.background_width_voxels * float(spacing2d.max())
+    margin = int(np.ceil((distance + width) / spacing2d.min())) + 2
+    box = grow_box(bounding_box(structure), (margin, margin), structure.shape)
+    to_structure = ndimage.distance_transform_edt(~structure[box], sampling=spacing2d)
+    to_any = ndimage.distance_transform_edt(~any_foreground[box], sampling=spacing2d)
+    ring = (to_structure >= distance) & (to_structure < distance + width) & (to_any >= distance - 1e-6)
+    out = np.zeros_like(structure, dtype=bool)
+    out[box] = ring
+    return out
+
+
+# -- slice choice ------------------------------------------------------------------------------
+def choose_slices(mask: np.ndarray, count: int = 3, axis: int = 0,
+                  rng: np.random.Generator | None = None) -> list[int]:
+    """``count`` distinct slice indices evenly spread over the mask's extent along ``axis``.
+
+    Slice ``n`` of ``count`` sits at ``(n + 1) / (count + 1)`` of the extent (the middle for
+    one slice; 25 %, 50 %, 75 % for three), moved by a small seeded jitter and snapped to
+    the nearest slice where the structure is present.
+    """
+    other = tuple(a for a in range(mask.ndim) if a != axis)
+    present = np.flatnonzero(np.asarray(mask, dtype=bool).any(axis=other))
+    if present.size == 0 or count <= 0:
+        return []
+    if present.size <= count:
+        return [int(v) for v in present]
+    low, high = int(present[0]), int(present[-1])
+    extent = high - low
+    jitter = int(extent // (4 * (count + 1)))
+    chosen: list[int] = []
+    for n in range(count):
+        target = low + (n + 1) * extent / (count + 1)
+        if rng is not None and jitter > 0:
+            target += int(rng.integers(-jitter, jitter + 1))
+        candidates = [int(v) for v in present if int(v) not in chosen]
+        chosen.append(min(candidates, key=lambda v: (abs(v - target), v)))
+    return sorted(chosen)
+
+
+def _plane(volume: np.ndarray, axis: int, index: int) -> tuple:
+    selector: list = [slice(None)] * volume.ndim
+    selector[axis] = index
+    return tuple(selector)
+
+
+def _in_plane_spacing(spacing: tuple[float, ...], axis: int) -> tuple[float, float]:
+    values = [s for a, s in enumerate(spacing) if a != axis]
+    return values[0], values[1]
+
+
+# -- initial scribbles ----------------------------------------------------------------------
+def simulate_scribbles(reference: np.ndarray, spacing: SpacingLike = None, slices: int = 3,
+                       axis: int = 0, seed: int = 0, labels: Iterable[int] | None = None,
+                       style: StrokeStyle = DEFAULT_STYLE, background: bool = True) -> np.ndarray:
+    """Scribbles on ``slices`` slices per structure of a reference label map.
+
+    Parameters
+    ----------
+    reference : label map in array order (0 = background).
+    spacing : array-order spacing ``(sz, sy, sx)`` in mm, or the image's Geometry.
+    slices : slices per structure (K), evenly spread over its extent along ``axis``.
+    axis : the array axis the slices cut (0 = axial for the usual volumes).
+    seed : everything random (the slice jitter) follows this seed.
+    labels : structures to scribble (default: every non-zero value present).
+    background : also draw background rings around each structure on the same slices.
+
+    Returns
+    -------
+    A ``uint8`` scribble array (``uint16`` when a label is ≥ 255): 0 = background,
+    k = label k, the dtype's maximum = not annotated.
+    """
+    reference = np.asarray(reference)
+    sampling = spacing_zyx(spacing, reference.ndim)
+    if labels is None:
+        labels = [int(v) for v in np.unique(reference) if v != 0]
+    labels = [int(v) for v in labels]
+    dtype = _scribble_dtype(labels)
+    scribbles = empty_scribbles(reference.shape, dtype)
+    rng = np.random.default_rng(seed)
+    spacing2d = _in_plane_spacing(sampling, axis)
+    for label in labels:
+        mask = reference == label
+        for index in choose_slices(mask, slices, axis, rng):
+            plane = _plane(reference, axis, index)
+            section = mask[plane]
+            out = scribbles[plane]
+            if background:
+                ring = background_ring(section, reference[plane] != 0, spacing2d, style)
+                out[ring & (out == scribbles.dtype.type(np.iinfo(dtype).max))] = 0
+            for component in _large_components(section, style.min_component_fraction):
+                out[medial_stroke(component, spacing2d, style)] = label
+    return scribbles
+
+
+# -- clicks -------------------------------------------------------------------------------------
+def _voxel_to_mm(index_kji: Sequence[int], geometry: Geometry) -> tuple[float, float, float]:
+    k, j, i = (int(v) for v in index_kji)
+    x, y, z = geometry.index_to_physical((i, j, k))
+    return (float(x), float(y), float(z))
+
+
+def simulate_points(reference: np.ndarray, geometry: Geometry, positive: int = 1, negative: int = 1,
+                    axis: int = 0, seed: int = 0, labels: Iterable[int] | None = None,
+                    style: StrokeStyle = DEFAULT_STYLE) -> list[PointPrompt]:
+    """Clicks per structure, in physical mm.
+
+    Positive clicks go to the voxel deepest inside the structure on each of ``positive``
+    evenly spread slices (the centre of its largest section, as a person clicks);
+    negative clicks to a seeded random voxel of the background ring on the same slices.
+    """
+    reference = np.asarray(reference)
+    sampling = spacing_zyx(geometry, reference.ndim)
+    spacing2d = _in_plane_spacing(sampling, axis)
+    if labels is None:
+        labels = [int(v) for v in np.unique(reference) if v != 0]
+    rng = np.random.default_rng(seed)
+    points: list[PointPrompt] = []
+    for label in labels:
+        mask = reference == label
+        chosen = choose_slices(mask, max(positive, negative), axis, rng)
+        for n, index in enumerate(chosen):
+            plane = _plane(reference, axis, index)
+            section = mask[plane]
+            if n < positive:
+                components = _large_components(section, 1.0)
+                depth = ndimage.distance_transform_edt(components[0], sampling=spacing2d)
+                r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
+                points.append(PointPrompt(_voxel_to_mm(_insert(index, axis, r, c), geometry), label, True))
+            if n < negative:
+                ring = background_ring(section, reference[plane] != 0, spacing2d, style)
+                rows, cols = np.nonzero(ring)
+                if rows.size:
+                    pick = int(rng.integers(rows.size))
+                    points.append(PointPrompt(_voxel_to_mm(_insert(index, axis, rows[pick], cols[pick]),
+                                                           geometry), label, False))
+    return points
+
+
+def _insert(index: int, axis: int, r: int, c: int) -> tuple[int, int, int]:
+    values = [int(r), int(c)]
+    values.insert(axis, int(index))
+    return tuple(values)  # type: ignore[return-value]
+
+
+# -- corrections --------------------------------------------------------------------------------
+@dataclass
+class Correction:
+    """One corrective interaction: which value was scribbled where."""
+
+    value: int  # 0 = background scribble, k = label k
+    kind: str  # "false_negative" (a label missed) or "false_positive" (background claimed)
+    slice_index: int
+    axis: int
+    region_voxels: int  # size of the 3D error region it corrects
+    stroke_voxels: int
+    point_kji: tuple[int, int, int]  # deepest voxel of the region's section (for a click)
+
+    def to_dict(self) -> dict:
+        return {"value": self.value, "kind": self.kind, "slice": self.slice_index, "axis": self.axis,
+                "region_voxels": self.region_voxels, "stroke_voxels": self.stroke_voxels,
+                "point_kji": list(self.point_kji)}
+
+
+def largest_error_region(prediction: np.ndarray, reference: np.ndarray,
+                         exclude: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
+    """The largest 6-connected region where the prediction is wrong, grouped by the value
+    the reference has there; returns (mask, reference value) or None when all is right."""
+    wrong = np.asarray(prediction) != np.asarray(reference)
+    if exclude is not None:
+        wrong &= ~exclude
+    box = bounding_box(wrong)
+    if box is None:
+        return None
+    wrong_box = wrong[box]
+    ref_box = np.asarray(reference)[box]
+    best: tuple[int, int, np.ndarray, int] | None = None  # (size, -value, mask, value)
+    for value in np.unique(ref_box[wrong_box]):
+        components, count = ndimage.label(wrong_box & (ref_box == value))
+        sizes = np.bincount(components.ravel())
+        sizes[0] = 0
+        top = int(np.argmax(sizes))
+        if best is None or sizes[top] > best[0]:
+            best = (int(sizes[top]), -int(value), components == top, int(value))
+    assert best is not None
+    mask = np.zeros(wrong.shape, dtype=bool)
+    mask[box] = best[2]
+    return mask, best[3]
+
+
+def corrective_scribble(prediction: np.ndarray, reference: np.ndarray, scribbles: np.ndarray,
+                        spacing: SpacingLike = None, axis: int = 0,
+                        style: StrokeStyle = DEFAULT_STYLE) -> Correction | None:
+    """Add one stroke, in place, where the prediction is most wrong; None when nothing is.
+
+    The largest error region (voxels already scribbled excluded) is found in 3D; the stroke
+    is drawn on its largest section along ``axis``, with the reference value there
+    (a missed label → a stroke of that label; a false positive → a background stroke).
+    """
+    unannotated = np.iinfo(scribbles.dtype).max
+    found = largest_error_region(prediction, reference, exclude=scribbles != unannotated)
+    if found is None:
+        return None
+    region, value = found
+    sampling = spacing_zyx(spacing, region.ndim)
+    other = tuple(a for a in range(region.ndim) if a != axis)
+    areas = region.sum(axis=other)
+    index = int(np.argmax(areas))
+    plane = _plane(region, axis, index)
+    section = _large_components(region[plane], 1.0)[0]
+    stroke = medial_stroke(section, _in_plane_spacing(sampling, axis), style, coverage=1.0)
+    depth = ndimage.distance_transform_edt(section, sampling=_in_plane_spacing(sampling, axis))
+    r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    scribbles[plane][stroke] = value
+    predicted = np.asarray(prediction)[plane][r, c]
+    kind = "false_positive" if value == 0 else "false_negative"
+    if value != 0 and predicted != 0:
+        kind = "wrong_label"
+    return Correction(value, kind, index, axis, int(region.sum()), int(stroke.sum()),
+                      _insert(index, axis, r, c))
+
+
+def corrective_click(prediction: np.ndarray, reference: np.ndarray, geometry: Geometry,
+                     axis: int = 0, exclude: np.ndarray | None = None) -> PointPrompt | None:
+    """One click at the centre of the largest error region's largest section (positive for
+    a missed label, negative — for the label predicted there — on a false positive)."""
+    found = largest_error_region(prediction, reference, exclude)
+    if found is None:
+        return None
+    region, value = found
+    sampling = spacing_zyx(geometry, region.ndim)
+    other = tuple(a for a in range(region.ndim) if a != axis)
+    index = int(np.argmax(region.sum(axis=other)))
+    plane = _plane(region, axis, index)
+    section = _large_components(region[plane], 1.0)[0]
+    depth = ndimage.distance_transform_edt(section, sampling=_in_plane_spacing(sampling, axis))
+    r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    kji = _insert(index, axis, r, c)
+    if value == 0:
+        label = int(np.asarray(prediction)[kji])
+        return PointPrompt(_voxel_to_mm(kji, geometry), label, False)
+    return PointPrompt(_voxel_to_mm(kji, geometry), value, True)

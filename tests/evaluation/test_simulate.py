@@ -1,0 +1,106 @@
+"""The simulated user: realistic, correct and deterministic scribbles, clicks and corrections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segviewer.evaluation import simulate as S
+from segviewer.io.images import read_image
+
+
+@pytest.fixture(scope="module")
+def hippocampus(shared_data):
+    return read_image(shared_data / "hippocampus" / "labelsTr" / "hippocampus_001.nii.gz")
+
+
+@pytest.fixture(scope="module")
+def spleen(shared_data):
+    return read_image(shared_data / "spleen_ct" / "spleen_ct_label.nii.gz")
+
+
+def _check_scribbles(scribbles, reference, slices):
+    assert scribbles.dtype == np.uint8
+    annotated = scribbles != 255
+    labels = [int(v) for v in np.unique(reference) if v != 0]
+    # every foreground stroke lies inside its structure, every background stroke outside all
+    for label in labels:
+        assert np.all(reference[scribbles == label] == label)
+        slices_with = np.flatnonzero((scribbles == label).any(axis=(1, 2)))
+        assert len(slices_with) == slices
+    assert np.all(reference[scribbles == 0] == 0)
+    assert set(np.unique(scribbles[annotated])) == {0, *labels}
+    # strokes, not whole slices: a small part of each structure's section is scribbled
+    for label in labels:
+        for k in np.flatnonzero((scribbles == label).any(axis=(1, 2))):
+            section = reference[k] == label
+            assert (scribbles[k] == label).sum() < 0.5 * section.sum()
+
+
+def test_three_slice_scribbles_on_the_spleen(spleen):
+    reference = spleen.array.astype(np.uint8)
+    scribbles = S.simulate_scribbles(reference, spleen.geometry)
+    _check_scribbles(scribbles, reference, 3)
+    # the three slices are spread over the spleen's extent
+    present = np.flatnonzero(reference.any(axis=(1, 2)))
+    chosen = np.flatnonzero((scribbles == 1).any(axis=(1, 2)))
+    assert chosen[0] > present[0] and chosen[-1] < present[-1]
+    assert chosen[-1] - chosen[0] >= 0.4 * (present[-1] - present[0])
+
+
+def test_multilabel_hippocampus_and_determinism(hippocampus):
+    reference = hippocampus.array.astype(np.uint8)
+    a = S.simulate_scribbles(reference, hippocampus.geometry, slices=3, seed=7)
+    b = S.simulate_scribbles(reference, hippocampus.geometry, slices=3, seed=7)
+    np.testing.assert_array_equal(a, b)
+    _check_scribbles(a, reference, 3)
+    one = S.simulate_scribbles(reference, hippocampus.geometry, slices=1)
+    _check_scribbles(one, reference, 1)
+
+
+def test_tiny_and_thin_structures_still_get_a_stroke():
+    reference = np.zeros((5, 30, 30), dtype=np.uint8)
+    reference[2, 10, 5:25] = 1  # a one-voxel-thick line on one slice
+    reference[1:4, 20:22, 20:22] = 2
+    scribbles = S.simulate_scribbles(reference, (2.0, 1.0, 1.0), slices=3)
+    assert (scribbles == 1).sum() > 0 and np.all(reference[scribbles == 1] == 1)
+    assert (scribbles == 2).any() and np.all(reference[scribbles == 2] == 2)
+    assert np.all(reference[scribbles == 0] == 0)
+
+
+def test_wide_labels_use_uint16():
+    reference = np.zeros((4, 20, 20), dtype=np.uint16)
+    reference[1:3, 5:15, 5:15] = 300
+    scribbles = S.simulate_scribbles(reference, None)
+    assert scribbles.dtype == np.uint16 and (scribbles == 300).any() and (scribbles == 65535).any()
+
+
+def test_points_are_inside_and_outside(hippocampus):
+    reference = hippocampus.array
+    geometry = hippocampus.geometry
+    points = S.simulate_points(reference, geometry, positive=2, negative=1, seed=3)
+    assert len(points) == 2 * 3
+    for point in points:
+        i, j, k = geometry.physical_to_voxel(point.position_mm)
+        value = reference[k, j, i]
+        assert (value == point.label) if point.positive else (value == 0)
+
+
+def test_corrective_scribble_targets_the_largest_error(hippocampus):
+    reference = hippocampus.array.astype(np.uint8)
+    prediction = reference.copy()
+    prediction[reference == 2] = 0  # a big false negative of label 2
+    prediction[0:2, 0:3, 0:3] = 1  # a small false positive
+    scribbles = S.empty_scribbles(reference.shape)
+    correction = S.corrective_scribble(prediction, reference, scribbles, hippocampus.geometry)
+    assert correction.value == 2 and correction.kind == "false_negative"
+    assert (scribbles == 2).sum() == correction.stroke_voxels > 0
+    assert np.all(reference[scribbles == 2] == 2)
+    # with label 2 fixed, the false positive is next: a background stroke
+    prediction[reference == 2] = 2
+    correction = S.corrective_scribble(prediction, reference, scribbles, hippocampus.geometry)
+    assert correction.value == 0 and correction.kind == "false_positive"
+    assert np.all(reference[scribbles == 0] == 0)
+    assert S.corrective_scribble(reference, reference, scribbles, hippocampus.geometry) is None
+    click = S.corrective_click(prediction, reference, hippocampus.geometry)
+    assert click is not None and not click.positive and click.label == 1
