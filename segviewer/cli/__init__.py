@@ -20,6 +20,9 @@ from segviewer.errors import SegviewerError
 COMMAND_MODULES = [
     "segviewer.cli.info",
     "segviewer.cli.convert",
+    "segviewer.cli.evaluate",
+    "segviewer.cli.simulate",
+    "segviewer.cli.bench",
 ]
 
 EXIT_USER_ERROR = 2

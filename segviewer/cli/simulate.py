@@ -1,0 +1,53 @@
+"""``segviewer simulate REF -o SCRIBBLES``: scribbles (and clicks) a simulated user draws."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segviewer.evaluation.cases import read_label_array, write_points_file, write_scribble_file
+from segviewer.evaluation.simulate import StrokeStyle, simulate_points, simulate_scribbles
+
+NAME = "simulate"
+HELP = ("draw scribbles from a reference label map as a user would: strokes inside each structure "
+        "and background strokes around it on K slices (and optional clicks)")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("reference", help="reference label map")
+    parser.add_argument("-o", "--output", required=True, help="scribble file to write (e.g. s.nii.gz)")
+    parser.add_argument("--slices", type=int, default=3, help="slices per structure (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--axis", type=int, default=0, choices=(0, 1, 2),
+                        help="array axis the slices cut: 0 = k (axial for usual scans), 1 = j, 2 = i")
+    parser.add_argument("--labels", help="comma-separated labels to scribble (default: all present)")
+    parser.add_argument("--no-background", action="store_true", help="draw no background strokes")
+    parser.add_argument("--background-distance", type=float, default=StrokeStyle.background_distance_mm,
+                        help="how far outside a structure the background stroke runs, mm (default 3)")
+    parser.add_argument("--brush-radius", type=int, default=StrokeStyle.radius_voxels,
+                        help="stroke radius in voxels (default 1: strokes 3 voxels wide)")
+    parser.add_argument("--points", help="also write clicks to this JSON file (physical mm)")
+    parser.add_argument("--positive", type=int, default=1, help="positive clicks per structure (default 1)")
+    parser.add_argument("--negative", type=int, default=1, help="negative clicks per structure (default 1)")
+
+
+def run(args) -> int:
+    reference, geometry = read_label_array(args.reference)
+    if args.slices < 1:
+        from segviewer.evaluation.cases import CaseError
+
+        raise CaseError("--slices must be at least 1")
+    labels = [int(v) for v in args.labels.split(",")] if args.labels else None
+    style = StrokeStyle(radius_voxels=args.brush_radius, background_distance_mm=args.background_distance)
+    scribbles = simulate_scribbles(reference, geometry, slices=args.slices, axis=args.axis, seed=args.seed,
+                                   labels=labels, style=style, background=not args.no_background)
+    write_scribble_file(args.output, scribbles, geometry)
+    unannotated = int(np.iinfo(scribbles.dtype).max)
+    counts = {int(v): int(n) for v, n in zip(*np.unique(scribbles, return_counts=True)) if v != unannotated}
+    summary = ", ".join(f"{'background' if v == 0 else f'label {v}'}: {n}" for v, n in counts.items())
+    print(f"wrote {args.output} ({summary} voxels)")
+    if args.points:
+        points = simulate_points(reference, geometry, positive=args.positive, negative=args.negative,
+                                 axis=args.axis, seed=args.seed, labels=labels, style=style)
+        write_points_file(args.points, points)
+        print(f"wrote {args.points} ({len(points)} clicks)")
+    return 0

@@ -1,0 +1,86 @@
+"""The interactive benchmark: a simulated user corrects a toy method until it is right."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from segviewer.cli import main
+from segviewer.evaluation import interactive as I
+from segviewer.methods.base import Method, MethodResult, param, register, registered_methods
+
+
+@dataclass
+class NearestParameters:
+    model: str = param("", "unused; lets the CLI's --model be tested")
+
+
+class NearestScribbleMethod(Method):
+    """Every voxel takes the class of the nearest scribbled voxel (a toy that honours scribbles)."""
+
+    name = "test-nearest-scribble"
+    title = "Nearest scribble (test)"
+    Parameters = NearestParameters
+    requires = frozenset({"scribbles"})
+
+    def run(self, request, progress, cancel):
+        annotated = request.scribbles != request.unannotated
+        _, (k, j, i) = ndimage.distance_transform_edt(~annotated, sampling=request.spacing_zyx,
+                                                      return_indices=True)
+        labels = request.scribbles[k, j, i].astype(np.uint8)
+        return MethodResult(request.roi, labels)
+
+
+if NearestScribbleMethod.name not in registered_methods():
+    register(NearestScribbleMethod)
+
+
+def test_noc():
+    assert I.noc([0.5, 0.86, 0.95], 0.85) == (2, True)
+    assert I.noc([0.5, 0.6], 0.9, cap=20) == (20, False)
+    assert I.noc([0.91], 0.9) == (1, True)
+
+
+def test_corrections_improve_the_dice(shared_data):
+    from segviewer.evaluation.cases import find_cases, read_case
+
+    case = [c for c in find_cases(shared_data / "hippocampus") if c.name == "hippocampus_001"][0]
+    image, reference = read_case(case)
+    run = I.run_case(NearestScribbleMethod(), image.array, image.geometry, reference, case=case.name,
+                     max_interactions=8)
+    curve = [r.dice for r in run.rounds]
+    assert len(curve) == 8
+    assert curve[-1] > curve[0] + 0.05
+    assert all(r.correction is not None for r in run.rounds[1:])
+    data = run.to_dict()
+    json.dumps(data, allow_nan=False)
+    assert data["noc"]["85"] <= 8 or not data["reached"]["85"]
+
+
+def test_bench_interactive_cli(shared_data, tmp_path, capsys):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["hippocampus_001"],
+                                 "validation": ["hippocampus_003", "hippocampus_004"]}))
+    out = tmp_path / "bench.json"
+    code = main(["bench", "interactive", "--method", NearestScribbleMethod.name, "--model", "m.pt",
+                 "--cases", str(shared_data / "hippocampus"), "--split", str(split), "--limit", "1",
+                 "--max-interactions", "3", "--json", str(out), "--quiet"])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "hippocampus_003" in table and "mean" in table and "hippocampus_004" not in table
+    data = json.loads(out.read_text())
+    assert data["model"] == "m.pt" and data["parameters"]["model"] == "m.pt"
+    assert data["summary"]["cases"] == 1 and len(data["cases"][0]["rounds"]) == 3
+    # a single image/label pair (the spleen folder layout) works too
+    assert main(["bench", "interactive", "--method", NearestScribbleMethod.name, "--cases",
+                 str(shared_data / "spleen_ct"), "--max-interactions", "1", "--quiet"]) == 0
+    assert "spleen_ct" in capsys.readouterr().out
+
+
+def test_bench_rejects_unknown_method(shared_data, capsys):
+    code = main(["bench", "interactive", "--method", "no-such-method", "--cases", str(shared_data / "spleen_ct")])
+    assert code != 0 and "unknown method" in capsys.readouterr().err
