@@ -20,6 +20,7 @@ from segviewer.errors import SegviewerError
 COMMAND_MODULES = [
     "segviewer.cli.info",
     "segviewer.cli.convert",
+    "segviewer.cli.screenshot",
     "segviewer.cli.evaluate",
     "segviewer.cli.simulate",
     "segviewer.cli.bench",

@@ -1,0 +1,363 @@
+"""The viewer controller: the model :class:`Session` seen through Qt signals, plus view state.
+
+Every widget (slice views, 3D view, docks added by other modules) talks to one
+:class:`ViewerController`. It forwards the session's plain events as Qt signals, owns what is
+shown but is not part of the document (window/level, overlay opacity and mode, the preview and
+heat-map layers) and routes slice-view mouse events to the active tool.
+
+For dock authors
+----------------
+- Read the document from ``controller.session`` (None before an image is open); listen to
+  ``session_changed`` to rebind.
+- Change labels through the session (``session.apply_layer_crop`` or a tool): the session
+  records undo and emits ``labels_changed(box)`` which every view follows.
+- Show a method result before applying it with :meth:`ViewerController.set_preview`
+  (translucent, drawn above the labels); :meth:`apply_preview` writes it as ONE undo step.
+- Show a probability or uncertainty map with :meth:`set_heatmap` (whole volume or a crop).
+- Report background progress with :meth:`report_progress` / :meth:`finish_progress`; the main
+  window shows it in the status bar.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from segviewer.errors import SegviewerError
+from segviewer.model.geometry import Box, full_box
+from segviewer.model.session import LABELS, Session
+from segviewer.tools.base import SliceEvent, Tool
+from segviewer.views.display import CT_PRESETS, looks_like_ct
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreviewLayer:
+    """A proposed label crop shown translucently until applied or discarded.
+
+    ``labels`` holds label values on ``box`` (array order); ``where`` (optional boolean crop)
+    limits which voxels the result would write, else every non-zero voxel of ``labels``.
+    """
+
+    labels: np.ndarray
+    box: Box
+    where: np.ndarray | None = None
+    description: str = "Apply result"
+
+    def __post_init__(self) -> None:
+        shown = self.labels != 0
+        if self.where is not None:
+            shown &= self.where.astype(bool)
+        #: Voxels drawn by the preview (computed once).
+        self.shown_mask = shown
+
+
+@dataclass
+class HeatmapLayer:
+    """A scalar map (probability, uncertainty) on ``box``, coloured from ``low`` to ``high``."""
+
+    values: np.ndarray
+    box: Box
+    low: float = 0.0
+    high: float = 1.0
+    colormap: str = "inferno"
+    name: str = "probability"
+
+
+@dataclass
+class DisplaySettings:
+    """How overlays are drawn (shared by the three slice views)."""
+
+    label_opacity: float = 0.5
+    outline: bool = False
+    show_labels: bool = True
+    show_scribbles: bool = True
+    show_points: bool = True
+    show_heatmap: bool = True
+    show_preview: bool = True
+    show_crosshair: bool = True
+    heatmap_opacity: float = 0.7
+
+
+class ViewerController(QObject):
+    """Holds the session and the state shared by all views (see the module docstring)."""
+
+    session_changed = Signal(object)  # Session | None
+    labels_changed = Signal(object)  # box (array order)
+    scribbles_changed = Signal(object)  # box
+    points_changed = Signal()
+    cursor_changed = Signal(object)  # (i, j, k)
+    dirty_changed = Signal(bool)
+    label_table_changed = Signal()
+    active_label_changed = Signal(int)
+    tool_changed = Signal(object)  # Tool | None
+    preview_changed = Signal(object)  # box that changed (old or new layer), or None
+    heatmap_changed = Signal(object)  # box, or None
+    display_changed = Signal()
+    window_level_changed = Signal(float, float)  # low, high
+    progress_changed = Signal(float, str)  # fraction in [0, 1] (or < 0: busy), text
+    progress_finished = Signal(str)  # final message ("" for none)
+    message = Signal(str)  # a short status-bar message
+    error = Signal(str, str)  # title, text: the main window shows a message box
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session: Session | None = None
+        self.tool: Tool | None = None
+        self.display = DisplaySettings()
+        self.preview: PreviewLayer | None = None
+        self.heatmap: HeatmapLayer | None = None
+        self.window = (0.0, 1.0)  # low, high
+        self.is_ct = False
+        self._tool_active = False
+
+    # -- session ------------------------------------------------------------------------
+    def set_session(self, session: Session | None) -> None:
+        """Show ``session`` (None closes the image). Preview and heat map are dropped."""
+        old = self.session
+        if old is not None:
+            old.labels_changed.disconnect(self._on_labels)
+            old.scribbles_changed.disconnect(self._on_scribbles)
+            old.points_changed.disconnect(self._on_points)
+            old.cursor_changed.disconnect(self._on_cursor)
+            old.dirty_changed.disconnect(self._on_dirty)
+            old.label_table.changed.disconnect(self._on_table)
+        self._cancel_tool()
+        self.session = session
+        self.preview = None
+        self.heatmap = None
+        if session is not None:
+            session.labels_changed.connect(self._on_labels)
+            session.scribbles_changed.connect(self._on_scribbles)
+            session.points_changed.connect(self._on_points)
+            session.cursor_changed.connect(self._on_cursor)
+            session.dirty_changed.connect(self._on_dirty)
+            session.label_table.changed.connect(self._on_table)
+            image = session.image
+            self.is_ct = looks_like_ct(image.intensity_range, image.metadata.get("modality"))
+            self.window = self.default_window()
+        self.session_changed.emit(session)
+        if session is not None:
+            self.window_level_changed.emit(*self.window)
+            self.dirty_changed.emit(session.is_dirty)
+
+    def _on_labels(self, box: Box) -> None:
+        self.labels_changed.emit(box)
+
+    def _on_scribbles(self, box: Box) -> None:
+        self.scribbles_changed.emit(box)
+
+    def _on_points(self) -> None:
+        self.points_changed.emit()
+
+    def _on_cursor(self, index) -> None:
+        self.cursor_changed.emit(index)
+
+    def _on_dirty(self, dirty: bool) -> None:
+        self.dirty_changed.emit(dirty)
+
+    def _on_table(self) -> None:
+        # The label table object can be swapped by replace_labels(); it keeps its identity
+        # (replace_all), so one connection is enough.
+        self.label_table_changed.emit()
+
+    # -- cursor and labels ----------------------------------------------------------------
+    @property
+    def cursor(self) -> tuple[int, int, int] | None:
+        return None if self.session is None else self.session.cursor
+
+    def set_cursor(self, index) -> None:
+        if self.session is not None:
+            self.session.set_cursor(tuple(int(round(v)) for v in index))
+
+    @property
+    def active_label(self) -> int:
+        return 1 if self.session is None else self.session.active_label
+
+    def set_active_label(self, value: int) -> None:
+        if self.session is None or value == self.session.active_label:
+            return
+        self.session.active_label = int(value)
+        self.active_label_changed.emit(int(value))
+
+    def replace_label_map(self, label_map, description: str = "Load labels") -> None:
+        """Load a label map (one undo step) and rebind the label table signal."""
+        self._require_session().replace_labels(label_map, description)
+
+    # -- window / level -------------------------------------------------------------------
+    def default_window(self) -> tuple[float, float]:
+        """Soft-tissue window for CT, 0.5-99.5 % percentiles otherwise (MR, PET, ...)."""
+        if self.session is None:
+            return (0.0, 1.0)
+        if self.is_ct:
+            return self.preset_window("Soft tissue")
+        low, high = self.session.image.percentiles(0.5, 99.5)
+        if high <= low:
+            low, high = self.session.image.intensity_range
+        return (low, high if high > low else low + 1.0)
+
+    @staticmethod
+    def preset_window(name: str) -> tuple[float, float]:
+        width, level = CT_PRESETS[name]
+        return (level - width / 2.0, level + width / 2.0)
+
+    def set_window_level(self, low: float, high: float) -> None:
+        high = max(float(high), float(low) + 1e-3)
+        if (low, high) != self.window:
+            self.window = (float(low), high)
+            self.window_level_changed.emit(*self.window)
+
+    def set_window_width_level(self, width: float, level: float) -> None:
+        width = max(float(width), 1e-3)
+        self.set_window_level(level - width / 2.0, level + width / 2.0)
+
+    @property
+    def window_width_level(self) -> tuple[float, float]:
+        low, high = self.window
+        return high - low, (high + low) / 2.0
+
+    def apply_preset(self, name: str) -> None:
+        """A CT preset by name, or "Auto" for the percentile window."""
+        if name == "Auto":
+            if self.session is not None:
+                low, high = self.session.image.percentiles(0.5, 99.5)
+                self.set_window_level(low, high)
+        else:
+            self.set_window_level(*self.preset_window(name))
+
+    # -- display settings -----------------------------------------------------------------
+    def update_display(self, **changes) -> None:
+        """Change overlay settings (fields of :class:`DisplaySettings`)."""
+        for key, value in changes.items():
+            if not hasattr(self.display, key):
+                raise AttributeError(key)
+            setattr(self.display, key, value)
+        self.display_changed.emit()
+
+    # -- preview layer ----------------------------------------------------------------------
+    def set_preview(self, labels: np.ndarray, box: Box, where: np.ndarray | None = None,
+                    description: str = "Apply result") -> None:
+        """Show a proposed label crop on ``box``; replaces any previous preview."""
+        session = self._require_session()
+        box = tuple(slice(int(s.start), int(s.stop)) for s in box)  # type: ignore[assignment]
+        if labels.shape != tuple(s.stop - s.start for s in box):
+            raise ValueError(f"preview crop {labels.shape} does not match box {box}")
+        old = self.preview.box if self.preview else None
+        self.preview = PreviewLayer(labels, box, where, description)
+        session.label_table.ensure(np.unique(labels[self.preview.shown_mask]))
+        self.preview_changed.emit(_union(old, box))
+
+    def clear_preview(self) -> None:
+        if self.preview is not None:
+            box = self.preview.box
+            self.preview = None
+            self.preview_changed.emit(box)
+
+    def apply_preview(self):
+        """Write the preview into the labels as ONE undo step; returns the step (or None)."""
+        if self.preview is None or self.session is None:
+            return None
+        preview = self.preview
+        where = preview.where if preview.where is not None else preview.labels != 0
+        step = self.session.apply_layer_crop(LABELS, preview.box, preview.labels, preview.description,
+                                             where=where)
+        self.clear_preview()
+        return step
+
+    # -- heat-map layer -----------------------------------------------------------------------
+    def set_heatmap(self, values: np.ndarray, box: Box | None = None, low: float = 0.0,
+                    high: float = 1.0, colormap: str = "inferno", name: str = "probability") -> None:
+        """Show a scalar map (full volume when ``box`` is None)."""
+        session = self._require_session()
+        box = box or full_box(session.geometry.shape)
+        box = tuple(slice(int(s.start), int(s.stop)) for s in box)  # type: ignore[assignment]
+        if values.shape != tuple(s.stop - s.start for s in box):
+            raise ValueError(f"heat map {values.shape} does not match box {box}")
+        old = self.heatmap.box if self.heatmap else None
+        self.heatmap = HeatmapLayer(values, box, low, high, colormap, name)
+        self.heatmap_changed.emit(_union(old, box))
+
+    def clear_heatmap(self) -> None:
+        if self.heatmap is not None:
+            box = self.heatmap.box
+            self.heatmap = None
+            self.heatmap_changed.emit(box)
+
+    # -- progress -------------------------------------------------------------------------
+    def report_progress(self, fraction: float, text: str = "") -> None:
+        """Show background progress (call on the GUI thread; fraction < 0 = busy)."""
+        self.progress_changed.emit(float(fraction), text)
+
+    def finish_progress(self, text: str = "") -> None:
+        self.progress_finished.emit(text)
+
+    # -- tools ------------------------------------------------------------------------------
+    def set_tool(self, tool: Tool | None) -> None:
+        """Make ``tool`` the active tool (None = navigate: left-drag moves the crosshair)."""
+        if tool is self.tool:
+            return
+        self._cancel_tool()
+        self.tool = tool
+        self.tool_changed.emit(tool)
+
+    @property
+    def tool_captures_drag(self) -> bool:
+        return self.tool is not None and bool(getattr(self.tool, "captures_drag", True))
+
+    def tool_press(self, event: SliceEvent) -> None:
+        if self._call_tool("press", event):
+            self._tool_active = True
+
+    def tool_drag(self, event: SliceEvent) -> None:
+        if self._tool_active:
+            self._call_tool("drag", event)
+
+    def tool_release(self, event: SliceEvent) -> None:
+        if self._tool_active:
+            self._tool_active = False
+            self._call_tool("release", event)
+
+    def _cancel_tool(self) -> None:
+        if self.tool is not None and self.session is not None:
+            self._tool_active = False
+            try:
+                self.tool.cancel(self.session)
+            except Exception:  # a tool bug must not take the viewer down
+                log.exception("tool %s failed to cancel", self.tool.name)
+
+    def cancel_tool(self) -> None:
+        """Escape: abandon the active tool's unfinished interaction."""
+        self._cancel_tool()
+
+    def _call_tool(self, what: str, event: SliceEvent) -> bool:
+        if self.tool is None or self.session is None:
+            return False
+        try:
+            getattr(self.tool, what)(self.session, event)
+            return True
+        except SegviewerError as error:
+            self._tool_active = False
+            self.message.emit(str(error))
+        except Exception as error:  # never crash the GUI from a tool; say what happened
+            self._tool_active = False
+            log.exception("tool %s failed on %s", self.tool.name, what)
+            self.error.emit("Tool error", f"{self.tool.title}: {type(error).__name__}: {error}")
+        return False
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _require_session(self) -> Session:
+        if self.session is None:
+            raise SegviewerError("no image is open")
+        return self.session
+
+
+def _union(a: Box | None, b: Box | None) -> Box | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))  # type: ignore[return-value]

@@ -1,0 +1,993 @@
+"""The main window: 2x2 views, menus, toolbar, status bar, docks, files in and out.
+
+Adding to the window (other modules)
+------------------------------------
+- A dock: write a widget taking the controller, then add ONE line to
+  :meth:`MainWindow._create_docks`, e.g. ``self.add_dock("labels", LabelTablePanel(self.controller))``.
+  Create a dock only when its widget really works: no empty shells.
+- A tool: add ONE line to :meth:`MainWindow._create_tools`, e.g.
+  ``self.add_tool(BrushTool())``. It appears in the Tools menu and toolbar (checkable, with
+  its ``shortcut``) and becomes ``controller.tool`` when chosen; "Navigate" (Esc twice, or
+  the toolbar arrow) returns to crosshair mode.
+- Menu entries: ``self.menus[name]`` for "file", "edit", "view", "tools", "segment", "help"
+  and "export" (a File submenu).
+- Shortcuts listed under Help > Keyboard shortcuts: :meth:`MainWindow.register_shortcut`.
+- Background progress: ``controller.report_progress(fraction, text)`` / ``finish_progress``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QPointF, QRectF, QSettings, QSize, QSizeF, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QPainter, QPixmap
+from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QDockWidget,
+                               QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QSlider, QTableWidget, QTableWidgetItem,
+                               QToolBar, QVBoxLayout, QWidget)
+
+from segviewer import __version__
+from segviewer.errors import SegviewerError
+from segviewer.model.session import LABELS, SCRIBBLES, Session
+from segviewer.views import background, files
+from segviewer.views.controller import ViewerController
+from segviewer.views.display import CT_PRESETS
+from segviewer.views.slice_view import SliceView
+from segviewer.views.view3d import View3D
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "segviewer"
+MAX_RECENT = 10
+VIEW_KEYS = ("axial", "sagittal", "coronal", "3d")
+#: Grid positions, as ITK-SNAP lays them out.
+GRID_POSITIONS = {"axial": (0, 0), "sagittal": (0, 1), "coronal": (1, 0), "3d": (1, 1)}
+
+LICENCES_HTML = """
+<p><b>Bundled demo data</b>: abdominal CT with an expert spleen mask, from the Medical
+Segmentation Decathlon (Task09 Spleen, case spleen_2, cropped), licensed
+<a href="https://creativecommons.org/licenses/by-sa/4.0/">CC-BY-SA 4.0</a>.
+Cite: A. L. Simpson et al., <i>A large annotated medical image dataset for the development and
+evaluation of segmentation algorithms</i>, arXiv:1902.09063, 2019.</p>
+<p><b>Software</b>: Qt for Python / PySide6 (LGPL-3.0), pyqtgraph (MIT), VTK (BSD-3-Clause),
+SimpleITK (Apache-2.0), NumPy and SciPy (BSD-3-Clause), PyTorch (BSD-3-Clause),
+MONAI (Apache-2.0), PyMaxflow (GPL-3.0).</p>
+"""
+
+
+class ViewGrid(QWidget):
+    """The four views in a 2x2 grid; one view can be maximised."""
+
+    layout_changed = Signal(str)  # "" (2x2) or the maximised view's key
+
+    def __init__(self, views: dict[str, QWidget], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.views = views
+        self.maximised = ""
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(2)
+        for key, (row, column) in GRID_POSITIONS.items():
+            grid.addWidget(views[key], row, column)
+        for index in range(2):
+            grid.setRowStretch(index, 1)
+            grid.setColumnStretch(index, 1)
+        self.setStyleSheet("ViewGrid { background: #15171b; }")
+
+    def maximise(self, key: str) -> None:
+        """Show only ``key`` ("" restores the 2x2 layout)."""
+        key = key if key in self.views else ""
+        self.maximised = key
+        grid = self.layout()
+        for name, view in self.views.items():
+            grid.removeWidget(view)
+        for name, view in self.views.items():
+            if not key:
+                grid.addWidget(view, *GRID_POSITIONS[name])
+                view.show()
+            elif name == key:
+                grid.addWidget(view, 0, 0, 2, 2)
+                view.show()
+            else:
+                view.hide()
+        self.layout_changed.emit(key)
+
+    def toggle(self, key: str) -> None:
+        self.maximise("" if self.maximised == key else key)
+
+
+class ProgressArea(QWidget):
+    """Status-bar area for background jobs: text plus a bar (busy when the fraction is < 0)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.text = QLabel("")
+        self.bar = QProgressBar()
+        self.bar.setFixedWidth(140)
+        self.bar.setMaximumHeight(14)
+        self.bar.setTextVisible(False)
+        layout.addWidget(self.text)
+        layout.addWidget(self.bar)
+        self.bar.hide()
+
+    def set_progress(self, fraction: float, text: str = "") -> None:
+        self.text.setText(text)
+        if fraction < 0:
+            self.bar.setRange(0, 0)
+        else:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(round(min(max(fraction, 0.0), 1.0) * 1000)))
+        self.bar.show()
+
+    def finish(self, text: str = "") -> None:
+        self.bar.hide()
+        self.text.setText(text)
+
+
+class MainWindow(QMainWindow):
+    """The segviewer main window (see the module docstring for extending it)."""
+
+    session_loaded = Signal()
+
+    def __init__(self, settings: QSettings | None = None, view3d_mode: str | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings(APP_NAME, APP_NAME)
+        self.controller = ViewerController(self)
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.menus: dict[str, object] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self.tools: dict[str, QAction] = {}
+        self.shortcuts: list[tuple[str, str, str]] = []
+        self._loading = False
+        self._label_edits = 0
+        self._state_restored = False
+
+        self.views: dict[str, QWidget] = {key: SliceView(self.controller, key)
+                                          for key in ("axial", "sagittal", "coronal")}
+        self.views["3d"] = View3D(self.controller, mode=view3d_mode)
+        self.view3d: View3D = self.views["3d"]  # type: ignore[assignment]
+        for view in self.views.values():
+            view.maximise_requested.connect(self.toggle_maximise)
+        self.grid = ViewGrid(self.views)
+        self.grid.layout_changed.connect(self._on_layout_changed)
+        self.setCentralWidget(self.grid)
+
+        self._create_actions()
+        self._create_menus()
+        self._create_toolbar()
+        self._create_status_bar()
+        self._create_tools()
+        self._create_docks()
+        self._register_view_shortcuts()
+
+        c = self.controller
+        c.cursor_changed.connect(self._update_status)
+        c.labels_changed.connect(self._on_labels_edited)
+        c.scribbles_changed.connect(lambda _box: self._update_undo_actions())
+        c.dirty_changed.connect(self._update_title)
+        c.session_changed.connect(self._on_session)
+        c.progress_changed.connect(self.progress.set_progress)
+        c.progress_finished.connect(self.progress.finish)
+        c.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        c.error.connect(self.show_error)
+        c.tool_changed.connect(self._on_tool_changed)
+        c.window_level_changed.connect(self._on_window_changed)
+        self._restore_settings()
+        self._on_session(None)
+
+    # == docks and tools: the extension points ==============================================
+    def _create_docks(self) -> None:
+        """One line per dock (see the module docstring). Docks exist only for real widgets."""
+
+    def _create_tools(self) -> None:
+        """One line per tool: ``self.add_tool(SomeTool())`` (see the module docstring)."""
+
+    def add_dock(self, name: str, widget: QWidget, area=Qt.DockWidgetArea.RightDockWidgetArea,
+                 title: str | None = None) -> QDockWidget:
+        """Put ``widget`` in a dock named ``name`` (restored with the window state) and list
+        it under View > Panels."""
+        dock = QDockWidget(title or name.replace("_", " ").title(), self)
+        dock.setObjectName(f"dock_{name}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.docks[name] = dock
+        self.menus["panels"].addAction(dock.toggleViewAction())
+        if self._state_restored:
+            self.restoreDockWidget(dock)
+        return dock
+
+    def add_tool(self, tool) -> QAction:
+        """Offer ``tool`` (a :class:`segviewer.tools.base.Tool`) in the Tools menu and toolbar."""
+        action = QAction(tool.title, self)
+        action.setCheckable(True)
+        action.setData(tool)
+        if tool.shortcut:
+            action.setShortcut(QKeySequence(tool.shortcut))
+            self.register_shortcut(tool.shortcut, tool.title, "Tools")
+        action.triggered.connect(lambda checked, t=tool: self.controller.set_tool(t if checked else None))
+        self.tool_group.addAction(action)
+        self.menus["tools"].addAction(action)
+        self.tool_bar.addAction(action)
+        self.tools[tool.name] = action
+        return action
+
+    def register_shortcut(self, keys: str, description: str, group: str = "General") -> None:
+        self.shortcuts.append((group, keys, description))
+
+    # == actions, menus, toolbar ==============================================================
+    def _action(self, text: str, slot=None, shortcut=None, tip: str | None = None,
+                checkable: bool = False, group: str | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            sequence = shortcut if isinstance(shortcut, QKeySequence) else QKeySequence(shortcut)
+            action.setShortcut(sequence)
+            if group:
+                self.register_shortcut(sequence.toString(QKeySequence.SequenceFormat.NativeText),
+                                       text.replace("&", "").replace("…", ""), group)
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.setCheckable(checkable)
+        if slot is not None:
+            action.triggered.connect(slot)
+        return action
+
+    def _create_actions(self) -> None:
+        a = self._action
+        self.open_image_action = a("&Open image…", self.open_image_dialog, QKeySequence.StandardKey.Open,
+                                   "Open an image file or DICOM folder", group="File")
+        self.open_dicom_action = a("Open DICOM &folder…", self.open_dicom_dialog)
+        self.open_labels_action = a("Open &labels…", self.open_labels_dialog, "Ctrl+Shift+O",
+                                    "Load a label map onto the image", group="File")
+        self.save_labels_action = a("&Save labels", self.save_labels, QKeySequence.StandardKey.Save,
+                                    "Save the label map", group="File")
+        self.save_labels_as_action = a("Save labels &as…", self.save_labels_as, "Ctrl+Shift+S",
+                                       group="File")
+        self.open_scribbles_action = a("Open scri&bbles…", self.open_scribbles_dialog)
+        self.save_scribbles_action = a("Save scribbles &as…", self.save_scribbles_as)
+        self.open_points_action = a("Open &points…", self.open_points_dialog)
+        self.save_points_action = a("Save points as…", self.save_points_as)
+        self.screenshot_action = a("Export &screenshot…", self.export_screenshot_dialog, "Ctrl+Shift+P",
+                                   group="File")
+        self.quit_action = a("&Quit", self.close, QKeySequence.StandardKey.Quit, group="File")
+        self.undo_action = a("&Undo", self.undo, QKeySequence.StandardKey.Undo, "Undo the last edit",
+                             group="Edit")
+        self.redo_action = a("&Redo", self.redo, "Ctrl+Shift+Z", "Redo", group="Edit")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.register_shortcut("Ctrl+Y", "Redo", "Edit")
+        self.reset_views_action = a("Reset &views", self.reset_views, "Ctrl+0",
+                                    "Fit every slice view and reset the 3D camera", group="View")
+        self.layout_actions = {}
+        group = QActionGroup(self)
+        for key, text, shortcut in (("", "2 × 2 layout", "Ctrl+1"), ("axial", "Axial only", "Ctrl+2"),
+                                    ("sagittal", "Sagittal only", "Ctrl+3"),
+                                    ("coronal", "Coronal only", "Ctrl+4"), ("3d", "3D only", "Ctrl+5")):
+            action = a(text, lambda _=False, k=key: self.grid.maximise(k), shortcut, checkable=True,
+                       group="View")
+            group.addAction(action)
+            self.layout_actions[key] = action
+        self.outline_action = a("Label &outlines", self._toggle_outline, "Ctrl+L",
+                                "Draw labels as outlines instead of filled", checkable=True, group="View")
+        self.show_labels_action = a("Show &labels", lambda on: self.controller.update_display(show_labels=on),
+                                    "Ctrl+Shift+L", checkable=True, group="View")
+        self.show_scribbles_action = a("Show scribbles",
+                                       lambda on: self.controller.update_display(show_scribbles=on),
+                                       checkable=True)
+        self.show_points_action = a("Show points", lambda on: self.controller.update_display(show_points=on),
+                                    checkable=True)
+        self.show_heatmap_action = a("Show heat map",
+                                     lambda on: self.controller.update_display(show_heatmap=on),
+                                     checkable=True)
+        self.show_crosshair_action = a("Show crosshair",
+                                       lambda on: self.controller.update_display(show_crosshair=on),
+                                       checkable=True)
+        for action in (self.show_labels_action, self.show_scribbles_action, self.show_points_action,
+                       self.show_heatmap_action, self.show_crosshair_action):
+            action.setChecked(True)
+        self.smoothing_action = a("Smooth 3D surfaces", self.view3d.set_smoothing, checkable=True)
+        self.smoothing_action.setChecked(True)
+        self.volume_action = a("Volume rendering in 3D", self.view3d.set_volume_visible, checkable=True)
+        self.navigate_action = a("Navigate", lambda: self.controller.set_tool(None), "Esc",
+                                 "Crosshair mode: left click/drag moves the cursor", checkable=True)
+        self.apply_preview_action = a("&Apply preview", self.controller.apply_preview, "Ctrl+Return",
+                                      "Write the previewed result into the labels (one undo step)",
+                                      group="Segment")
+        self.discard_preview_action = a("&Discard preview", self.controller.clear_preview,
+                                        "Ctrl+Backspace", "Drop the previewed result", group="Segment")
+        self.clear_heatmap_action = a("Clear heat map", self.controller.clear_heatmap)
+        self.shortcuts_action = a("&Keyboard shortcuts", self.show_shortcuts, "F1", group="Help")
+        self.about_action = a("&About segviewer", self.show_about)
+
+    def _create_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.open_image_action)
+        file_menu.addAction(self.open_dicom_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        file_menu.addAction(self.open_labels_action)
+        file_menu.addAction(self.save_labels_action)
+        file_menu.addAction(self.save_labels_as_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.open_scribbles_action)
+        file_menu.addAction(self.save_scribbles_action)
+        file_menu.addAction(self.open_points_action)
+        file_menu.addAction(self.save_points_action)
+        file_menu.addSeparator()
+        export_menu = file_menu.addMenu("&Export")
+        export_menu.addAction(self.screenshot_action)
+        export_menu.addAction(self.save_labels_as_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(self.redo_action)
+
+        view_menu = bar.addMenu("&View")
+        for action in self.layout_actions.values():
+            view_menu.addAction(action)
+        view_menu.addAction(self.reset_views_action)
+        view_menu.addSeparator()
+        window_menu = view_menu.addMenu("&Window / level")
+        window_menu.addAction(self._action("Auto (percentiles)", lambda: self.controller.apply_preset("Auto"),
+                                           "Ctrl+Shift+W", group="View"))
+        for name in CT_PRESETS:
+            width, level = CT_PRESETS[name]
+            window_menu.addAction(self._action(f"CT {name.lower()} (W {width:.0f} / L {level:.0f})",
+                                               lambda _=False, n=name: self.controller.apply_preset(n)))
+        overlay_menu = view_menu.addMenu("&Overlays")
+        for action in (self.show_labels_action, self.outline_action, self.show_scribbles_action,
+                       self.show_points_action, self.show_heatmap_action, self.show_crosshair_action):
+            overlay_menu.addAction(action)
+        overlay_menu.addAction(self._action("Increase label opacity", lambda: self._step_opacity(0.1), "]",
+                                            group="View"))
+        overlay_menu.addAction(self._action("Decrease label opacity", lambda: self._step_opacity(-0.1), "[",
+                                            group="View"))
+        view3d_menu = view_menu.addMenu("&3D view")
+        view3d_menu.addAction(self.smoothing_action)
+        view3d_menu.addAction(self.volume_action)
+        view3d_menu.addAction(self._action("Reset camera", self.view3d.reset_camera))
+        view_menu.addSeparator()
+        self.menus["panels"] = view_menu.addMenu("&Panels")
+        self.menus["toolbars"] = view_menu.addMenu("&Toolbars")
+
+        tools_menu = bar.addMenu("&Tools")
+        tools_menu.addAction(self.navigate_action)
+        segment_menu = bar.addMenu("&Segment")
+        segment_menu.addAction(self.apply_preview_action)
+        segment_menu.addAction(self.discard_preview_action)
+        segment_menu.addAction(self.clear_heatmap_action)
+        segment_menu.addSeparator()
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self.about_action)
+        self.menus.update(file=file_menu, edit=edit_menu, view=view_menu, tools=tools_menu,
+                          segment=segment_menu, help=help_menu, export=export_menu, window=window_menu)
+
+    def _create_toolbar(self) -> None:
+        bar = QToolBar("Main", self)
+        bar.setObjectName("toolbar_main")
+        bar.setIconSize(QSize(18, 18))
+        style = self.style()
+        from PySide6.QtWidgets import QStyle
+
+        self.open_image_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton))
+        self.save_labels_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton))
+        self.undo_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_ArrowBack))
+        self.redo_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_ArrowForward))
+        bar.addAction(self.open_image_action)
+        bar.addAction(self.save_labels_action)
+        bar.addSeparator()
+        bar.addAction(self.undo_action)
+        bar.addAction(self.redo_action)
+        bar.addSeparator()
+        self.tool_group = QActionGroup(self)
+        self.tool_group.setExclusive(True)
+        self.tool_group.addAction(self.navigate_action)
+        self.navigate_action.setChecked(True)
+        bar.addAction(self.navigate_action)
+        self.tool_bar = bar
+        self.addToolBar(bar)
+
+        view_bar = QToolBar("View", self)
+        view_bar.setObjectName("toolbar_view")
+        for key, text in (("", "2×2"), ("axial", "Ax"), ("sagittal", "Sag"), ("coronal", "Cor"), ("3d", "3D")):
+            action = self.layout_actions[key]
+            action.setIconText(text)
+            view_bar.addAction(action)
+        view_bar.addSeparator()
+        view_bar.addWidget(QLabel(" Window "))
+        self.preset_box = QComboBox()
+        self.preset_box.addItem("Custom")
+        self.preset_box.addItem("Auto")
+        for name in CT_PRESETS:
+            self.preset_box.addItem(name)
+        self.preset_box.setToolTip("Window/level preset (right-drag in a view adjusts it)")
+        self.preset_box.activated.connect(self._on_preset_chosen)
+        view_bar.addWidget(self.preset_box)
+        view_bar.addWidget(QLabel("  Opacity "))
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(int(self.controller.display.label_opacity * 100))
+        self.opacity_slider.setFixedWidth(110)
+        self.opacity_slider.setToolTip("Label opacity ([ and ])")
+        self.opacity_slider.valueChanged.connect(
+            lambda value: self.controller.update_display(label_opacity=value / 100.0))
+        view_bar.addWidget(self.opacity_slider)
+        view_bar.addAction(self.outline_action)
+        self.addToolBar(view_bar)
+        self.view_bar = view_bar
+        self.menus["toolbars"].addAction(bar.toggleViewAction())
+        self.menus["toolbars"].addAction(view_bar.toggleViewAction())
+
+    def _create_status_bar(self) -> None:
+        status = self.statusBar()
+        self.status_labels = {}
+        for key, width in (("voxel", 150), ("world", 230), ("value", 110), ("label", 170)):
+            label = QLabel("")
+            label.setMinimumWidth(width)
+            label.setObjectName(f"status_{key}")
+            status.addPermanentWidget(label)
+            self.status_labels[key] = label
+        self.progress = ProgressArea()
+        status.addPermanentWidget(self.progress)
+
+    def _register_view_shortcuts(self) -> None:
+        for keys, text in (("Left click / drag", "Move the crosshair (Navigate) or use the active tool"),
+                           ("Right drag", "Window (horizontal) / level (vertical)"),
+                           ("Right click", "View menu: presets, reset, maximise"),
+                           ("Ctrl+wheel, Ctrl+right drag", "Zoom"), ("Middle drag", "Pan"),
+                           ("Wheel, Up/Down", "Next / previous slice"),
+                           ("Shift+wheel, PageUp/PageDown", "Five slices"),
+                           ("Home", "Reset zoom and pan of the view under the mouse"),
+                           ("Double-click", "Maximise / restore a view"),
+                           ("Esc", "Cancel the tool's action; Navigate mode")):
+            self.register_shortcut(keys, text, "Slice views")
+        for keys, text in (("Left drag", "Rotate"), ("Middle drag / Shift+left drag", "Pan"),
+                           ("Wheel / right drag", "Zoom")):
+            self.register_shortcut(keys, text, "3D view")
+
+    # == settings ================================================================================
+    def _restore_settings(self) -> None:
+        settings = self.settings
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            screen = QApplication.primaryScreen()
+            if screen is not None:
+                available = screen.availableGeometry()
+                self.resize(min(1400, available.width()), min(900, available.height()))
+        state = settings.value("window/state")
+        self._state_restored = False
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+            self._state_restored = True
+        self.grid.maximise(str(settings.value("layout/maximised", "") or ""))
+        opacity = float(settings.value("display/label_opacity", 0.5))
+        outline = str(settings.value("display/outline", "false")).lower() == "true"
+        self.opacity_slider.setValue(int(round(opacity * 100)))
+        self.outline_action.setChecked(outline)
+        self.controller.update_display(label_opacity=opacity, outline=outline)
+        self._refresh_recent_menu()
+
+    def save_settings(self) -> None:
+        settings = self.settings
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        settings.setValue("layout/maximised", self.grid.maximised)
+        settings.setValue("display/label_opacity", self.controller.display.label_opacity)
+        settings.setValue("display/outline", "true" if self.controller.display.outline else "false")
+        settings.sync()
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("files/recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _add_recent(self, path: Path) -> None:
+        entries = [str(path)] + [p for p in self.recent_files() if p != str(path)]
+        self.settings.setValue("files/recent", entries[:MAX_RECENT])
+        self._refresh_recent_menu()
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        entries = self.recent_files()
+        for path in entries:
+            self.recent_menu.addAction(Path(path).name, lambda _=False, p=path: self.open_image(p)).setToolTip(path)
+        if entries:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self._clear_recent)
+        self.recent_menu.setEnabled(bool(entries))
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("files/recent", [])
+        self._refresh_recent_menu()
+
+    def _last_folder(self) -> str:
+        return str(self.settings.value("files/last_folder", str(Path.home())))
+
+    def _remember_folder(self, path: str | Path) -> None:
+        path = Path(path)
+        self.settings.setValue("files/last_folder", str(path if path.is_dir() else path.parent))
+
+    # == loading ===================================================================================
+    def load(self, image: str | Path, labels: str | Path | None = None, scribbles: str | Path | None = None,
+             points: str | Path | None = None, block: bool = False) -> None:
+        """Open ``image`` (and optional layers) as a new session, read on a worker thread.
+
+        Errors are shown in a message box; the current session stays open. ``block=True``
+        reads on the calling thread and raises :class:`SegviewerError` instead (command-line
+        screenshots, tests).
+        """
+        def read() -> Session:
+            volume = files.open_image(image)
+            geometry = volume.geometry
+            notes = []
+            label_map = scribble_layer = None
+            if labels:
+                label_map, note = files.read_labels(labels, geometry)
+                notes.append(note)
+            if scribbles:
+                scribble_layer, note = files.read_scribbles(scribbles, geometry)
+                notes.append(note)
+            point_set = files.read_points(points) if points else None
+            session = Session(volume, label_map, scribble_layer, point_set)
+            session.load_notes = [n for n in notes if n]
+            session.labels_path = Path(labels) if labels else None
+            session.scribbles_path = Path(scribbles) if scribbles else None
+            session.points_path = Path(points) if points else None
+            volume.intensity_range  # computed here, off the GUI thread
+            return session
+
+        def done(session: Session) -> None:
+            self._loading = False
+            self.progress.finish("")
+            self._add_recent(Path(image))
+            self._remember_folder(image)
+            self.controller.set_session(session)
+            notes = "; ".join(getattr(session, "load_notes", []))
+            self.statusBar().showMessage(f"Opened {Path(image).name}" + (f" ({notes})" if notes else ""),
+                                         8000 if notes else 4000)
+            self.session_loaded.emit()
+
+        def failed(error, text) -> None:
+            self._loading = False
+            self.progress.finish("")
+            self.show_error("Could not open the image", _message_of(error, text))
+
+        self._loading = True
+        self.progress.set_progress(-1, f"Opening {Path(image).name}…")
+        if block:
+            try:
+                session = read()
+            except SegviewerError:
+                self._loading = False
+                self.progress.finish("")
+                raise
+            done(session)
+        else:
+            background.run_in_thread(read, done, failed, name="segviewer-open")
+
+    def open_image(self, path: str | Path) -> None:
+        if self._confirm_discard("open another image"):
+            self.load(path)
+
+    def open_image_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", self._last_folder(), files.IMAGE_FILTER)
+        if path:
+            self.open_image(path)
+
+    def open_dicom_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open DICOM folder", self._last_folder())
+        if path:
+            self.open_image(path)
+
+    def _load_layer(self, kind: str, path: str | Path) -> None:
+        """Read labels / scribbles / points for the open image on a worker thread."""
+        session = self.controller.session
+        if session is None:
+            self.show_error("No image", "Open an image before loading labels, scribbles or points.")
+            return
+        geometry = session.geometry
+        readers = {"labels": lambda: files.read_labels(path, geometry),
+                   "scribbles": lambda: files.read_scribbles(path, geometry),
+                   "points": lambda: (files.read_points(path), "")}
+
+        def done(result) -> None:
+            layer, note = result
+            self.progress.finish("")
+            current = self.controller.session
+            if current is not session:
+                return  # the image changed meanwhile
+            if kind == "labels":
+                self.controller.replace_label_map(layer, f"Load {Path(path).name}")
+                current.labels_path = Path(path)
+                current.mark_saved(LABELS)
+            elif kind == "scribbles":
+                _load_scribbles(current, layer, f"Load {Path(path).name}")
+                current.scribbles_path = Path(path)
+                current.mark_saved(SCRIBBLES)
+            else:
+                current.replace_points(layer)
+                current.points_path = Path(path)
+            self._remember_folder(path)
+            self.statusBar().showMessage(f"Loaded {kind} from {Path(path).name}" + (f" ({note})" if note else ""),
+                                         8000 if note else 4000)
+
+        def failed(error, text) -> None:
+            self.progress.finish("")
+            self.show_error(f"Could not load {kind}", _message_of(error, text))
+
+        self.progress.set_progress(-1, f"Reading {Path(path).name}…")
+        background.run_in_thread(readers[kind], done, failed, name=f"segviewer-read-{kind}")
+
+    def open_labels_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open labels", self._last_folder(), files.LABEL_FILTER)
+        if path:
+            self._load_layer("labels", path)
+
+    def open_scribbles_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open scribbles", self._last_folder(), files.LABEL_FILTER)
+        if path:
+            self._load_layer("scribbles", path)
+
+    def open_points_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open points", self._last_folder(), files.POINTS_FILTER)
+        if path:
+            self._load_layer("points", path)
+
+    # == saving ======================================================================================
+    def save_labels(self) -> bool:
+        session = self.controller.session
+        if session is None:
+            return False
+        if session.labels_path is None or _same_file(session.labels_path, session.image.path):
+            return self.save_labels_as()
+        return self._save_layer("labels", session.labels_path)
+
+    def save_labels_as(self) -> bool:
+        session = self.controller.session
+        if session is None:
+            return False
+        suggestion = session.labels_path or Path(self._last_folder()) / _default_name(session, "labels")
+        path, _ = QFileDialog.getSaveFileName(self, "Save labels", str(suggestion), files.LABEL_FILTER)
+        return bool(path) and self._save_layer("labels", Path(path))
+
+    def save_scribbles_as(self) -> bool:
+        session = self.controller.session
+        if session is None:
+            return False
+        suggestion = session.scribbles_path or Path(self._last_folder()) / _default_name(session, "scribbles")
+        path, _ = QFileDialog.getSaveFileName(self, "Save scribbles", str(suggestion), files.LABEL_FILTER)
+        return bool(path) and self._save_layer("scribbles", Path(path))
+
+    def save_points_as(self) -> bool:
+        session = self.controller.session
+        if session is None:
+            return False
+        suggestion = session.points_path or Path(self._last_folder()) / _default_name(session, "points", ".json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save points", str(suggestion), files.POINTS_FILTER)
+        return bool(path) and self._save_layer("points", Path(path))
+
+    def _save_layer(self, kind: str, path: Path) -> bool:
+        """Write one layer (synchronously: the user waits for "saved" anyway, and closing must
+        not continue before the file is safely on disk). Returns True on success."""
+        session = self.controller.session
+        if session is None:
+            return False
+        if _same_file(path, session.image.path):
+            self.show_error("Not saved", "Refusing to overwrite the source image; choose another name.")
+            return False
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            if kind == "labels":
+                files.write_labels(path, session.labels, session.image)
+                session.labels_path = path
+                session.mark_saved(LABELS)
+            elif kind == "scribbles":
+                files.write_scribbles(path, session.scribbles, session.image, session.label_table)
+                session.scribbles_path = path
+                session.mark_saved(SCRIBBLES)
+            else:
+                files.write_points(path, session.points)
+                session.points_path = path
+                session.mark_saved("points")
+        except (SegviewerError, OSError, RuntimeError, ValueError) as error:
+            self.show_error(f"Could not save {kind}", str(error))
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        self._remember_folder(path)
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {kind} to {path}", 5000)
+        return True
+
+    def _confirm_discard(self, what: str) -> bool:
+        """Ask before ``what`` when there is unsaved work; True to go ahead."""
+        session = self.controller.session
+        if session is None or not session.is_dirty:
+            return True
+        unsaved = [name for name in (LABELS, SCRIBBLES, "points") if session.layer_dirty(name)]
+        answer = self.ask_save_changes(f"Unsaved {', '.join(unsaved)}. Save before you {what}?")
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        if answer == QMessageBox.StandardButton.Save:
+            savers = {LABELS: self.save_labels,
+                      SCRIBBLES: lambda: (self._save_layer("scribbles", session.scribbles_path)
+                                          if session.scribbles_path else self.save_scribbles_as()),
+                      "points": lambda: (self._save_layer("points", session.points_path)
+                                         if session.points_path else self.save_points_as())}
+            return all(savers[name]() for name in unsaved)
+        return True
+
+    def ask_save_changes(self, text: str):
+        """Save / Discard / Cancel (a separate method so tests can answer it)."""
+        return QMessageBox.question(
+            self, "Unsaved changes", text,
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+
+    # == screenshots ==================================================================================
+    def grab_with_3d(self) -> QPixmap:
+        """The whole window as a picture, with the 3D view's pixels painted in (``grab()``
+        cannot see an OpenGL surface)."""
+        pixmap = self.grab()
+        view3d = self.view3d
+        if view3d.isVisible() and view3d.mode in ("interactive", "offscreen"):
+            pane = view3d.stack.currentWidget()
+            image = view3d.render_image(pane.size())
+            if image is not None:
+                painter = QPainter(pixmap)
+                target = pane.mapTo(self, pane.rect().topLeft())
+                painter.drawImage(QRectF(QPointF(target), QSizeF(pane.size())), image)
+                painter.end()
+        return pixmap
+
+    def export_screenshot(self, path: str | Path) -> None:
+        if not self.grab_with_3d().save(str(path)):
+            raise SegviewerError(f"{path}: could not write the picture")
+
+    def export_screenshot_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export screenshot", str(Path(self._last_folder()) / "segviewer.png"),
+                                              "PNG images (*.png)")
+        if path:
+            try:
+                self.export_screenshot(path)
+            except SegviewerError as error:
+                self.show_error("Screenshot", str(error))
+
+    # == edit ==========================================================================================
+    def undo(self) -> None:
+        session = self.controller.session
+        if session is not None:
+            step = session.undo()
+            if step is not None:
+                self.statusBar().showMessage(f"Undo: {step.description}", 3000)
+        self._update_undo_actions()
+
+    def redo(self) -> None:
+        session = self.controller.session
+        if session is not None:
+            step = session.redo()
+            if step is not None:
+                self.statusBar().showMessage(f"Redo: {step.description}", 3000)
+        self._update_undo_actions()
+
+    def _update_undo_actions(self) -> None:
+        session = self.controller.session
+        history = session.history if session is not None else None
+        self.undo_action.setEnabled(bool(history and history.can_undo))
+        self.redo_action.setEnabled(bool(history and history.can_redo))
+        self.undo_action.setText(f"&Undo {history.undo_description}" if history and history.can_undo else "&Undo")
+        self.redo_action.setText(f"&Redo {history.redo_description}" if history and history.can_redo else "&Redo")
+
+    def _on_labels_edited(self, _box) -> None:
+        self._label_edits += 1
+        self._update_undo_actions()
+        self._update_status()
+
+    # == view state ======================================================================================
+    def toggle_maximise(self, key: str) -> None:
+        self.grid.toggle(key)
+
+    def _on_layout_changed(self, key: str) -> None:
+        self.layout_actions[key].setChecked(True)
+        if key in ("", "3d"):
+            self.view3d.request_render()
+
+    def reset_views(self) -> None:
+        for key in ("axial", "sagittal", "coronal"):
+            self.views[key].reset_view()
+        self.view3d.reset_camera()
+
+    def _toggle_outline(self, on: bool) -> None:
+        self.controller.update_display(outline=bool(on))
+
+    def _step_opacity(self, delta: float) -> None:
+        self.opacity_slider.setValue(self.opacity_slider.value() + int(round(delta * 100)))
+
+    def _on_preset_chosen(self, index: int) -> None:
+        name = self.preset_box.itemText(index)
+        if name != "Custom":
+            self.controller.apply_preset(name)
+
+    def _on_window_changed(self, low: float, high: float) -> None:
+        width, level = self.controller.window_width_level
+        match = "Custom"
+        for name, (w, l) in CT_PRESETS.items():
+            if abs(w - width) < 1e-3 and abs(l - level) < 1e-3:
+                match = name
+        self.preset_box.setCurrentText(match)
+
+    def _on_tool_changed(self, tool) -> None:
+        if tool is None:
+            self.navigate_action.setChecked(True)
+            return
+        action = self.tools.get(tool.name)
+        if action is not None:
+            action.setChecked(True)
+
+    # == session, title and status =========================================================================
+    def _on_session(self, session) -> None:
+        has = session is not None
+        for action in (self.open_labels_action, self.save_labels_action, self.save_labels_as_action,
+                       self.open_scribbles_action, self.save_scribbles_action, self.open_points_action,
+                       self.save_points_action, self.screenshot_action):
+            action.setEnabled(has)
+        self._label_edits = 0
+        self._update_undo_actions()
+        self._update_title()
+        self._update_status()
+
+    def _update_title(self, *_args) -> None:
+        session = self.controller.session
+        if session is None:
+            self.setWindowTitle(f"{APP_NAME} {__version__}")
+            self.setWindowModified(False)
+            return
+        name = session.image.name
+        if session.labels_path is not None:
+            name += f" — {session.labels_path.name}"
+        self.setWindowTitle(f"{name}[*] — {APP_NAME}")
+        self.setWindowModified(session.is_dirty)
+
+    def _update_status(self, *_args) -> None:
+        session = self.controller.session
+        if session is None:
+            for label in self.status_labels.values():
+                label.setText("")
+            return
+        i, j, k = session.cursor
+        x, y, z = session.geometry.index_to_physical((i, j, k))
+        value = session.image.value_at((i, j, k))
+        label = session.labels.value_at((i, j, k))
+        self.status_labels["voxel"].setText(f"Voxel ({i}, {j}, {k})")
+        self.status_labels["world"].setText(f"LPS ({x:.1f}, {y:.1f}, {z:.1f}) mm")
+        self.status_labels["value"].setText(f"Value {value:g}")
+        self.status_labels["label"].setText(f"Label {label}: {session.label_table.name_of(label)}")
+
+    def status_text(self) -> dict[str, str]:
+        """The status bar's fields (voxel, world, value, label) as shown."""
+        return {key: label.text() for key, label in self.status_labels.items()}
+
+    # == dialogs ===============================================================================================
+    def show_error(self, title: str, text: str) -> None:
+        """A message box (never a traceback); also logged."""
+        log.warning("%s: %s", title, text)
+        self.statusBar().showMessage(f"{title}: {text}", 8000)
+        if QApplication.platformName() == "offscreen" or getattr(self, "_quiet_errors", False):
+            return
+        QMessageBox.warning(self, title, text)
+
+    def show_shortcuts(self) -> None:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Keyboard and mouse shortcuts")
+        table = QTableWidget(len(self.shortcuts), 3, dialog)
+        table.setHorizontalHeaderLabels(["Where", "Keys / mouse", "Does"])
+        for row, (group, keys, text) in enumerate(sorted(self.shortcuts, key=lambda s: s[0])):
+            for column, value in enumerate((group, keys, text)):
+                table.setItem(row, column, QTableWidgetItem(value))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+        dialog.resize(640, 520)
+        dialog.exec()
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self, "About segviewer",
+            f"<h3>segviewer {__version__}</h3><p>Interactive 3D medical image segmentation: linked "
+            "slice views, a live 3D view, scribbles, graph cut and U-Net fine-tuning.</p>"
+            "<p>Display: radiological convention (patient's right on the screen's left in axial "
+            "and coronal views; anterior on the left in sagittal views).</p>" + LICENCES_HTML)
+
+    # == drag and drop, closing ==========================================================================
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    def open_paths(self, paths: list[Path]) -> None:
+        """Open dropped files: an image first (a folder is a DICOM series), then layers onto it."""
+        images = [p for p in paths if p.is_dir() or files.guess_kind(p) == "image"]
+        layers = [p for p in paths if p not in images]
+        if self.controller.session is None and not images and layers:
+            images, layers = layers[:1], layers[1:]
+        if images:
+            if not self._confirm_discard("open another image"):
+                return
+            kinds = {files.guess_kind(p): p for p in layers}
+            self.load(images[0], kinds.get("labels"), kinds.get("scribbles"), kinds.get("points"))
+            return
+        for path in layers:
+            self._load_layer(files.guess_kind(path), path)
+
+    def closeEvent(self, event) -> None:
+        if not self._confirm_discard("quit"):
+            event.ignore()
+            return
+        self.save_settings()
+        self.view3d.close_vtk()
+        background.wait_all(timeout=5.0)
+        event.accept()
+
+
+def _load_scribbles(session: Session, scribbles, description: str) -> None:
+    """Replace the session's scribbles with a loaded layer as one undo step."""
+    import numpy as np
+
+    from segviewer.model.geometry import full_box
+
+    array = scribbles.array
+    if array.dtype == np.uint16 and session.scribbles.array.dtype == np.uint8:
+        session.scribbles.widen_if_needed(np.iinfo(np.uint8).max)
+    elif array.dtype == np.uint8 and session.scribbles.array.dtype == np.uint16:
+        wide = array.astype(np.uint16)
+        wide[array == scribbles.unannotated] = np.iinfo(np.uint16).max
+        array = wide
+    session.apply_layer_crop(SCRIBBLES, full_box(session.geometry.shape), array, description)
+
+
+def _message_of(error: BaseException, text: str) -> str:
+    if isinstance(error, SegviewerError):
+        return str(error)
+    if isinstance(error, (OSError, ValueError, RuntimeError)):
+        return f"{type(error).__name__}: {error}"
+    log.error("unexpected error:\n%s", text)
+    return f"Unexpected {type(error).__name__}: {error} (details in the log)"
+
+
+def _same_file(a: Path | None, b: Path | None) -> bool:
+    if a is None or b is None:
+        return False
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def _default_name(session: Session, kind: str, suffix: str = ".nii.gz") -> str:
+    stem = session.image.name
+    for ending in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".gipl.gz", ".gipl"):
+        if stem.lower().endswith(ending):
+            stem = stem[: -len(ending)]
+            break
+    return f"{stem}_{kind}{suffix}"

@@ -1,0 +1,91 @@
+"""Render the whole main window (slice views and 3D view) to a PNG, with no interaction.
+
+Used by ``segviewer screenshot`` and the tests. Under X (or Xvfb) the real window is drawn and
+the 3D view's OpenGL pixels are read back and painted in. With no display at all, Qt runs on
+its off-screen platform and the 3D scene is rendered by an off-screen VTK window (EGL).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from segviewer.errors import SegviewerError
+
+#: The longest we wait for the 3D surfaces before taking the picture anyway.
+SURFACE_TIMEOUT_S = 120.0
+
+
+def _prepare_platform() -> str | None:
+    """Choose the off-screen Qt platform when there is no display; returns the 3D mode."""
+    headless = not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")
+    if headless and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen" and not os.environ.get("SEGVIEWER_3D"):
+        return "offscreen"
+    return None
+
+
+def wait_until_idle(app, window, timeout: float = SURFACE_TIMEOUT_S) -> None:
+    """Process events until the 3D surfaces are built and no worker thread is left."""
+    from segviewer.views import background
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if not window.view3d.busy and not background.running_threads():
+            break
+        time.sleep(0.005)
+    for _ in range(5):  # let the last layout, paint and render requests run
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def take_screenshot(image: str | Path | None, output: str | Path, labels: str | Path | None = None,
+                    scribbles: str | Path | None = None, points: str | Path | None = None,
+                    slice_mm: tuple[float, float, float] | None = None,
+                    size: tuple[int, int] = (1400, 900), layout: str = "",
+                    outline: bool = False) -> Path:
+    """Open ``image`` (the demo when None) in a main window of ``size`` and save it to ``output``.
+
+    ``slice_mm`` puts the cursor (and so the three slices) at an LPS point in mm; ``layout``
+    maximises one view ("axial", "sagittal", "coronal", "3d"; "" = 2x2).
+    """
+    mode = _prepare_platform()
+    from PySide6.QtCore import QSettings
+
+    from segviewer.views import files
+    from segviewer.views.app import create_application
+    from segviewer.views.main_window import MainWindow
+
+    if image is None:
+        image, demo_labels = files.demo_paths()
+        labels = labels or demo_labels
+    app = create_application()
+    with tempfile.TemporaryDirectory() as folder:
+        # A throw-away settings file: a screenshot must not depend on, or change, the user's.
+        settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings, view3d_mode=mode)
+        window._quiet_errors = True
+        try:
+            window.resize(*size)
+            window.show()
+            window.load(image, labels, scribbles, points, block=True)
+            session = window.controller.session
+            if slice_mm is not None:
+                voxel = session.geometry.physical_to_voxel(slice_mm)
+                if voxel is None:
+                    raise SegviewerError(f"--slice-mm {tuple(slice_mm)} lies outside the image")
+                window.controller.set_cursor(voxel)
+            window.controller.update_display(outline=outline)
+            window.grid.maximise(layout)
+            wait_until_idle(app, window)
+            window.export_screenshot(output)
+        finally:
+            window.view3d.close_vtk()
+            window.controller.set_session(None)
+            window.deleteLater()
+            app.processEvents()
+    return Path(output)
