@@ -98,7 +98,8 @@ def run_interactive(args) -> int:
     for number, case in enumerate(cases, start=1):
         image, reference = read_case(case)
         try:
-            run = run_case(method, image.array, image.geometry, reference, case=case.name, params=params,
+            fresh = get_method(args.method)  # no state carried from one case to the next
+            run = run_case(fresh, image.array, image.geometry, reference, case=case.name, params=params,
                            slices=args.slices, seed=args.seed, max_interactions=args.max_interactions)
         except MethodInputError as error:
             run = CaseRun(case.name, method.name, error=str(error))
