@@ -182,6 +182,9 @@ class MainWindow(QMainWindow):
     # == docks and tools: the extension points ==============================================
     def _create_docks(self) -> None:
         """One line per dock (see the module docstring). Docks exist only for real widgets."""
+        from segviewer.views.metrics_panel import MetricsPanel
+
+        self.add_dock("metrics", MetricsPanel(self.controller), title="Metrics")
 
     def _create_tools(self) -> None:
         """One line per tool: ``self.add_tool(SomeTool())`` (see the module docstring)."""
