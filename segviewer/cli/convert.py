@@ -1,23 +1,51 @@
-"""``segviewer convert INPUT OUTPUT [--reference IMAGE] [--labels]``."""
+"""``segviewer convert INPUT OUTPUT [--reference IMAGE] [--labels]``.
+
+Images keep their geometry, or are resampled (linear) onto ``--reference``'s grid. With
+``--labels`` the input is read as a label map (values checked, float-stored labels cast,
+its label table carried to the output's JSON sidecar) and, with ``--reference``, placed on
+the reference grid by physical position (nearest neighbour).
+"""
 
 from __future__ import annotations
 
-from segviewer.io.images import image_to_sitk, read_image
+import sys
+from pathlib import Path
+
+from segviewer.io.images import read_geometry, read_image, resample_image, write_image
+from segviewer.io.labels import read_label_map, write_label_map
 
 NAME = "convert"
 HELP = "convert an image or label map between formats (optionally onto a reference grid)"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("input")
-    parser.add_argument("output")
+    parser.add_argument("input", help="image file, DICOM folder or label map")
+    parser.add_argument("output", help="file to write (.nii.gz, .nii, .nrrd, .seg.nrrd, .mha, .mhd, .gipl)")
     parser.add_argument("--reference", help="place the input on this image's grid by physical position")
-    parser.add_argument("--labels", action="store_true", help="treat the input as a label map")
+    parser.add_argument("--labels", action="store_true",
+                        help="treat the input as a label map (nearest neighbour, whole values)")
+    parser.add_argument("--series", help="DICOM input: the series, by index or UID")
+    parser.add_argument("--reference-series", help="DICOM reference: the series, by index or UID")
 
 
 def run(args) -> int:
-    import SimpleITK as sitk
-
-    volume = read_image(args.input)
-    sitk.WriteImage(image_to_sitk(volume.array, volume.geometry), args.output, True)
+    output = Path(args.output)
+    protected = [Path(args.input)] + ([Path(args.reference)] if args.reference else [])
+    reference = read_geometry(args.reference, args.reference_series) if args.reference else None
+    if args.labels:
+        label_map, message = read_label_map(args.input, reference)
+        write_label_map(output, label_map, reference, protected_paths=protected)
+        written = label_map.geometry
+    else:
+        volume = read_image(args.input, series=args.series)
+        message = volume.metadata.get("message", "")
+        if reference is not None and not volume.geometry.same_grid(reference):
+            volume = resample_image(volume, reference)
+            message = "resampled onto the reference grid by physical position (linear)"
+        write_image(output, volume, protected_paths=protected)
+        written = volume.geometry
+    if message:
+        print(f"segviewer: note: {message}", file=sys.stderr)
+    print(f"wrote {output} ({'x'.join(map(str, written.size))} voxels, "
+          f"spacing {' '.join(f'{v:.4g}' for v in written.spacing)} mm)")
     return 0

@@ -1,9 +1,14 @@
-"""Atomic writes: write to a temporary file beside the target, then rename over it."""
+"""Atomic writes: write to a temporary file beside the target, then rename over it.
+
+A crash or a full disk in the middle of a save leaves the previous file intact: the new
+content only replaces it by ``os.replace``, which is atomic on one file system.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -39,3 +44,31 @@ def write_atomically(target: str | Path, write: Callable[[Path], None]) -> None:
 
 def write_text_atomically(target: str | Path, text: str) -> None:
     write_atomically(target, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_into_place(target: str | Path, write: Callable[[Path], None]) -> list[Path]:
+    """Call ``write(path)`` where ``path`` has the target's exact name inside a temporary
+    folder beside the target, then move every file it produced into the target's folder.
+
+    For formats that write more than one file (``.mhd`` + ``.raw``, ``.nhdr`` + data,
+    ``.hdr`` + ``.img``) and record the data file's *name* in the header: the names stay
+    right because they are final from the start. Companion files are moved first and the
+    target last, each with an atomic ``os.replace``. Returns the paths written.
+    """
+    target = Path(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=folder))
+    try:
+        write(staging / target.name)
+        produced = sorted(p for p in staging.iterdir() if p.is_file())
+        if staging / target.name not in produced:
+            raise OSError(f"the writer did not create {target.name}")
+        companions = [p for p in produced if p.name != target.name]
+        written = []
+        for item in (*companions, staging / target.name):
+            destination = folder / item.name
+            os.replace(item, destination)
+            written.append(destination)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,17 +1,50 @@
-"""Reading images (NIfTI, NRRD, MHA/MHD, GIPL, DICOM series) into :class:`ImageVolume`."""
+"""Reading and writing images (NIfTI, NRRD, MHA/MHD, GIPL, DICOM series) as :class:`ImageVolume`.
+
+Memory: the volume's array *is* SimpleITK's pixel buffer (no copy). A NumPy view of that
+buffer does not keep the SimpleITK image alive by itself, so the array's ``base`` is a small
+holder object that owns the image (:func:`array_from_sitk`). Loading therefore costs what
+``SimpleITK.ReadImage`` costs, in time and in memory.
+
+Before anything is allocated, the header is read and the declared size is compared with
+the memory available (:func:`segviewer.io.memory.ensure_fits_in_memory`).
+"""
 
 from __future__ import annotations
 
+import gzip
+import struct
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import ImageReadError
+from segviewer.io.atomic import write_into_place
+from segviewer.io.memory import ensure_fits_in_memory
+from segviewer.io.paths import (DIRECTION_KEEPING_SUFFIXES, IMAGE_WRITE_SUFFIXES, WritePathError,
+                                check_write_suffix, image_suffix, refuse_protected)
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 
+#: SimpleITK scalar pixel types and their NumPy dtypes.
+_PIXEL_DTYPES = {
+    sitk.sitkUInt8: np.uint8, sitk.sitkInt8: np.int8, sitk.sitkUInt16: np.uint16,
+    sitk.sitkInt16: np.int16, sitk.sitkUInt32: np.uint32, sitk.sitkInt32: np.int32,
+    sitk.sitkUInt64: np.uint64, sitk.sitkInt64: np.int64, sitk.sitkFloat32: np.float32,
+    sitk.sitkFloat64: np.float64,
+}
 
+#: Peak memory of ITK's readers as a multiple of the array (measured; NIfTI reads into a
+#: buffer of its own and copies, MetaImage partly so). Used only to refuse early.
+_READ_PEAK_FACTOR = {"NiftiImageIO": 2.0, "MetaImageIO": 1.5}
+
+#: Absolute paths of every image opened in this process: writers refuse to overwrite them.
+_SOURCE_PATHS: set[Path] = set()
+
+
+# -- SimpleITK <-> NumPy -------------------------------------------------------------------
 def geometry_of(image: sitk.Image) -> Geometry:
     """The :class:`Geometry` of a 3D SimpleITK image."""
     return Geometry(image.GetSize(), image.GetSpacing(), image.GetOrigin(),
@@ -27,32 +60,384 @@ def apply_geometry(image: sitk.Image, geometry: Geometry) -> sitk.Image:
 
 
 def image_to_sitk(array: np.ndarray, geometry: Geometry) -> sitk.Image:
-    """A SimpleITK image of ``array`` (array order k, j, i) with ``geometry``."""
+    """A SimpleITK image of ``array`` (array order k, j, i) with ``geometry`` (copies the array)."""
+    if tuple(array.shape) != geometry.shape:
+        raise ValueError(f"array shape {array.shape} does not match grid {geometry.shape}")
     return apply_geometry(sitk.GetImageFromArray(array, isVector=False), geometry)
 
 
-def read_image(path: str | Path) -> ImageVolume:
-    """Read a 3D image file or DICOM series folder."""
+class _PixelBuffer:
+    """Owns a SimpleITK image while a NumPy array uses its pixel buffer.
+
+    ``np.asarray(holder)`` builds an array whose ``base`` is the holder, so the image lives
+    exactly as long as any array (or view of it) that uses its memory.
+    """
+
+    def __init__(self, image: sitk.Image) -> None:
+        view = sitk.GetArrayViewFromImage(image)  # calls image.MakeUnique(): the buffer is ours
+        interface = dict(view.__array_interface__)
+        interface["data"] = (interface["data"][0], False)  # writeable, like any loaded array
+        self.__array_interface__ = interface
+        self._image = image
+
+
+def array_from_sitk(image: sitk.Image) -> np.ndarray:
+    """The pixels of ``image`` as an ``array[k, j, i]`` sharing its memory (no copy)."""
+    return np.asarray(_PixelBuffer(image))
+
+
+def pixel_dtype(pixel_id: int, path: str | Path = "image") -> np.dtype:
+    """NumPy dtype of a scalar SimpleITK pixel type."""
+    try:
+        return np.dtype(_PIXEL_DTYPES[pixel_id])
+    except KeyError:
+        raise ImageReadError(f"{path}: voxel type '{sitk.GetPixelIDValueAsString(pixel_id)}' "
+                             "is not supported (segviewer opens scalar integer or float volumes)") from None
+
+
+# -- headers -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImageHeader:
+    """What a file's header declares, read without loading the voxels."""
+
+    path: Path
+    image_io: str
+    dimension: int
+    size: tuple[int, ...]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+    pixel_id: int
+    components: int
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def pixel_type(self) -> str:
+        return sitk.GetPixelIDValueAsString(self.pixel_id)
+
+    @property
+    def bytes_per_voxel(self) -> int:
+        dtype = _PIXEL_DTYPES.get(self.pixel_id)
+        if dtype is not None:
+            return np.dtype(dtype).itemsize * self.components
+        return 8 * self.components  # vector/complex types: an upper bound is enough here
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.size, dtype=np.int64)) * self.bytes_per_voxel
+
+    @property
+    def geometry(self) -> Geometry:
+        """The 3D grid (a 2D image becomes one slice; a 4D image with one volume is 3D)."""
+        if self.dimension == 2:
+            direction = np.eye(3)
+            direction[:2, :2] = np.reshape(self.direction, (2, 2))
+            return Geometry((*self.size, 1), (*self.spacing, 1.0), (*self.origin, 0.0), direction)
+        if self.dimension == 3 or (self.dimension == 4 and self.size[3] == 1):
+            direction = np.reshape(self.direction, (self.dimension, self.dimension))[:3, :3]
+            return Geometry(self.size[:3], self.spacing[:3], self.origin[:3], direction)
+        raise ImageReadError(_dimension_message(self.path, self.dimension, self.size))
+
+
+def _reader_for(path: Path) -> sitk.ImageFileReader:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise ImageReadError(describe_itk_error(path, error)) from None
+    return reader
+
+
+def read_header(path: str | Path) -> ImageHeader:
+    """Read only the header of an image file (size, voxel type, geometry)."""
     path = Path(path)
+    _require_exists(path)
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a folder; use segviewer.io.dicom for DICOM series")
+    reader = _reader_for(path)
+    return _header_from_reader(path, reader)
+
+
+def _header_from_reader(path: Path, reader: sitk.ImageFileReader) -> ImageHeader:
+    keys = reader.GetMetaDataKeys()
+    image_io = sitk.ImageFileReader.GetImageIOFromFileName(str(path)) or ""
+    return ImageHeader(path, image_io, reader.GetDimension(), tuple(reader.GetSize()),
+                       tuple(reader.GetSpacing()), tuple(reader.GetOrigin()),
+                       tuple(reader.GetDirection()), reader.GetPixelID(),
+                       reader.GetNumberOfComponents(),
+                       {key: reader.GetMetaData(key) for key in keys})
+
+
+def read_geometry(path: str | Path, series: str | int | None = None) -> Geometry:
+    """The grid of an image file (header only) or of a DICOM series folder."""
+    path = Path(path)
+    _require_exists(path)
+    if path.is_dir():
+        from segviewer.io.dicom import read_dicom_series
+
+        return read_dicom_series(path, series).geometry
+    return read_header(path).geometry
+
+
+# -- reading -------------------------------------------------------------------------------
+def read_image(path: str | Path, series: str | int | None = None) -> ImageVolume:
+    """Read a 3D image file or a DICOM series folder into an :class:`ImageVolume`.
+
+    Parameters
+    ----------
+    path
+        A NIfTI, NRRD, MHA/MHD, GIPL (or other ITK-readable) file, a DICOM folder, or one
+        DICOM file (its whole series is read).
+    series
+        For DICOM folders holding several series: a series UID (or a unique prefix of it)
+        or its index in the list. By default the largest series is read; the list found is
+        in ``volume.metadata["series"]`` and the choice in ``metadata["message"]``.
+
+    Raises
+    ------
+    ImageReadError
+        Missing, unreadable, truncated, 4D or non-scalar files.
+    TooLargeError
+        The voxels would not fit in the memory available (checked before reading them).
+    """
+    path = Path(path)
+    _require_exists(path)
+    if path.is_dir():
+        from segviewer.io.dicom import read_dicom_series
+
+        volume = read_dicom_series(path, series)
+    else:
+        reader = _reader_for(path)
+        header = _header_from_reader(path, reader)
+        if header.image_io == "GDCMImageIO":
+            from segviewer.io.dicom import read_series_of_file
+
+            volume = read_series_of_file(path, header)
+        else:
+            image = read_sitk_image(path, "image", reader=reader, header=header)
+            volume = ImageVolume(array_from_sitk(image), geometry_of(image), name=path.name,
+                                 path=path, metadata={"format": _format_name(header.image_io)})
+    remember_source(volume.path or path, volume.metadata.get("files", ()))
+    return volume
+
+
+def read_sitk_image(path: str | Path, what: str = "image", *, reader: sitk.ImageFileReader | None = None,
+                    header: ImageHeader | None = None, allow_vector: bool = False) -> sitk.Image:
+    """Read a file as a 3D SimpleITK image after checking its header.
+
+    Checks, in order and before the voxels are read: dimension (2D becomes one slice, 4D
+    with a single volume becomes 3D, other 4D is refused), scalar voxels, the memory the
+    voxels need, and (NIfTI) that the file holds all the bytes its header declares.
+    """
+    path = Path(path)
+    if reader is None:
+        _require_exists(path)
+        reader = _reader_for(path)
+    header = header or _header_from_reader(path, reader)
+    if header.dimension not in (2, 3) and not (header.dimension == 4 and header.size[3] == 1):
+        raise ImageReadError(_dimension_message(path, header.dimension, header.size))
+    if header.components != 1 and not allow_vector:
+        raise ImageReadError(f"{path}: has {header.components} values per voxel (a vector or "
+                             f"colour image); segviewer opens scalar volumes")
+    if not allow_vector:
+        pixel_dtype(header.pixel_id, path)
+    ensure_fits_in_memory(header.nbytes, path, what, _READ_PEAK_FACTOR.get(header.image_io, 1.0))
+    check_nifti_complete(path)
+    if header.dimension == 4:
+        reader.SetExtractSize((*header.size[:3], 0))
+        reader.SetExtractIndex((0, 0, 0, 0))
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        raise ImageReadError(describe_itk_error(path, error)) from None
+    if image.GetDimension() == 2:
+        image = sitk.JoinSeries(image)  # one slice: spacing 1 and origin 0 along k
+    return image
+
+
+def _format_name(image_io: str) -> str:
+    return image_io.replace("ImageIO", "") or "unknown"
+
+
+def _dimension_message(path: Path, dimension: int, size) -> str:
+    shape = "x".join(str(s) for s in size)
+    if dimension >= 4:
+        return (f"{path}: is a {dimension}D image ({shape}); segviewer opens 3D volumes - "
+                "extract one volume first")
+    return f"{path}: is a {dimension}D image ({shape}); segviewer opens 3D volumes"
+
+
+def _require_exists(path: Path) -> None:
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder")
+
+
+def remember_source(path: str | Path, extra=()) -> None:
+    """Record ``path`` (and ``extra`` files) as source images writers must not overwrite."""
+    for item in (path, *extra):
+        try:
+            _SOURCE_PATHS.add(Path(item).resolve())
+        except OSError:  # pragma: no cover - unresolvable path: nothing to protect
+            pass
+
+
+def source_paths() -> frozenset[Path]:
+    """Every image path opened in this process (writers refuse to overwrite them)."""
+    return frozenset(_SOURCE_PATHS)
+
+
+def describe_itk_error(path: Path, error: Exception) -> str:
+    """One line saying why ITK could not read ``path``."""
+    text = str(error)
+    if "Unable to determine ImageIO reader" in text:
+        return (f"{path}: not an image format segviewer can read "
+                "(NIfTI, NRRD, MHA/MHD, GIPL, or a DICOM file/folder)")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    detail = ""
+    for line in reversed(lines):
+        if line.startswith(("Exception thrown", "/")) or "Reason:" in line:
+            continue  # source locations, and errno texts that do not apply ("No such file")
+        if "ERROR" in line and "): " in line:
+            line = line.split("): ", 1)[1]  # drop "ITK ERROR: NrrdImageIO(0x...)"
+        detail = line.removeprefix("[nrrd]").strip()
+        break
+    detail = detail or type(error).__name__
+    return f"{path}: could not be read; the file may be truncated or damaged ({detail})"
+
+
+# -- NIfTI completeness ----------------------------------------------------------------------
+def check_nifti_complete(path: str | Path) -> None:
+    """Raise :class:`ImageReadError` when a ``.nii``/``.nii.gz`` holds fewer bytes than its
+    header declares. ITK pads a truncated NIfTI with zeros without a word, so we look.
+
+    ``.nii``: the file size. ``.nii.gz``: the gzip trailer's uncompressed size; only when it
+    disagrees (multi-member gzip, or a truncated file) is the stream decompressed to count.
+    """
+    path = Path(path)
+    suffix = image_suffix(path)
+    if suffix not in (".nii", ".nii.gz"):
+        return
+    compressed = suffix == ".nii.gz"
     try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        raise ImageReadError(f"{path}: not a readable image ({_first_line(error)})") from None
-    return _volume_from_sitk(image, path)
+        opener = gzip.open if compressed else open
+        with opener(path, "rb") as handle:
+            head = handle.read(544)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ImageReadError(f"{path}: could not be read; the file may be truncated or damaged ({error})") from None
+    expected = _nifti_expected_bytes(head)
+    if expected is None:
+        return
+    if not compressed:
+        actual = path.stat().st_size
+    else:
+        with open(path, "rb") as handle:
+            handle.seek(-4, 2)
+            trailer = struct.unpack("<I", handle.read(4))[0]
+        if trailer == expected % 2**32:
+            return
+        actual = _gunzipped_size(path)
+    if actual < expected:
+        raise ImageReadError(f"{path}: is truncated - it holds {actual} bytes of the {expected} "
+                             "its header declares")
 
 
-def _volume_from_sitk(image: sitk.Image, path: Path) -> ImageVolume:
-    if image.GetDimension() != 3:
-        raise ImageReadError(f"{path}: a {image.GetDimension()}D image; segviewer opens 3D volumes")
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise ImageReadError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
-                             "segviewer opens scalar volumes")
-    array = sitk.GetArrayFromImage(image)
-    return ImageVolume(array, geometry_of(image), name=path.name, path=path)
+def _nifti_expected_bytes(head: bytes) -> int | None:
+    """Header + voxel bytes a NIfTI-1/2 header declares, or None when it is not one."""
+    if len(head) < 348:
+        return None
+    for endian in "<>":
+        sizeof_hdr = struct.unpack(endian + "i", head[:4])[0]
+        if sizeof_hdr == 348:
+            dims = struct.unpack(endian + "8h", head[40:56])
+            bitpix = struct.unpack(endian + "h", head[72:74])[0]
+            offset = int(struct.unpack(endian + "f", head[108:112])[0])
+            break
+        if sizeof_hdr == 540 and len(head) >= 540:
+            bitpix = struct.unpack(endian + "h", head[14:16])[0]
+            dims = struct.unpack(endian + "8q", head[16:80])
+            offset = struct.unpack(endian + "q", head[168:176])[0]
+            break
+    else:
+        return None
+    ndim = dims[0]
+    if not 1 <= ndim <= 7 or bitpix <= 0 or any(d < 0 for d in dims[1:ndim + 1]):
+        return None
+    voxels = int(np.prod([max(int(d), 1) for d in dims[1:ndim + 1]], dtype=np.int64))
+    return max(offset, 352 if sizeof_hdr == 348 else 544) + voxels * bitpix // 8
 
 
-def _first_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
+def _gunzipped_size(path: Path) -> int:
+    """Uncompressed size of a (possibly multi-member) gzip file; stops at a truncation."""
+    total = 0
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                while chunk:
+                    total += len(decompressor.decompress(chunk))
+                    if decompressor.eof:
+                        chunk = decompressor.unused_data
+                        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    else:
+                        chunk = b""
+    except zlib.error:
+        pass  # damaged: count what came out before
+    return total
+
+
+# -- writing -------------------------------------------------------------------------------
+def write_sitk_image(path: str | Path, image: sitk.Image, what: str = "image",
+                     protected_paths=(), allowed_suffixes=IMAGE_WRITE_SUFFIXES,
+                     metadata: dict[str, str] | None = None) -> Path:
+    """Write ``image`` atomically, refusing source images and formats that would lose geometry."""
+    path = Path(path)
+    suffix = check_write_suffix(path, allowed_suffixes, what)
+    refuse_protected(path, (*protected_paths, *_SOURCE_PATHS), what)
+    if suffix not in DIRECTION_KEEPING_SUFFIXES:
+        direction = np.reshape(image.GetDirection(), (3, 3))
+        if not np.allclose(direction, np.eye(3), atol=1e-6):
+            raise WritePathError(f"{path}: {suffix} files cannot store this image's orientation "
+                                 "(direction cosines); save as .nii.gz, .nrrd or .mha")
+    for key, value in (metadata or {}).items():
+        image.SetMetaData(key, value)
+
+    def write(temporary: Path) -> None:
+        writer = sitk.ImageFileWriter()
+        writer.SetFileName(str(temporary))
+        writer.SetUseCompression(suffix not in (".nii",))
+        try:
+            writer.Execute(image)
+        except RuntimeError as error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            raise WritePathError(f"{path}: could not be written ({lines[-1] if lines else error})") from None
+
+    try:
+        write_into_place(path, write)
+    except OSError as error:
+        raise WritePathError(f"{path}: could not be written ({error.strerror or error})") from None
+    return path
+
+
+def write_image(path: str | Path, volume: ImageVolume, protected_paths=()) -> Path:
+    """Write an image volume with its geometry (atomic; never over a source image)."""
+    image = image_to_sitk(volume.array, volume.geometry)
+    return write_sitk_image(path, image, "the image", protected_paths)
+
+
+def resample_image(volume: ImageVolume, reference: Geometry, linear: bool = True) -> ImageVolume:
+    """``volume`` on the ``reference`` grid by physical position (linear or nearest neighbour).
+
+    Voxels outside ``volume`` get its lowest intensity (air for CT, not 0 HU).
+    """
+    ensure_fits_in_memory(reference.voxel_count * volume.array.dtype.itemsize,
+                          volume.path or volume.name, "resampled image")
+    low, _ = volume.intensity_range
+    image = image_to_sitk(volume.array, volume.geometry)
+    resampled = sitk.Resample(image, reference.size, sitk.Transform(),
+                              sitk.sitkLinear if linear else sitk.sitkNearestNeighbor,
+                              reference.origin, reference.spacing,
+                              tuple(float(v) for v in reference.direction.reshape(-1)),
+                              float(low), image.GetPixelID())
+    return ImageVolume(array_from_sitk(resampled), reference, name=volume.name, path=None,
+                       metadata=dict(volume.metadata))

@@ -1,0 +1,82 @@
+"""File names: image suffixes, JSON sidecars beside a mask, and paths a write must never touch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from segviewer.errors import SegviewerError
+
+#: Suffixes segviewer reads as image files (longest first so ".nii.gz" wins over ".gz").
+IMAGE_SUFFIXES = (".seg.nrrd", ".nii.gz", ".gipl.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd",
+                  ".gipl", ".hdr", ".img", ".dcm")
+
+#: Formats a label map, a scribble file or an image can be written to, by suffix.
+LABEL_WRITE_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd")
+IMAGE_WRITE_SUFFIXES = LABEL_WRITE_SUFFIXES + (".gipl", ".gipl.gz")
+
+#: Formats that keep the image's direction cosines (GIPL stores only spacing and origin).
+DIRECTION_KEEPING_SUFFIXES = LABEL_WRITE_SUFFIXES
+
+
+class WritePathError(SegviewerError):
+    """A save was refused: unsupported format, or it would overwrite a source file."""
+
+
+def image_suffix(path: str | Path) -> str:
+    """The image-format suffix of ``path`` in lower case (``".nii.gz"``), or its last suffix."""
+    name = Path(path).name.lower()
+    for suffix in IMAGE_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return Path(name).suffix
+
+
+def strip_image_suffix(path: str | Path) -> Path:
+    """``/a/case.nii.gz`` -> ``/a/case``."""
+    path = Path(path)
+    suffix = image_suffix(path)
+    if suffix and path.name.lower().endswith(suffix):
+        return path.with_name(path.name[: len(path.name) - len(suffix)])
+    return path
+
+
+def sidecar_path(path: str | Path, kind: str) -> Path:
+    """The JSON sidecar of an image-like file: ``case.nii.gz`` -> ``case.<kind>.json``.
+
+    ``kind`` is ``"labels"`` for a label map's table and ``"scribbles"`` for a scribble file.
+    """
+    stem = strip_image_suffix(path)
+    return stem.with_name(f"{stem.name}.{kind}.json")
+
+
+def check_write_suffix(path: str | Path, allowed: Iterable[str], what: str) -> str:
+    """Refuse a target whose suffix is not one of ``allowed``; return the suffix."""
+    allowed = tuple(allowed)
+    suffix = image_suffix(path)
+    if suffix not in allowed:
+        raise WritePathError(
+            f"{path}: cannot save {what} as '{suffix or 'no suffix'}'; use one of " + ", ".join(allowed))
+    return suffix
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when ``a`` and ``b`` name the same file (after resolving links), existing or not."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def refuse_protected(target: str | Path, protected: Iterable[str | Path | None], what: str) -> None:
+    """Refuse to write ``target`` when it is a folder or one of the ``protected`` source files."""
+    target = Path(target)
+    if target.is_dir():
+        raise WritePathError(f"{target}: is a folder; give a file name to save {what} to")
+    for source in protected:
+        if source is not None and same_file(target, source):
+            raise WritePathError(f"{target}: is the source image; refusing to overwrite it with {what}")

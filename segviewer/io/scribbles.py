@@ -1,0 +1,166 @@
+"""Scribble files: the nnU-Net "ignore label" convention, with a JSON sidecar.
+
+On disk a scribble file is a label image on the image grid: ``0`` = background scribble,
+``k`` = a scribble of label ``k``, and one reserved value (the dtype's maximum, 255 or 65535)
+= not annotated. The sidecar ``case.scribbles.json`` names that value and the classes, in
+the shape of nnU-Net's ``dataset.json`` (``"labels": {"background": 0, ..., "ignore": 255}``)::
+
+    {"format": "segviewer-scribbles", "version": 1, "ignore_value": 255,
+     "labels": {"background": 0, "Spleen": 1, "ignore": 255}}
+
+Reading accepts any ignore value the sidecar declares (nnU-Net puts it just above the
+highest class) and maps it to the in-memory sentinel. Without a sidecar, the maximum of the
+file's voxel type (255 for uint8, 65535 for uint16) is taken as "not annotated".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import SimpleITK as sitk
+
+from segviewer.errors import GeometryMismatchError, LabelValueError, SegviewerError
+from segviewer.io.atomic import write_text_atomically
+from segviewer.io.images import array_from_sitk, geometry_of, image_to_sitk, read_header, read_sitk_image, write_sitk_image
+from segviewer.io.labels import (_geometry_of_reference, check_label_values, describe_grid_difference,
+                                 resample_onto)
+from segviewer.io.paths import LABEL_WRITE_SUFFIXES, sidecar_path
+from segviewer.model.geometry import Geometry
+from segviewer.model.image import ImageVolume
+from segviewer.model.labels import LabelTable
+from segviewer.model.scribbles import Scribbles
+
+SIDECAR_FORMAT = "segviewer-scribbles"
+SIDECAR_VERSION = 1
+
+
+class ScribblesRead(NamedTuple):
+    """What :func:`read_scribbles` returns: the scribbles and a message for the user."""
+
+    scribbles: Scribbles
+    message: str
+
+    def __getattr__(self, name: str) -> Any:
+        # Callers written before this returned a pair use it as the scribbles themselves.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.scribbles, name)
+
+
+def scribble_sidecar(path: str | Path) -> Path:
+    """``case.nii.gz`` -> ``case.scribbles.json``."""
+    return sidecar_path(path, "scribbles")
+
+
+# -- writing ---------------------------------------------------------------------------------
+def write_scribbles(path: str | Path, scribbles: Scribbles,
+                    reference_geometry: Geometry | ImageVolume | None = None,
+                    label_table: LabelTable | None = None, *, protected_paths=()) -> Path:
+    """Save scribbles (values as in memory) with exactly the reference geometry, atomically,
+    plus the sidecar naming the "not annotated" value and the classes."""
+    path = Path(path)
+    protected = list(protected_paths)
+    if isinstance(reference_geometry, ImageVolume):
+        protected.append(reference_geometry.path)
+    reference = _geometry_of_reference(reference_geometry) or scribbles.geometry
+    if not scribbles.geometry.same_grid(reference):
+        raise GeometryMismatchError(
+            f"{path}: the scribbles are not on the image grid "
+            f"({describe_grid_difference(scribbles.geometry, reference)}); nothing was written")
+    image = image_to_sitk(scribbles.array, reference)
+    write_sitk_image(path, image, "scribbles", protected, LABEL_WRITE_SUFFIXES)
+    write_text_atomically(scribble_sidecar(path),
+                          json.dumps(sidecar_content(scribbles, label_table), indent=2) + "\n")
+    return path
+
+
+def sidecar_content(scribbles: Scribbles, label_table: LabelTable | None = None) -> dict:
+    """The sidecar's JSON: the ignore value and an nnU-Net-style ``labels`` mapping."""
+    classes = set(scribbles.classes()) | set(label_table.values if label_table else [])
+    labels: dict[str, int] = {"background": 0}
+    for value in sorted(classes - {0}):
+        name = label_table.name_of(value) if label_table else f"Label {value}"
+        if name in labels or name == "ignore":
+            name = f"{name} ({value})"
+        labels[name] = int(value)
+    labels["ignore"] = scribbles.unannotated
+    return {"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION,
+            "ignore_value": scribbles.unannotated, "background_value": 0, "labels": labels}
+
+
+# -- reading ---------------------------------------------------------------------------------
+def read_scribbles(path: str | Path, reference_geometry: Geometry | ImageVolume | None = None, *,
+                   sidecar: str | Path | None = None) -> ScribblesRead:
+    """Read a scribble file onto ``reference_geometry`` (resampled by physical position,
+    nearest neighbour, when it is on another grid over the same space).
+
+    Returns
+    -------
+    ScribblesRead
+        ``(scribbles, message)``.
+    """
+    path = Path(path)
+    reference = _geometry_of_reference(reference_geometry)
+    header = read_header(path)
+    if header.components != 1 or (header.dimension >= 4 and header.size[3] != 1):
+        raise LabelValueError(f"{path}: a scribble file is a 3D image with one value per voxel")
+    ignore, declared = _ignore_value(path, header.pixel_type, sidecar)
+    image = read_sitk_image(path, "scribble file", header=header)
+    top = check_label_values(array_from_sitk(image), path, "scribble file")
+    if ignore is None:
+        ignore = 255 if top <= 255 else 65535
+    wide = sitk.sitkUInt16 if max(top, ignore) > 255 else sitk.sitkUInt8
+    if image.GetPixelID() != wide:
+        image = sitk.Cast(image, wide)
+    message = ""
+    own = geometry_of(image)
+    geometry = reference or own
+    if reference is not None and not own.same_grid(reference):
+        image, message = resample_onto(image, own, reference, path, "scribble file", fill_value=ignore)
+    array = array_from_sitk(image)
+    classes_top = _largest_class(array, ignore)
+    dtype = np.uint8 if classes_top < 255 else np.uint16
+    if classes_top >= 65535:
+        raise LabelValueError(f"{path}: class value 65535 collides with the 'not annotated' value")
+    sentinel = np.iinfo(dtype).max
+    if array.dtype != dtype or ignore != sentinel:
+        unannotated = array == ignore
+        array = array.astype(dtype)
+        array[unannotated] = sentinel
+    if not declared and message:
+        message += f"; 'not annotated' taken as {ignore} (no sidecar)"
+    return ScribblesRead(Scribbles(array, geometry), message)
+
+
+def _largest_class(array: np.ndarray, ignore: int) -> int:
+    counts = np.bincount(array.reshape(-1))
+    present = [int(v) for v in np.flatnonzero(counts) if v != ignore]
+    return max(present, default=0)
+
+
+def _ignore_value(path: Path, pixel_type: str, sidecar) -> tuple[int | None, bool]:
+    """The "not annotated" value: from the sidecar, else the voxel type's maximum."""
+    sidecar_file = Path(sidecar) if sidecar is not None else scribble_sidecar(path)
+    if sidecar_file.is_file():
+        try:
+            data = json.loads(sidecar_file.read_text(encoding="utf-8"))
+            if int(data.get("version", 1)) > SIDECAR_VERSION:
+                raise SegviewerError(f"{sidecar_file}: written by a newer segviewer "
+                                     f"(version {data['version']})")
+            if "ignore_value" in data:
+                value = int(data["ignore_value"])
+            else:  # an nnU-Net dataset.json
+                value = int(data["labels"]["ignore"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise SegviewerError(f"{sidecar_file}: not a scribble sidecar ({error})") from None
+        if not 0 < value <= 65535:
+            raise SegviewerError(f"{sidecar_file}: ignore value {value} is outside 1..65535")
+        return value, True
+    if pixel_type == "8-bit unsigned integer":
+        return 255, False
+    if pixel_type == "16-bit unsigned integer":
+        return 65535, False
+    return None, False

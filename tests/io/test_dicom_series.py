@@ -1,0 +1,132 @@
+"""DICOM series: geometry equal to SimpleITK's own series reader, series choice, and the
+mirrored model-output mask landing on the same anatomy."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from segviewer.errors import ImageReadError
+from segviewer.io.dicom import choose_series, list_series, read_dicom_series
+from segviewer.io.images import read_image
+from segviewer.io.labels import read_label_map
+
+SERIES = ["ct_chest_20slices", "mr_brain_t1post", "mr_hippo_crop"]
+
+
+def _sitk_series(folder):
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder)))
+    return reader.Execute()
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_geometry_and_voxels_equal_simpleitk_series_reader(shared_data, name):
+    folder = shared_data / "dicom" / name
+    volume = read_image(folder)
+    reference = _sitk_series(folder)
+    geometry = volume.geometry
+    assert geometry.size == reference.GetSize()
+    np.testing.assert_allclose(geometry.spacing, reference.GetSpacing(), atol=1e-9, rtol=0)
+    np.testing.assert_allclose(geometry.origin, reference.GetOrigin(), atol=1e-9, rtol=0)
+    np.testing.assert_allclose(geometry.direction.reshape(-1), reference.GetDirection(), atol=1e-12, rtol=0)
+    np.testing.assert_array_equal(volume.array, sitk.GetArrayViewFromImage(reference))
+    # Physical positions of a few voxels, both ways.
+    for index in [(0, 0, 0), (7, 3, 1), tuple(n - 1 for n in geometry.size)]:
+        np.testing.assert_allclose(geometry.index_to_physical(index),
+                                   reference.TransformIndexToPhysicalPoint(index), atol=1e-9)
+    assert volume.metadata["format"] == "DICOM"
+
+
+def test_oblique_series_is_accepted(shared_data):
+    volume = read_image(shared_data / "dicom" / "mr_brain_t1post")
+    assert volume.geometry.is_oblique()
+    assert volume.metadata["series_description"] == "T1post"
+
+
+def test_series_without_uid_is_listed(shared_data):
+    found = list_series(shared_data / "dicom" / "ct_chest_20slices")
+    assert len(found) == 1 and found[0].uid == "" and len(found[0].files) == 20
+    assert "(no series UID)" in found[0].summary()
+
+
+@pytest.fixture(scope="module")
+def two_series_folder(shared_data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("two_series")
+    for name in ("mr_hippo_crop", "mr_brain_t1post"):
+        for file in (shared_data / "dicom" / name).iterdir():
+            shutil.copy(file, folder / f"{name}_{file.name}")
+    return folder
+
+
+def test_several_series_default_to_the_largest_and_list_them(two_series_folder):
+    volume = read_image(two_series_folder)
+    assert volume.geometry.size == (280, 320, 22)  # mr_brain_t1post is the larger
+    assert len(volume.metadata["series"]) == 2
+    assert "2 series found; opened the largest" in volume.metadata["message"]
+
+
+def test_choose_series_by_index_and_by_uid(two_series_folder):
+    found = list_series(two_series_folder)
+    small = next(s for s in found if s.columns == 35)
+    by_index = read_dicom_series(two_series_folder, found.index(small))
+    assert by_index.geometry.size == (35, 51, 32)
+    by_uid = read_image(two_series_folder, series=small.uid)
+    assert by_uid.metadata["series_uid"] == small.uid
+    by_prefix = read_image(two_series_folder, series=small.uid[:24])
+    assert by_prefix.geometry.size == (35, 51, 32)
+
+
+def test_bad_series_choices(two_series_folder, tmp_path):
+    found = list_series(two_series_folder)
+    with pytest.raises(ImageReadError, match="out of range"):
+        choose_series(found, 5, two_series_folder)
+    with pytest.raises(ImageReadError, match="no series has the UID"):
+        choose_series(found, "9.9.9", two_series_folder)
+    with pytest.raises(ImageReadError, match="no DICOM series found"):
+        read_image(tmp_path)
+
+
+def test_series_found_in_subfolders(shared_data, tmp_path):
+    shutil.copytree(shared_data / "dicom" / "mr_hippo_crop", tmp_path / "patient" / "study" / "series")
+    volume = read_image(tmp_path)
+    assert volume.geometry.size == (35, 51, 32)
+
+
+# -- the mirrored model output ------------------------------------------------------------------
+def _centroids_mm(array: np.ndarray, to_physical, values) -> dict[int, np.ndarray]:
+    result = {}
+    for value in values:
+        k, j, i = np.nonzero(array == value)
+        mean_index = (i.mean(), j.mean(), k.mean())
+        result[value] = np.asarray(to_physical(mean_index))
+    return result
+
+
+def test_mirrored_model_output_lands_on_the_same_anatomy(shared_data):
+    """The model output is stored with y flipped (a mirrored index grid). Loaded onto the
+    DICOM series, each organ's centroid in mm must equal the centroid computed from the
+    original file with its own geometry, and bones must sit on bright CT voxels."""
+    series = read_image(shared_data / "dicom" / "ct_chest_20slices")
+    mask_path = shared_data / "dicom" / "ct_chest_20slices_seg_model_output.nii.gz"
+    original = sitk.ReadImage(str(mask_path))
+    original_array = sitk.GetArrayFromImage(original)
+    assert original.GetDirection()[4] == -1.0  # y flipped on disk
+
+    label_map, message = read_label_map(mask_path, series.geometry)
+    assert "resampled" in message
+    organs = [1, 5, 32, 69, 70, 117]  # a spread of labels across the volume
+    expected = _centroids_mm(original_array, original.TransformContinuousIndexToPhysicalPoint, organs)
+    loaded = _centroids_mm(label_map.array, series.geometry.index_to_physical, organs)
+    for value in organs:
+        np.testing.assert_allclose(loaded[value], expected[value], atol=1e-3)
+        assert np.count_nonzero(label_map.array == value) == np.count_nonzero(original_array == value)
+
+    # Independent of any geometry code: bones (humeri 69/70, vertebra 32) over bone HU.
+    for bone in (69, 70, 32):
+        assert series.array[label_map.array == bone].mean() > 200
+    # The raw array (mirrored) would put them over air or soft tissue.
+    assert series.array[original_array == 69].mean() < 0
