@@ -91,6 +91,7 @@ class ViewGrid(QWidget):
                 view.show()
             else:
                 view.hide()
+        grid.activate()
         self.layout_changed.emit(key)
 
     def toggle(self, key: str) -> None:
@@ -785,11 +786,13 @@ class MainWindow(QMainWindow):
 
     def _update_undo_actions(self) -> None:
         session = self.controller.session
-        history = session.history if session is not None else None
-        self.undo_action.setEnabled(bool(history and history.can_undo))
-        self.redo_action.setEnabled(bool(history and history.can_redo))
-        self.undo_action.setText(f"&Undo {history.undo_description}" if history and history.can_undo else "&Undo")
-        self.redo_action.setText(f"&Redo {history.redo_description}" if history and history.can_redo else "&Redo")
+        history = session.history if session is not None else None  # (a History is falsy when empty)
+        can_undo = history is not None and history.can_undo
+        can_redo = history is not None and history.can_redo
+        self.undo_action.setEnabled(can_undo)
+        self.redo_action.setEnabled(can_redo)
+        self.undo_action.setText(f"&Undo {history.undo_description}" if can_undo else "&Undo")
+        self.redo_action.setText(f"&Redo {history.redo_description}" if can_redo else "&Redo")
 
     def _on_labels_edited(self, _box) -> None:
         self._label_edits += 1

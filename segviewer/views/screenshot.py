@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from segviewer.errors import SegviewerError
@@ -43,11 +44,20 @@ def wait_until_idle(app, window, timeout: float = SURFACE_TIMEOUT_S) -> None:
         time.sleep(0.01)
 
 
+@dataclass
+class Screenshot:
+    """A saved screenshot and where each visible view lies in it (x, y, width, height)."""
+
+    path: Path
+    panes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    view3d_mode: str = ""
+
+
 def take_screenshot(image: str | Path | None, output: str | Path, labels: str | Path | None = None,
                     scribbles: str | Path | None = None, points: str | Path | None = None,
                     slice_mm: tuple[float, float, float] | None = None,
                     size: tuple[int, int] = (1400, 900), layout: str = "",
-                    outline: bool = False) -> Path:
+                    outline: bool = False) -> Screenshot:
     """Open ``image`` (the demo when None) in a main window of ``size`` and save it to ``output``.
 
     ``slice_mm`` puts the cursor (and so the three slices) at an LPS point in mm; ``layout``
@@ -83,9 +93,33 @@ def take_screenshot(image: str | Path | None, output: str | Path, labels: str | 
             window.grid.maximise(layout)
             wait_until_idle(app, window)
             window.export_screenshot(output)
+            ratio = window.devicePixelRatioF()
+            panes = {}
+            for key, view in window.views.items():
+                if view.isVisible():
+                    corner = view.mapTo(window, view.rect().topLeft())
+                    panes[key] = (int(corner.x() * ratio), int(corner.y() * ratio),
+                                  int(view.width() * ratio), int(view.height() * ratio))
+            result = Screenshot(Path(output), panes, window.view3d.mode)
         finally:
+            from segviewer.views import background
+
+            background.wait_all(timeout=SURFACE_TIMEOUT_S)
+            app.processEvents()
             window.view3d.close_vtk()
+            window.hide()
             window.controller.set_session(None)
             window.deleteLater()
             app.processEvents()
-    return Path(output)
+    return result
+
+
+def qimage_to_array(image) -> "np.ndarray":
+    """RGB ``uint8`` array (rows, columns, 3) of a QImage (for checks on screenshots)."""
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    width, height = image.width(), image.height()
+    buffer = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.bytesPerLine() * height)
+    return buffer.reshape(height, image.bytesPerLine())[:, : width * 3].reshape(height, width, 3).copy()

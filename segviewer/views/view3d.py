@@ -466,6 +466,7 @@ class View3D(QWidget):
         self._render_timer.timeout.connect(self.render)
         self.last_build_seconds = 0.0
         self.build_count = 0
+        self._closed = False
 
         c = controller
         c.session_changed.connect(self._on_session)
@@ -498,10 +499,17 @@ class View3D(QWidget):
         """Release the VTK window (call before the widget is destroyed; tests, shutdown)."""
         self._rebuild_timer.stop()
         self._render_timer.stop()
+        self._closed = True
         if self.vtk_widget is not None:
-            self.vtk_widget.Finalize()
-            self.vtk_widget = None
-            self.render_window = None
+            widget, self.vtk_widget, self.render_window = self.vtk_widget, None, None
+            # No paint may reach the widget after Finalize(): it would render into a
+            # released context (a crash under Xvfb).
+            widget.hide()
+            widget.setUpdatesEnabled(False)
+            self.stack.removeWidget(widget)
+            self.stack.setCurrentWidget(self.message)
+            widget.Finalize()
+            widget.deleteLater()
         if self._offscreen_window is not None:
             self._offscreen_window.Finalize()
             self._offscreen_window = None
@@ -595,6 +603,8 @@ class View3D(QWidget):
 
         def done(results) -> None:
             self._building = False
+            if self._closed:
+                return
             self.last_build_seconds = time.perf_counter() - started
             current = self.controller.session
             if current is not None and id(current) == generation and self.scene is not None:

@@ -1,0 +1,141 @@
+"""3D view: surfaces in physical space, rebuilt off the GUI thread only for changed labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segviewer.model.geometry import Geometry, full_box
+from segviewer.model.session import LABELS
+from segviewer.views.view3d import rebuild_surfaces, world_matrix
+
+from viewer_helpers import click, wait_idle
+
+
+def surface_points_mm(polydata, geometry):
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+
+    points = vtk_to_numpy(polydata.GetPoints().GetData()).astype(float)
+    matrix = world_matrix(geometry)
+    return points @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def two_cubes(geometry):
+    labels = np.zeros(geometry.shape, np.uint8)
+    labels[2:8, 3:9, 4:10] = 1  # k, j, i
+    labels[10:14, 12:16, 12:18] = 2
+    return labels
+
+
+OBLIQUE = Geometry((24, 20, 16), (0.7, 0.9, 2.5), (-30.0, 12.0, 100.0),
+                   np.array([[0.94, -0.34, 0.0], [0.34, 0.94, 0.0], [0.0, 0.0, 1.0]]))
+
+
+def test_surfaces_lie_where_the_labels_are_in_physical_space():
+    labels = two_cubes(OBLIQUE)
+    results = rebuild_surfaces(labels, full_box(OBLIQUE.shape), {}, OBLIQUE.spacing, smoothing=False)
+    assert sorted(results) == [1, 2]
+    for value, (polydata, box) in results.items():
+        assert box == tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(labels == value))
+        points = surface_points_mm(polydata, OBLIQUE)
+        voxels = np.argwhere(labels == value)[:, ::-1]  # (i, j, k)
+        centre = OBLIQUE.index_to_physical(voxels.mean(axis=0))
+        assert np.allclose(points.mean(axis=0), centre, atol=0.6)
+        # every vertex within half a voxel of the label's physical extent
+        index = OBLIQUE.physical_to_index(points)
+        assert np.all(index.min(axis=0) >= voxels.min(axis=0) - 0.51 - 1e-6)
+        assert np.all(index.max(axis=0) <= voxels.max(axis=0) + 0.51 + 1e-6)
+
+
+def test_only_labels_touched_by_an_edit_are_rebuilt():
+    labels = two_cubes(OBLIQUE)
+    first = rebuild_surfaces(labels, full_box(OBLIQUE.shape), {}, OBLIQUE.spacing)
+    known = {value: box for value, (_, box) in first.items()}
+    edit = (slice(11, 12), slice(13, 14), slice(13, 14))
+    labels[edit] = 0
+    again = rebuild_surfaces(labels, edit, known, OBLIQUE.spacing)
+    assert sorted(again) == [2]
+    labels[labels == 1] = 0
+    gone = rebuild_surfaces(labels, known[1], known, OBLIQUE.spacing)
+    assert gone == {1: (None, None)}
+    assert rebuild_surfaces(labels, (slice(0, 1), slice(0, 1), slice(0, 1)), {2: known[2]}, OBLIQUE.spacing) == {}
+
+
+
+
+def wait_for_build(qtbot, view3d, count):
+    qtbot.waitUntil(lambda: view3d.build_count >= count and not view3d.busy, timeout=20000)
+
+
+@pytest.mark.gui
+def test_edit_rebuilds_only_the_new_label_and_swaps_on_the_gui_thread(spleen_window, qtbot):
+    window = spleen_window
+    view3d = window.view3d
+    if view3d.scene is None:
+        pytest.skip("no 3D scene (OpenGL unavailable)")
+    session = window.controller.session
+    spleen_input = view3d.scene.label_actors[1].GetMapper().GetInput()
+    builds = view3d.build_count
+    i, j, k = session.cursor
+    for step in range(3):  # three quick edits, debounced into one build
+        box = (slice(k, k + 2), slice(5 + step, 15 + step), slice(5, 15))
+        session.apply_layer_crop(LABELS, box, np.full((2, 10, 10), 2, np.uint8), "paint")
+    wait_for_build(qtbot, view3d, builds + 1)
+    assert view3d.build_count == builds + 1
+    assert 2 in view3d.scene.label_actors
+    assert view3d.scene.label_actors[1].GetMapper().GetInput() is spleen_input  # untouched
+    colour = tuple(round(c * 255) for c in view3d.scene.label_actors[2].GetProperty().GetColor())
+    assert colour == session.label_table.colour_of(2)
+    session.label_table.update(2, visible=False)
+    assert not view3d.scene.label_actors[2].GetVisibility()
+    session.undo(), session.undo(), session.undo()
+    wait_for_build(qtbot, view3d, builds + 2)
+    assert 2 not in view3d.scene.label_actors
+
+
+@pytest.mark.gui
+def test_slice_planes_follow_the_cursor(spleen_window, qtbot):
+    window = spleen_window
+    view3d = window.view3d
+    if view3d.scene is None:
+        pytest.skip("no 3D scene (OpenGL unavailable)")
+    session = window.controller.session
+    window.views["axial"].step_slice(4)
+    bounds = view3d.scene.plane_actors["axial"].GetMapper().GetInput().GetBounds()
+    z = session.geometry.index_to_physical(session.cursor)[2]
+    assert bounds[4] == pytest.approx(z) and bounds[5] == pytest.approx(z)
+
+
+@pytest.mark.gui
+def test_without_opengl_the_app_still_works(make_window, spleen_paths, qtbot, monkeypatch):
+    monkeypatch.setenv("SEGVIEWER_NO_GL", "1")
+    window = make_window(*spleen_paths)
+    assert window.view3d.mode == "off"
+    assert "3D view unavailable" in window.view3d.message.text()
+    assert window.view3d.message.isVisible()
+    view = window.views["axial"]
+    target = (30, 40, window.controller.session.cursor[2])
+    click(qtbot, view, target)
+    assert window.controller.session.cursor == target
+    window.view3d.smoothing_changed = None  # options are harmless without a scene
+    window.smoothing_action.trigger()
+    window.volume_action.trigger()
+    window.layout_actions["3d"].trigger()
+    wait_idle(qtbot, window)
+
+
+@pytest.mark.gui
+def test_volume_rendering_and_smoothing_toggles(spleen_window, qtbot):
+    window = spleen_window
+    view3d = window.view3d
+    if view3d.scene is None:
+        pytest.skip("no 3D scene (OpenGL unavailable)")
+    window.volume_action.trigger()
+    assert view3d.scene.volume is not None
+    view3d.render()
+    window.volume_action.trigger()
+    assert view3d.scene.volume is None
+    builds = view3d.build_count
+    window.smoothing_action.trigger()  # off: rebuild every surface
+    wait_for_build(qtbot, view3d, builds + 1)
+    assert not view3d.smoothing and 1 in view3d.scene.label_actors
