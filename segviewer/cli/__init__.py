@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "segviewer.cli.evaluate",
     "segviewer.cli.simulate",
     "segviewer.cli.bench",
+    "segviewer.cli.stats",
 ]
 
 EXIT_USER_ERROR = 2

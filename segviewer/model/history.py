@@ -194,36 +194,73 @@ class EditRecorder:
 
     Call :meth:`before_modify` with each box just before writing to it; :meth:`finish`
     rebuilds the original crop of the union box and records only the changed voxels.
+    Passing ``where`` (a boolean mask of the box: the voxels about to be written) keeps
+    only those old values, so overlapping dabs of a long stroke cost little memory.
     """
 
     def __init__(self, history: History, description: str, layer: str) -> None:
         self.history = history
         self.description = description
         self.layer = layer
-        self._saved: list[tuple[Box, np.ndarray]] = []
+        # (box, old crop) or (box, packed where-mask, old values under it)
+        self._saved: list[tuple] = []
         self._union: Box | None = None
 
-    def before_modify(self, box: Box) -> None:
+    def before_modify(self, box: Box, where: np.ndarray | None = None) -> None:
         array = self.history._resolve(self.layer)
-        self._saved.append((box, array[box].copy()))
+        region = array[box]
+        if where is None:
+            self._saved.append((box, region.copy()))
+        else:
+            where = np.asarray(where, dtype=bool)
+            if not where.any():
+                return
+            self._saved.append((box, np.packbits(where.reshape(-1)), region[where]))
         self._union = union_box(self._union, box)
 
     @property
     def touched_box(self) -> Box | None:
         return self._union
 
-    def finish(self) -> Step | None:
-        if self._union is None:
-            return None
+    @property
+    def saved_bytes(self) -> int:
+        """Memory held for the unfinished edit."""
+        return sum(sum(a.nbytes for a in entry[1:]) for entry in self._saved)
+
+    def _original(self) -> np.ndarray:
         array = self.history._resolve(self.layer)
         after = array[self._union]
         before = after.copy()
         offset = [s.start for s in self._union]
         # Replay saved crops newest-first so the earliest (true original) values win.
-        for box, crop in reversed(self._saved):
+        for entry in reversed(self._saved):
+            box = entry[0]
             local = tuple(slice(s.start - o, s.stop - o) for s, o in zip(box, offset))
-            before[local] = crop
+            if len(entry) == 2:
+                before[local] = entry[1]
+            else:
+                shape = tuple(s.stop - s.start for s in box)
+                count = int(np.prod(shape))
+                where = np.unpackbits(entry[1], count=count).reshape(shape).astype(bool)
+                before[local][where] = entry[2]
+        return before
+
+    def finish(self) -> Step | None:
+        if self._union is None:
+            return None
+        before = self._original()
+        after = self.history._resolve(self.layer)[self._union]
         self._saved.clear()
         step = self.history.record(self.description, self.layer, self._union, before, after)
         self._union = None
         return step
+
+    def cancel(self) -> Box | None:
+        """Put back the original values (an abandoned stroke); returns the box restored."""
+        if self._union is None:
+            return None
+        box = self._union
+        self.history._resolve(self.layer)[box] = self._original()
+        self._saved.clear()
+        self._union = None
+        return box

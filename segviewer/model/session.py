@@ -118,11 +118,18 @@ class Session:
         ``where`` (a boolean crop) limits the write to some voxels. Locked labels are
         protected for the label layer: their voxels keep their value.
         """
-        array = self.layer_array(layer)
+        new_values = np.asarray(new_values)
+        top = int(new_values.max(initial=0))
         if layer == LABELS:
-            top = int(new_values.max(initial=0))
             self.labels.widen_if_needed(top)
-            array = self.labels.array
+        elif layer == SCRIBBLES:
+            # A value equal to the old sentinel means "not annotated" only when it is
+            # the current dtype's maximum; a label >= 255 needs uint16 scribbles.
+            values = _distinct_values(new_values) if new_values.ndim else [top]
+            real = [int(v) for v in values if int(v) != self.scribbles.unannotated]
+            if real:
+                self.scribbles.widen_if_needed(max(real))
+        array = self.layer_array(layer)
         region = array[box]
         before = region.copy()
         after = before.copy()
@@ -139,7 +146,8 @@ class Session:
         step = Step(description, [change])
         self.history.push(step)
         if layer == LABELS:
-            self.label_table.ensure(np.unique(new_values[mask]) if np.ndim(new_values) else [new_values])
+            self.label_table.ensure(_distinct_values(new_values[mask]) if np.ndim(new_values)
+                                    else [int(new_values)])
         self.notify_changed(layer, change.box)
         return step
 
@@ -173,3 +181,14 @@ class Session:
 
     def redo(self) -> Step | None:
         return self.history.redo()
+
+
+def _distinct_values(values: np.ndarray) -> list[int]:
+    """The distinct values of an integer array (bincount: far faster than np.unique for
+    the uint8/uint16 label and scribble arrays)."""
+    flat = np.asarray(values).reshape(-1)
+    if flat.size == 0:
+        return []
+    if flat.dtype.kind == "u" and flat.dtype.itemsize <= 2:
+        return [int(v) for v in np.flatnonzero(np.bincount(flat))]
+    return [int(v) for v in np.unique(flat)]

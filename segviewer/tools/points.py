@@ -1,0 +1,56 @@
+"""Point prompts: positive and negative clicks for the active label, stored in millimetres.
+
+Mouse: left click adds a positive point, right click (or Shift+left) a negative one;
+Ctrl+click (or any click with ``remove=True``) removes the nearest point within
+``pick_radius_mm`` — on the viewed slice, so a point is removed where it is shown.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segviewer.model.points import PointPrompt
+from segviewer.tools.base import SliceEvent, Tool
+
+
+class PointTool(Tool):
+    name = "points"
+    title = "Point prompts"
+    shortcut = "N"  # ITK-SNAP: annotation mode
+    captures_drag = True
+
+    def __init__(self, pick_radius_mm: float = 5.0, remove: bool = False) -> None:
+        self.pick_radius_mm = float(pick_radius_mm)
+        #: Eraser mode: every click removes the nearest point.
+        self.remove = bool(remove)
+
+    def press(self, session, event: SliceEvent) -> None:
+        geometry = session.geometry
+        position = geometry.index_to_physical(event.index)
+        if self.remove or "ctrl" in event.modifiers:
+            index = self.nearest_on_slice(session, event)
+            if index is not None:
+                session.remove_point(index)
+            return
+        positive = not (event.button == "right" or "shift" in event.modifiers)
+        session.add_point(PointPrompt(tuple(float(v) for v in position),
+                                      int(session.active_label), positive))
+
+    def nearest_on_slice(self, session, event: SliceEvent) -> int | None:
+        """Index of the point nearest the click (within the pick radius, in mm)."""
+        if not len(session.points):
+            return None
+        geometry = session.geometry
+        positions = np.array([p.position_mm for p in session.points])
+        # Only points shown on this slice (within half a voxel across it) count, and the
+        # distance is measured in the viewed plane.
+        indices = geometry.physical_to_index(positions)
+        index_axis = 2 - event.axis  # array axis (k, j, i) -> index axis (i, j, k)
+        offset = indices - np.asarray(event.index, dtype=float)[None, :]
+        on_slice = np.abs(offset[:, index_axis]) <= 0.5 + 1e-6
+        offset[:, index_axis] = 0.0
+        in_plane_mm = (offset * np.asarray(geometry.spacing)) @ geometry.direction.T
+        distances = np.linalg.norm(in_plane_mm, axis=1)
+        distances[~on_slice] = np.inf
+        best = int(np.argmin(distances))
+        return best if distances[best] <= self.pick_radius_mm else None
