@@ -25,8 +25,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import GeometryMismatchError, ImageReadError, LabelValueError
-from segviewer.io.images import (ImageHeader, array_from_sitk, geometry_of, image_to_sitk,
-                                 read_header, read_sitk_image, write_sitk_image)
+from segviewer.io.images import (ImageHeader, array_from_sitk, declare_header, geometry_of,
+                                 image_to_sitk, read_sitk_image, write_sitk_image)
 from segviewer.io.label_table import (find_label_table, label_table_sidecar, read_label_table,
                                       write_label_table)
 from segviewer.io.memory import ensure_fits_in_memory
@@ -86,7 +86,7 @@ def read_label_map(path: str | Path, reference_geometry: Geometry | ImageVolume 
 
 def read_label_image(path: Path, what: str = "label map") -> tuple[sitk.Image, ImageHeader]:
     """Read ``path`` as a validated uint8/uint16 SimpleITK image on its own grid."""
-    header = read_header(path)
+    header = declare_header(path)
     if header.components != 1:
         if image_suffix(path) == ".seg.nrrd":
             raise LabelValueError(

@@ -24,7 +24,8 @@ import SimpleITK as sitk
 
 from segviewer.errors import GeometryMismatchError, LabelValueError, SegviewerError
 from segviewer.io.atomic import write_text_atomically
-from segviewer.io.images import array_from_sitk, geometry_of, image_to_sitk, read_header, read_sitk_image, write_sitk_image
+from segviewer.io.images import (array_from_sitk, declare_header, geometry_of, image_to_sitk,
+                                 read_sitk_image, write_sitk_image)
 from segviewer.io.labels import (_geometry_of_reference, check_label_values, describe_grid_difference,
                                  resample_onto)
 from segviewer.io.paths import LABEL_WRITE_SUFFIXES, sidecar_path
@@ -104,7 +105,7 @@ def read_scribbles(path: str | Path, reference_geometry: Geometry | ImageVolume 
     """
     path = Path(path)
     reference = _geometry_of_reference(reference_geometry)
-    header = read_header(path)
+    header = declare_header(path)
     if header.components != 1 or (header.dimension >= 4 and header.size[3] != 1):
         raise LabelValueError(f"{path}: a scribble file is a 3D image with one value per voxel")
     ignore, declared = _ignore_value(path, header.pixel_type, sidecar)
