@@ -89,67 +89,120 @@ def _rasterize_polyline(points: np.ndarray, shape: tuple[int, int]) -> np.ndarra
     return line
 
 
-def medial_stroke(region: np.ndarray, spacing2d: Sequence[float] = (1.0, 1.0),
-                  style: StrokeStyle = DEFAULT_STYLE, coverage: float | None = None) -> np.ndarray:
-    """A brush stroke along the middle of a 2D region, kept inside it.
+def _grid_graph(mask: np.ndarray, spacing2d: np.ndarray, depth: np.ndarray):
+    """8-connected graph of the pixels of ``mask``: (step lengths in mm, medial costs, index map)."""
+    from scipy.sparse import coo_matrix
 
-    The stroke follows the ridge of the region's distance map along its main (PCA)
-    direction, spans ``coverage`` of the region's length, is ``2 r + 1`` voxels wide and is
-    clipped to the region eroded by ``inside_margin_voxels`` (or to the region itself when
-    that erosion leaves nothing).
+    index = np.full(mask.shape, -1, dtype=np.int64)
+    count = int(mask.sum())
+    index[mask] = np.arange(count)
+    rows, cols, lengths, costs = [], [], [], []
+    height, width = mask.shape
+    pairs = {  # (a, b) index views of each neighbour direction
+        (0, 1): (index[:, :width - 1], index[:, 1:]),
+        (1, 0): (index[:height - 1, :], index[1:, :]),
+        (1, 1): (index[:height - 1, :width - 1], index[1:, 1:]),
+        (1, -1): (index[:height - 1, 1:], index[1:, :width - 1]),
+    }
+    flat_depth = depth[mask]
+    for (dr, dc), (a, b) in pairs.items():
+        both = (a >= 0) & (b >= 0)
+        if not both.any():
+            continue
+        u, v = a[both], b[both]
+        step = float(np.hypot(dr * spacing2d[0], dc * spacing2d[1]))
+        mean_depth = 0.5 * (flat_depth[u] + flat_depth[v])
+        rows.append(u)
+        cols.append(v)
+        lengths.append(np.full(u.size, step))
+        # a path through deep voxels is cheap: it runs down the middle of the region
+        costs.append(step / (mean_depth ** 2 + 1e-6))
+    if not rows:
+        return None, None, index
+    u, v = np.concatenate(rows), np.concatenate(cols)
+    length_graph = coo_matrix((np.concatenate(lengths), (u, v)), shape=(count, count)).tocsr()
+    cost_graph = coo_matrix((np.concatenate(costs), (u, v)), shape=(count, count)).tocsr()
+    return length_graph, cost_graph, index
+
+
+def medial_path(region: np.ndarray, spacing2d: Sequence[float] = (1.0, 1.0)) -> np.ndarray:
+    """Ordered (row, col) points along the middle of a connected 2D region, end to end.
+
+    The ends are the two pixels furthest apart along the region (geodesic distance, found
+    by two sweeps); the path between them is the shortest one where deep pixels (far from
+    the edge) are cheap, so it follows the region's medial axis — through bends too, like
+    a hand following a curved structure.
+    """
+    from scipy.sparse.csgraph import dijkstra
+
+    region = np.asarray(region, dtype=bool)
+    spacing2d = np.asarray(spacing2d, dtype=float)
+    coords = np.argwhere(region)
+    if len(coords) <= 2:
+        return coords.astype(float)
+    depth = ndimage.distance_transform_edt(np.pad(region, 1), sampling=spacing2d)[1:-1, 1:-1]
+    length_graph, cost_graph, index = _grid_graph(region, spacing2d, depth)
+    if length_graph is None:
+        return coords[:1].astype(float)
+    deepest = int(np.argmax(depth[region]))
+    from_deepest = dijkstra(length_graph, directed=False, indices=deepest)
+    first = int(np.argmax(np.where(np.isfinite(from_deepest), from_deepest, -1)))
+    from_first = dijkstra(length_graph, directed=False, indices=first)
+    second = int(np.argmax(np.where(np.isfinite(from_first), from_first, -1)))
+    _, predecessors = dijkstra(cost_graph, directed=False, indices=first, return_predecessors=True)
+    path = [second]
+    while path[-1] != first and predecessors[path[-1]] >= 0:
+        path.append(int(predecessors[path[-1]]))
+    return coords[np.asarray(path[::-1])].astype(float)  # argwhere order = graph index order
+
+
+def _trim(points: np.ndarray, spacing2d: np.ndarray, coverage: float) -> np.ndarray:
+    """The middle ``coverage`` of a polyline, by length."""
+    if len(points) < 3 or coverage >= 1.0:
+        return points
+    steps = np.linalg.norm(np.diff(points, axis=0) * spacing2d, axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(steps)])
+    margin = 0.5 * (1.0 - max(0.0, coverage)) * arc[-1]
+    keep = (arc >= margin - 1e-9) & (arc <= arc[-1] - margin + 1e-9)
+    return points[keep] if keep.any() else points[[len(points) // 2]]
+
+
+def medial_stroke(region: np.ndarray, spacing2d: Sequence[float] = (1.0, 1.0),
+                  style: StrokeStyle = DEFAULT_STYLE, coverage: float | None = None,
+                  allowed: np.ndarray | None = None) -> np.ndarray:
+    """A brush stroke along the middle of a 2D region.
+
+    The stroke follows :func:`medial_path` of the region's largest part, spans ``coverage``
+    of its length and is ``2 r + 1`` voxels wide. It is clipped to ``allowed`` when given,
+    else to the region eroded by ``inside_margin_voxels`` (or to the region itself when
+    that erosion leaves nothing), so it never leaves the structure.
     """
     region = np.asarray(region, dtype=bool)
     stroke = np.zeros_like(region)
     if not region.any():
         return stroke
     coverage = style.coverage if coverage is None else coverage
+    spacing2d = np.asarray(spacing2d, dtype=float)
     box = grow_box(bounding_box(region), (style.radius_voxels + 2,) * 2, region.shape)
     sub = region[box]
-    safe = sub
-    if style.inside_margin_voxels > 0:
-        eroded = ndimage.binary_erosion(sub, iterations=style.inside_margin_voxels, border_value=0)
-        if eroded.any():
-            safe = eroded
-    spacing2d = np.asarray(spacing2d, dtype=float)
-    depth = ndimage.distance_transform_edt(sub, sampling=spacing2d)
-    rows, cols = np.nonzero(safe)
-    coords = np.stack([rows, cols], axis=1).astype(float)
-    physical = coords * spacing2d
-    centre = physical.mean(axis=0)
-    if len(coords) >= 2:
-        covariance = np.cov((physical - centre).T)
-        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-        direction = eigenvectors[:, int(np.argmax(eigenvalues))]
+    if allowed is not None:
+        safe = np.asarray(allowed, dtype=bool)[box] | sub
     else:
-        direction = np.array([1.0, 0.0])
-    t = (physical - centre) @ direction
-    step = float(spacing2d.min())
-    bins = np.floor((t - t.min()) / step).astype(int)
-    values = depth[rows, cols]
-    # the deepest voxel of each bin along the main direction: the medial ridge
-    order = np.lexsort((-values, bins))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = bins[order][1:] != bins[order][:-1]
-    ridge = order[first]
-    ridge_t = t[ridge]
-    span = ridge_t.max() - ridge_t.min()
-    trim = 0.5 * (1.0 - float(np.clip(coverage, 0.0, 1.0))) * span
-    keep = (ridge_t >= ridge_t.min() + trim - 1e-9) & (ridge_t <= ridge_t.max() - trim + 1e-9)
-    ridge = ridge[keep] if keep.any() else ridge[[int(np.argmax(values[ridge]))]]
-    points = coords[ridge]
-    if len(points) >= 5:  # a hand is smooth: a short moving average of the ridge
-        kernel = np.ones(3) / 3.0
-        smooth = np.stack([np.convolve(np.pad(points[:, a], 1, mode="edge"), kernel, mode="valid")
-                           for a in range(2)], axis=1)
-        points = smooth
+        safe = sub
+        if style.inside_margin_voxels > 0:
+            eroded = ndimage.binary_erosion(sub, iterations=style.inside_margin_voxels, border_value=0)
+            if eroded.any():
+                safe = eroded
+    components = _large_components(sub, 1.0)
+    points = _trim(medial_path(components[0], spacing2d), spacing2d, coverage)
     line = _rasterize_polyline(points, sub.shape)
     if style.radius_voxels > 0:
         line = ndimage.binary_dilation(line, structure=_disk(style.radius_voxels))
     line &= safe
-    if not line.any():  # smoothing pulled a tiny stroke off the region: fall back to its core
+    if not line.any():  # nothing left inside: the region's deepest voxel
+        depth = ndimage.distance_transform_edt(np.pad(sub, 1))[1:-1, 1:-1]
         line = np.zeros_like(sub)
-        r, c = coords[int(np.argmax(values))].astype(int)
-        line[r, c] = True
+        line[np.unravel_index(int(np.argmax(depth)), depth.shape)] = True
     stroke[box] = line
     return stroke
 
@@ -380,7 +433,10 @@ def corrective_scribble(prediction: np.ndarray, reference: np.ndarray, scribbles
     index = int(np.argmax(areas))
     plane = _plane(region, axis, index)
     section = _large_components(region[plane], 1.0)[0]
-    stroke = medial_stroke(section, _in_plane_spacing(sampling, axis), style, coverage=1.0)
+    # the stroke follows the error region but may run over correct voxels of the same class
+    # (a thin band of error still gets a brush-wide stroke, as a person would paint it)
+    allowed = np.asarray(reference)[plane] == value
+    stroke = medial_stroke(section, _in_plane_spacing(sampling, axis), style, coverage=1.0, allowed=allowed)
     depth = ndimage.distance_transform_edt(section, sampling=_in_plane_spacing(sampling, axis))
     r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
     scribbles[plane][stroke] = value
