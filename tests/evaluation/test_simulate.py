@@ -104,3 +104,28 @@ def test_corrective_scribble_targets_the_largest_error(hippocampus):
     assert S.corrective_scribble(reference, reference, scribbles, hippocampus.geometry) is None
     click = S.corrective_click(prediction, reference, hippocampus.geometry)
     assert click is not None and not click.positive and click.label == 1
+
+
+def test_a_thin_band_of_error_gets_a_brush_wide_stroke(spleen):
+    from scipy import ndimage
+
+    reference = spleen.array.astype(np.uint8)
+    # the prediction misses a one-voxel rim of the spleen: a thin shell of false negatives
+    prediction = ndimage.binary_erosion(reference, structure=np.ones((1, 3, 3))).astype(np.uint8)
+    scribbles = S.empty_scribbles(reference.shape)
+    correction = S.corrective_scribble(prediction, reference, scribbles, spleen.geometry)
+    assert correction.value == 1
+    assert correction.stroke_voxels >= 30  # traced along the rim, not a dot
+    assert np.all(reference[scribbles == 1] == 1)
+
+
+def test_medial_path_follows_a_bend():
+    # an L-shaped region: the path must turn the corner, not cut across it
+    region = np.zeros((40, 40), dtype=bool)
+    region[5:35, 5:11] = True
+    region[29:35, 5:35] = True
+    path = S.medial_path(region)
+    assert region[tuple(np.rint(path).astype(int).T)].all()
+    ends = path[[0, -1]]
+    assert {tuple(np.rint(e).astype(int) // 10) for e in ends} != {(0, 0)}
+    assert np.ptp(path[:, 0]) > 20 and np.ptp(path[:, 1]) > 20
