@@ -6,6 +6,7 @@ Slices are ordered by GDCM along the slice normal (image position patient), exac
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,16 +69,29 @@ def list_series(folder: str | Path, recursive: bool = True) -> list[SeriesInfo]:
     if not folder.is_dir():
         raise ImageReadError(f"{folder}: no such folder")
     found: list[SeriesInfo] = []
-    for directory in _folders(folder, recursive):
-        try:
-            uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(directory))
-        except RuntimeError:
-            continue
-        for uid in uids:
-            files = tuple(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(directory), uid))
-            if files:
-                found.append(_describe(uid, directory, files))
+    with _itk_warnings_off():  # GDCM warns "No Series were found" for every other folder
+        for directory in _folders(folder, recursive):
+            if not any(entry.is_file() for entry in os.scandir(directory)):
+                continue
+            try:
+                uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(directory))
+            except RuntimeError:
+                continue
+            for uid in uids:
+                files = tuple(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(directory), uid))
+                if files:
+                    found.append(_describe(uid, directory, files))
     return found
+
+
+@contextlib.contextmanager
+def _itk_warnings_off():
+    previous = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
 
 
 def _folders(root: Path, recursive: bool):
