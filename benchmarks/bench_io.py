@@ -171,7 +171,7 @@ def run(quick: bool) -> list[Row]:
     spleen = SHARED_DATA / "spleen_ct" / "spleen_ct.nii.gz"
     if not spleen.exists():
         return []
-    rows = [_time_row("spleen CT 164×166×26 float32 (.nii.gz)", spleen, 5 if quick else 15)]
+    rows = [_time_row("spleen CT 164×166×26 float32 (.nii.gz)", spleen, 15 if quick else 31)]
     rows += _memory_rows("spleen CT", spleen)
     if quick:
         return rows

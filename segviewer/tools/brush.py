@@ -124,8 +124,13 @@ class StrokePainter:
     def finish(self):
         """Close the stroke: one undo step (None when nothing changed)."""
         step = self.recorder.finish()
-        if step is not None and self.layer == LABELS and self.value != 0:
-            self.session.label_table.ensure([self.value])
+        if step is not None:
+            if self.layer == LABELS and self.value != 0:
+                self.session.label_table.ensure([self.value])
+            # Once more for the whole stroke, now that its undo step exists: observers that
+            # follow the history (undo menu state) or coalesce work per stroke (3D surfaces,
+            # statistics) see the finished edit.
+            self.session.notify_changed(self.layer, step.changes[0].box)
         return step
 
     def cancel(self) -> None:

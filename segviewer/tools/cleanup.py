@@ -18,6 +18,7 @@ from segviewer.model.geometry import Box, bounding_box, grow_box
 from segviewer.model.session import LABELS
 from segviewer.tools.brush import PAINT_OVER_ALL, PAINT_OVER_BACKGROUND, writable_mask
 from segviewer.tools.kernels import ellipsoid_kernel, margin_voxels, spacing_kji
+from segviewer.tools.morphology import dilate, erode, within_distance
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -157,6 +158,32 @@ def fill_holes(session, value: int, axis: int | None = None, paint_over: str = P
 SMOOTHING_METHODS = ("median", "opening", "closing", "opening_closing")
 
 
+def _majority_vote(mask: np.ndarray, footprint: np.ndarray, radius_mm: float, spacing) -> np.ndarray:
+    """Binary median: a voxel is inside when more than half of the ball around it is.
+
+    Only voxels whose ball holds both inside and outside voxels can change, so the votes
+    are counted there alone (a thin band along the surface), offset by offset.
+    """
+    band = dilate(mask, radius_mm, spacing) & dilate(~mask, radius_mm, spacing)
+    result = mask.copy()
+    positions = np.flatnonzero(band)
+    if positions.size == 0:
+        return result
+    # Flat offsets of the ball in a padded copy, so no neighbour falls off the array.
+    half = [n // 2 for n in footprint.shape]
+    padded = np.pad(mask, [(h, h) for h in half])
+    strides = np.array([padded.shape[1] * padded.shape[2], padded.shape[2], 1])
+    offsets = [int(np.dot(np.array(o) - half, strides)) for o in np.argwhere(footprint)]
+    coords = np.unravel_index(positions, mask.shape)
+    centres = sum((c + h) * st for c, h, st in zip(coords, half, strides))
+    flat = padded.reshape(-1)
+    votes = np.zeros(positions.size, dtype=np.int32)
+    for offset in offsets:
+        votes += flat[centres + offset]
+    result.reshape(-1)[positions] = votes * 2 > len(offsets)
+    return result
+
+
 def smooth(session, value: int, radius_mm: float = 1.0, method: str = "median",
            paint_over: str = PAINT_OVER_BACKGROUND):
     """Smooth label ``value`` with a ball of ``radius_mm`` (anisotropic spacing respected).
@@ -166,26 +193,25 @@ def smooth(session, value: int, radius_mm: float = 1.0, method: str = "median",
     """
     if method not in SMOOTHING_METHODS:
         raise ValueError(f"unknown smoothing {method!r}; use one of {SMOOTHING_METHODS}")
-    footprint = ellipsoid_kernel(radius_mm, spacing_kji(session.geometry))
+    spacing = spacing_kji(session.geometry)
+    footprint = ellipsoid_kernel(radius_mm, spacing)
     # Every method's result lies within radius_mm of the label, so that margin suffices.
     box = label_box(session, value, margin_mm=radius_mm)
     if box is None:
         return None
-    # Pad by the footprint so morphology near the crop border behaves as in the full volume.
+    # Pad with outside voxels so the crop's edge behaves like the rest of the background.
     mask = session.labels.array[box] == value
-    pad = [(h // 2, h // 2) for h in footprint.shape]
+    pad = [(h // 2 + 1, h // 2 + 1) for h in footprint.shape]
     padded = np.pad(mask, pad)
     if method == "median":
-        # A binary median is a majority vote: more than half of the ball is inside.
-        votes = ndimage.correlate(padded.astype(np.uint16), footprint.astype(np.uint16), mode="constant")
-        result = votes * 2 > int(footprint.sum())
+        result = _majority_vote(padded, footprint, radius_mm, spacing)
     elif method == "opening":
-        result = ndimage.binary_opening(padded, structure=footprint)
+        result = dilate(erode(padded, radius_mm, spacing), radius_mm, spacing)
     elif method == "closing":
-        result = ndimage.binary_closing(padded, structure=footprint)
+        result = erode(dilate(padded, radius_mm, spacing), radius_mm, spacing)
     else:
-        result = ndimage.binary_closing(ndimage.binary_opening(padded, structure=footprint),
-                                        structure=footprint)
+        opened = dilate(erode(padded, radius_mm, spacing), radius_mm, spacing)
+        result = erode(dilate(opened, radius_mm, spacing), radius_mm, spacing)
     result = result[tuple(slice(p[0], p[0] + n) for p, n in zip(pad, mask.shape))]
     return _write_mask(session, value, box, result, f"Smooth ({method}, {radius_mm:g} mm)", paint_over)
 
@@ -199,13 +225,12 @@ def grow(session, value: int, margin_mm: float, paint_over: str = PAINT_OVER_BAC
     if box is None:
         return None
     mask = session.labels.array[box] == value
-    distance = ndimage.distance_transform_edt(~mask, sampling=spacing_kji(session.geometry))
-    return _write_mask(session, value, box, distance <= margin_mm + 1e-6,
-                       f"Grow {margin_mm:g} mm", paint_over)
+    grown = within_distance(mask, margin_mm, spacing_kji(session.geometry))
+    return _write_mask(session, value, box, grown, f"Grow {margin_mm:g} mm", paint_over)
 
 
 def shrink(session, value: int, margin_mm: float):
-    """Shrink label ``value`` by ``margin_mm``: voxels nearer than that to its outside go.
+    """Shrink label ``value`` by ``margin_mm``: voxels within that distance of its outside go.
 
     The volume's border does not count as outside (a label touching it is not eroded from it).
     """
@@ -214,11 +239,11 @@ def shrink(session, value: int, margin_mm: float):
     box = label_box(session, value)
     if box is None:
         return None
+    # One ring of outside voxels around the label's box holds every nearest outside voxel.
     box = grow_box(box, (1, 1, 1), session.labels.array.shape)
     mask = session.labels.array[box] == value
-    distance = ndimage.distance_transform_edt(mask, sampling=spacing_kji(session.geometry))
-    return _write_mask(session, value, box, mask & (distance > margin_mm + 1e-6),
-                       f"Shrink {margin_mm:g} mm")
+    near_outside = within_distance(~mask, margin_mm, spacing_kji(session.geometry))
+    return _write_mask(session, value, box, mask & ~near_outside, f"Shrink {margin_mm:g} mm")
 
 
 def grow_or_shrink(session, value: int, margin_mm: float, paint_over: str = PAINT_OVER_BACKGROUND):

@@ -71,7 +71,8 @@ class FloodFillTool(Tool):
     name = "fill"
     title = "Flood fill"
     shortcut = "F"
-    captures_drag = True
+    #: A click fills; a drag still moves the crosshair.
+    captures_drag = False
 
     def __init__(self, tolerance: float = 50.0, three_d: bool = False,
                  source: str = SOURCE_IMAGE, paint_over: str = PAINT_OVER_ALL,

@@ -1,6 +1,7 @@
 """Point prompts: positive and negative clicks for the active label, stored in millimetres.
 
-Mouse: left click adds a positive point, right click (or Shift+left) a negative one;
+Mouse: left click adds a positive point, Shift+click (or a right click, where a view passes
+it on) a negative one;
 Ctrl+click (or any click with ``remove=True``) removes the nearest point within
 ``pick_radius_mm`` — on the viewed slice, so a point is removed where it is shown.
 """
@@ -17,7 +18,8 @@ class PointTool(Tool):
     name = "points"
     title = "Point prompts"
     shortcut = "N"  # ITK-SNAP: annotation mode
-    captures_drag = True
+    #: A click places a point; a drag still moves the crosshair.
+    captures_drag = False
 
     def __init__(self, pick_radius_mm: float = 5.0, remove: bool = False) -> None:
         self.pick_radius_mm = float(pick_radius_mm)

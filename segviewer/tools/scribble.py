@@ -2,8 +2,8 @@
 the scribble eraser (back to "not annotated"). Written to ``session.scribbles``, never to
 the label map; one stroke is one undo step on the "scribbles" layer.
 
-Mouse: left button draws the selected class (foreground by default), right button the
-other class; Shift+left erases scribbles. Works in any of the three orientations: the
+Mouse: left button draws the selected class (foreground by default); Ctrl+left (or the
+right button, where a view passes it on) the other class; Shift+left erases scribbles. Works in any of the three orientations: the
 disc lies in the viewed slice.
 """
 
@@ -39,7 +39,7 @@ class ScribbleTool(BrushTool):
 
     def press(self, session, event: SliceEvent) -> None:
         chosen = self.scribble_class
-        if event.button == "right":
+        if event.button == "right" or "ctrl" in event.modifiers:
             chosen = BACKGROUND if chosen == FOREGROUND else FOREGROUND
         self._class_for_stroke = chosen
         super().press(session, event)

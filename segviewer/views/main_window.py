@@ -183,12 +183,35 @@ class MainWindow(QMainWindow):
     # == docks and tools: the extension points ==============================================
     def _create_docks(self) -> None:
         """One line per dock (see the module docstring). Docks exist only for real widgets."""
+        from segviewer.views.editing import EditingSupport
+        from segviewer.views.label_table import LabelTablePanel
         from segviewer.views.metrics_panel import MetricsPanel
+        from segviewer.views.statistics_panel import StatisticsPanel
+        from segviewer.views.tool_panel import ToolPanel
 
+        self.label_panel = LabelTablePanel(self.controller)
+        self.tool_panel = ToolPanel(self.controller)
+        self.statistics_panel = StatisticsPanel(self.controller)
+        self.add_dock("labels", self.label_panel, title="Labels")
+        self.add_dock("tool_options", self.tool_panel, title="Tool options")
+        self.add_dock("statistics", self.statistics_panel, Qt.DockWidgetArea.BottomDockWidgetArea,
+                      title="Statistics")
+        for panel in (self.label_panel, self.tool_panel):
+            panel.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.add_dock("metrics", MetricsPanel(self.controller), title="Metrics")
+        self.editing = EditingSupport(self, self.label_panel, self.tool_panel)
 
     def _create_tools(self) -> None:
         """One line per tool: ``self.add_tool(SomeTool())`` (see the module docstring)."""
+        from segviewer.tools.brush import BrushTool, EraserTool
+        from segviewer.tools.fill import FloodFillTool
+        from segviewer.tools.points import PointTool
+        from segviewer.tools.polygon import PolygonTool
+        from segviewer.tools.scribble import ScribbleEraserTool, ScribbleTool
+
+        for tool in (BrushTool(), EraserTool(), ScribbleTool(), ScribbleEraserTool(), PointTool(),
+                     PolygonTool(), FloodFillTool()):
+            self.add_tool(tool)
 
     def add_dock(self, name: str, widget: QWidget, area=Qt.DockWidgetArea.RightDockWidgetArea,
                  title: str | None = None) -> QDockWidget:
@@ -950,6 +973,7 @@ class MainWindow(QMainWindow):
         if not self._confirm_discard("quit"):
             event.ignore()
             return
+        self.editing.shutdown()  # autosave whatever is still unsaved
         self.save_settings()
         self.view3d.close_vtk()
         background.wait_all(timeout=5.0)

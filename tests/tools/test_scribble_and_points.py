@@ -24,7 +24,7 @@ def test_foreground_and_background_scribbles_in_each_orientation(session, axis):
     session.active_label = 2
     tool = ScribbleTool(size_mm=1.0)
     stroke(tool, session, [(5, 5, 5), (12, 9, 8)], axis=axis)
-    stroke(tool, session, [(20, 20, 10), (30, 22, 12)], axis=axis, button="right")
+    stroke(tool, session, [(20, 20, 10), (30, 22, 12)], axis=axis, modifiers={"ctrl"})
     scribbles = session.scribbles.array
     fg, bg = scribbles == 2, scribbles == 0
     assert fg.any() and bg.any()

@@ -1,0 +1,211 @@
+"""Editing support for the main window: shortcuts, autosave and crash recovery.
+
+:class:`EditingSupport` is created once by the main window. It
+
+- adds the editing shortcuts (ITK-SNAP / Slicer habits where they exist): 1–9 pick a label,
+  "," / "." the previous / next label, "+" / "−" change the brush size, Enter closes a
+  polygon, Ctrl+I previews fill-between-slices;
+- autosaves labels, scribbles and points to the recovery folder every minute of editing
+  (:class:`segviewer.io.recovery.Autosaver`, written on a background thread) and at quit;
+- when an image is opened that has an autosaved snapshot (a crash, or a quit without
+  saving), offers to restore it (:meth:`ask_restore` — tests replace it).
+
+The recovery folder is ``$SEGVIEWER_RECOVERY_DIR`` when set, else the settings key
+``recovery/folder``, else — when the window runs on a settings *file* of its own (a
+portable profile, or a test) — ``recovery/`` beside that file, else
+``~/.local/state/segviewer/recovery``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from segviewer.io.recovery import RECOVERY_ENV, Autosaver, RecoveryStore, default_recovery_root
+
+log = logging.getLogger(__name__)
+
+#: How often the autosave timer looks for unsaved edits (the save itself waits a minute).
+TICK_MS = 5000
+AUTOSAVE_INTERVAL_S = 60.0
+BRUSH_STEP_MM = 1.0
+
+
+def recovery_root_for(settings: QSettings) -> Path:
+    """Where this window's recovery snapshots live (see the module docstring)."""
+    if os.environ.get(RECOVERY_ENV):
+        return default_recovery_root()
+    configured = settings.value("recovery/folder")
+    if configured:
+        return Path(str(configured))
+    if settings.format() == QSettings.Format.IniFormat and settings.fileName():
+        return Path(settings.fileName()).parent / "recovery"
+    return default_recovery_root()
+
+
+class EditingSupport(QObject):
+    """Shortcuts, autosave and recovery for a :class:`MainWindow` (see the module docstring)."""
+
+    def __init__(self, window, label_panel=None, tool_panel=None,
+                 interval_s: float = AUTOSAVE_INTERVAL_S) -> None:
+        super().__init__(window)
+        self.window = window
+        self.controller = window.controller
+        self.label_panel = label_panel
+        self.tool_panel = tool_panel
+        self.interval_s = float(interval_s)
+        self.store = RecoveryStore(recovery_root_for(window.settings))
+        self.autosaver: Autosaver | None = None
+        self.actions: list[QAction] = []
+        self._install_shortcuts()
+        self.timer = QTimer(self)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start()
+        self.controller.session_changed.connect(self._on_session)
+        self._on_session(self.controller.session)
+
+    # == shortcuts ========================================================================
+    def _add(self, text: str, keys: list[str], slot, description: str, group: str = "Editing") -> QAction:
+        action = QAction(text, self.window)
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.triggered.connect(slot)
+        self.window.addAction(action)
+        self.actions.append(action)
+        self.window.register_shortcut(" / ".join(keys), description, group)
+        return action
+
+    def _install_shortcuts(self) -> None:
+        if self.label_panel is not None:
+            for action, keys, description in self.label_panel.actions_for(self.window):
+                self.window.addAction(action)
+                self.actions.append(action)
+                self.window.register_shortcut(keys, description, "Labels")
+        self._add("Larger brush", ["+", "="], lambda: self.step_brush(+1), "Brush / scribble size + 1 mm")
+        self._add("Smaller brush", ["-"], lambda: self.step_brush(-1), "Brush / scribble size − 1 mm")
+        self.close_polygon_action = self._add("Close polygon", ["Return", "Enter"], self.finish_tool,
+                                              "Close and fill the polygon being drawn")
+        # Only while an outline is being drawn, so Enter keeps its meaning everywhere else.
+        self.close_polygon_action.setEnabled(False)
+        self._outline_tool = None
+        self.controller.tool_changed.connect(self._on_tool)
+        self._add("Fill between slices", ["Ctrl+I"], self.preview_interpolation,
+                  "Preview fill between slices of the active label (Ctrl+Return applies)")
+        for keys, text in (("Shift+drag (brush)", "Erase with the brush"),
+                           ("Ctrl+drag (scribble)", "Scribble the other class (background)"),
+                           ("Shift+drag (scribble)", "Erase scribbles"),
+                           ("Shift+click (points)", "Negative point"),
+                           ("Ctrl+click (points)", "Remove the nearest point"),
+                           ("Shift (polygon, fill)", "Cut / fill with 0 instead of the active label")):
+            self.window.register_shortcut(keys, text, "Tools")
+
+    def _on_tool(self, tool) -> None:
+        if self._outline_tool is not None:
+            self._outline_tool.outline_changed.disconnect(self._update_close_action)
+            self._outline_tool = None
+        if tool is not None and hasattr(tool, "outline_changed"):
+            tool.outline_changed.connect(self._update_close_action)
+            self._outline_tool = tool
+        self._update_close_action()
+
+    def _update_close_action(self) -> None:
+        tool = self._outline_tool
+        self.close_polygon_action.setEnabled(tool is not None and len(tool.outline) >= 3)
+
+    def step_brush(self, direction: int) -> None:
+        tool = self.controller.tool
+        if tool is None or not hasattr(tool, "size_mm"):
+            return
+        tool.size_mm = max(0.5, round(float(tool.size_mm) + direction * BRUSH_STEP_MM, 2))
+        if self.tool_panel is not None:
+            self.tool_panel.refresh_options()
+        self.window.statusBar().showMessage(f"{tool.title} size {tool.size_mm:g} mm", 2000)
+
+    def finish_tool(self) -> None:
+        tool = self.controller.tool
+        session = self.controller.session
+        if tool is not None and session is not None and hasattr(tool, "finish"):
+            tool.finish(session)
+
+    def preview_interpolation(self) -> None:
+        if self.tool_panel is not None:
+            self.tool_panel.preview_interpolation()
+
+    # == autosave and recovery ================================================================
+    def _on_session(self, session) -> None:
+        if self.autosaver is not None:
+            old = self.autosaver
+            self.autosaver = None
+            try:
+                old.flush()  # the previous image's unsaved work (the user chose to leave it)
+            finally:
+                old.close()
+        if session is None:
+            return
+        self.autosaver = Autosaver(session, self.store, interval_s=self.interval_s)
+        QTimer.singleShot(0, lambda s=session: self.offer_restore(s))
+
+    def tick(self) -> None:
+        saver = self.autosaver
+        if saver is None:
+            return
+        saver.tick()
+        if saver.last_error is not None:
+            self.window.statusBar().showMessage(f"Autosave failed: {saver.last_error}", 5000)
+
+    def flush(self) -> None:
+        """Save unsaved work now (the window calls this when it closes)."""
+        if self.autosaver is not None:
+            try:
+                snapshot = self.autosaver.flush()
+                if snapshot is not None:
+                    log.info("autosaved unsaved work to %s", snapshot.folder)
+            except Exception:  # never block quitting
+                log.exception("autosave at quit failed")
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        self.flush()
+        if self.autosaver is not None:
+            self.autosaver.close()
+            self.autosaver = None
+
+    def offer_restore(self, session) -> bool:
+        """If ``session``'s image has an autosaved snapshot, ask to restore it."""
+        if session is not self.controller.session:
+            return False
+        snapshot = self.store.snapshot_for(session.image)
+        if snapshot is None:
+            return False
+        answer = self.ask_restore(snapshot)
+        if answer == "restore":
+            try:
+                self.store.restore(session, snapshot)
+            except Exception as error:  # a damaged snapshot must not stop the viewer
+                self.window.show_error("Could not restore autosaved work", str(error))
+                return False
+            self.window.statusBar().showMessage(f"Restored {snapshot.describe()}", 6000)
+            return True
+        if answer == "discard":
+            self.store.discard(snapshot)
+        return False
+
+    def ask_restore(self, snapshot) -> str:
+        """"restore", "discard" or "later" (tests replace this)."""
+        if QApplication.platformName() == "offscreen":
+            return "later"
+        box = QMessageBox(self.window)
+        box.setWindowTitle("Recover unsaved work")
+        box.setText("segviewer found work on this image that was not saved:\n"
+                    f"{snapshot.describe()}.\n\nRestore it?")
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        clicked = box.clickedButton()
+        return "restore" if clicked is restore else "discard" if clicked is discard else "later"
