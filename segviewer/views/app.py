@@ -85,11 +85,30 @@ def run_gui(args) -> int:
             window.show_error("No demo", "The bundled demo image is missing; open an image with File > Open.")
             return app.exec()
     window.show()
-    if os.environ.get("SEGVIEWER_REPORT_STARTUP"):
-        window.session_loaded.connect(
-            lambda: QTimer.singleShot(0, lambda: print(
-                f"first frame with image after {time.perf_counter() - _STARTED:.3f} s", file=sys.stderr)))
+    if os.environ.get("SEGVIEWER_STARTUP_PROBE"):
+        _probe_first_frame(app, window, quit_after=os.environ["SEGVIEWER_STARTUP_PROBE"] == "quit")
     # Let the window paint first, then read the files on a worker thread.
     QTimer.singleShot(0, lambda: window.load(image, labels, getattr(args, "scribbles", None),
                                              getattr(args, "points", None)))
     return app.exec()
+
+
+def _probe_first_frame(app, window, quit_after: bool) -> None:
+    """Print ``first-frame <seconds since this module was imported>`` when the axial view first
+    paints the loaded image (``SEGVIEWER_STARTUP_PROBE=1``; ``=quit`` also exits)."""
+    from PySide6.QtCore import QEvent, QObject
+
+    viewport = window.views["axial"].graphics.viewport()
+
+    class PaintProbe(QObject):
+        def eventFilter(self, watched, event) -> bool:
+            if event.type() == QEvent.Type.Paint and window.controller.session is not None:
+                elapsed = time.perf_counter() - _STARTED
+                viewport.removeEventFilter(self)
+                print(f"first-frame {elapsed:.4f}", flush=True)
+                if quit_after:
+                    QTimer.singleShot(0, window.close)
+            return False
+
+    probe = PaintProbe(window)
+    viewport.installEventFilter(probe)

@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
 
 from segviewer import __version__
 from segviewer.errors import SegviewerError
+from segviewer.model.labels import LabelMap
+from segviewer.model.scribbles import Scribbles
 from segviewer.model.session import LABELS, SCRIBBLES, Session
 from segviewer.views import background, files
 from segviewer.views.controller import ViewerController
@@ -144,7 +146,8 @@ class MainWindow(QMainWindow):
         self.tools: dict[str, QAction] = {}
         self.shortcuts: list[tuple[str, str, str]] = []
         self._loading = False
-        self._label_edits = 0
+        self._closing = False
+        self._edits: dict[str, int] = {}  # edits per layer since the session opened
         self._state_restored = False
 
         self.views: dict[str, QWidget] = {key: SliceView(self.controller, key)
@@ -168,7 +171,8 @@ class MainWindow(QMainWindow):
         c = self.controller
         c.cursor_changed.connect(self._update_status)
         c.labels_changed.connect(self._on_labels_edited)
-        c.scribbles_changed.connect(lambda _box: self._update_undo_actions())
+        c.scribbles_changed.connect(self._on_scribbles_edited)
+        c.points_changed.connect(self._on_points_edited)
         c.dirty_changed.connect(self._update_title)
         c.session_changed.connect(self._on_session)
         c.progress_changed.connect(self.progress.set_progress)
@@ -495,6 +499,8 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray):
             self.restoreState(state)
             self._state_restored = True
+        else:
+            self._default_dock_sizes()
         self.grid.maximise(str(settings.value("layout/maximised", "") or ""))
         opacity = float(settings.value("display/label_opacity", 0.5))
         outline = str(settings.value("display/outline", "false")).lower() == "true"
@@ -502,6 +508,18 @@ class MainWindow(QMainWindow):
         self.outline_action.setChecked(outline)
         self.controller.update_display(label_opacity=opacity, outline=outline)
         self._refresh_recent_menu()
+
+    def _default_dock_sizes(self) -> None:
+        """First start: the views keep most of the window; panels get a sensible share."""
+        by_area: dict = {}
+        for dock in self.docks.values():
+            by_area.setdefault(self.dockWidgetArea(dock), []).append(dock)
+        horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
+        for area, docks in by_area.items():
+            if area in (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea):
+                self.resizeDocks(docks, [340] * len(docks), horizontal)
+            else:
+                self.resizeDocks(docks, [150] * len(docks), vertical)
 
     def save_settings(self) -> None:
         settings = self.settings
@@ -677,7 +695,7 @@ class MainWindow(QMainWindow):
             return False
         if session.labels_path is None or _same_file(session.labels_path, session.image.path):
             return self.save_labels_as()
-        return self._save_layer("labels", session.labels_path)
+        return self._save_layer("labels", session.labels_path, block=self._closing)
 
     def save_labels_as(self) -> bool:
         session = self.controller.session
@@ -685,7 +703,7 @@ class MainWindow(QMainWindow):
             return False
         suggestion = session.labels_path or Path(self._last_folder()) / _default_name(session, "labels")
         path, _ = QFileDialog.getSaveFileName(self, "Save labels", str(suggestion), files.LABEL_FILTER)
-        return bool(path) and self._save_layer("labels", Path(path))
+        return bool(path) and self._save_layer("labels", Path(path), block=self._closing)
 
     def save_scribbles_as(self) -> bool:
         session = self.controller.session
@@ -693,7 +711,7 @@ class MainWindow(QMainWindow):
             return False
         suggestion = session.scribbles_path or Path(self._last_folder()) / _default_name(session, "scribbles")
         path, _ = QFileDialog.getSaveFileName(self, "Save scribbles", str(suggestion), files.LABEL_FILTER)
-        return bool(path) and self._save_layer("scribbles", Path(path))
+        return bool(path) and self._save_layer("scribbles", Path(path), block=self._closing)
 
     def save_points_as(self) -> bool:
         session = self.controller.session
@@ -701,39 +719,67 @@ class MainWindow(QMainWindow):
             return False
         suggestion = session.points_path or Path(self._last_folder()) / _default_name(session, "points", ".json")
         path, _ = QFileDialog.getSaveFileName(self, "Save points", str(suggestion), files.POINTS_FILTER)
-        return bool(path) and self._save_layer("points", Path(path))
+        return bool(path) and self._save_layer("points", Path(path), block=self._closing)
 
-    def _save_layer(self, kind: str, path: Path) -> bool:
-        """Write one layer (synchronously: the user waits for "saved" anyway, and closing must
-        not continue before the file is safely on disk). Returns True on success."""
+    def _save_layer(self, kind: str, path: Path, block: bool = True) -> bool:
+        """Write one layer ("labels", "scribbles" or "points") to ``path``.
+
+        The layer is snapshotted on the GUI thread (one memory copy) and written on a worker
+        thread when ``block`` is False, so a large compressed file never freezes the window;
+        it is marked saved only if nothing changed meanwhile. ``block=True`` (closing, tests)
+        writes before returning. Returns False when refused or (blocking) failed.
+        """
         session = self.controller.session
         if session is None:
             return False
+        path = Path(path)
         if _same_file(path, session.image.path):
             self.show_error("Not saved", "Refusing to overwrite the source image; choose another name.")
             return False
+        layer = {"labels": LABELS, "scribbles": SCRIBBLES}.get(kind, "points")
+        if kind == "labels":
+            snapshot = LabelMap(session.labels.array.copy(), session.geometry, session.label_table.copy())
+            write = lambda: files.write_labels(path, snapshot, session.image)  # noqa: E731
+        elif kind == "scribbles":
+            snapshot = Scribbles(session.scribbles.array.copy(), session.geometry)
+            table = session.label_table.copy()
+            write = lambda: files.write_scribbles(path, snapshot, session.image, table)  # noqa: E731
+        else:
+            snapshot = session.points.copy()
+            write = lambda: files.write_points(path, snapshot)  # noqa: E731
+        edits_at_snapshot = self._edits.get(layer, 0)
+
+        def done(_result=None) -> None:
+            self.progress.finish("")
+            if kind == "labels":
+                session.labels_path = path
+            elif kind == "scribbles":
+                session.scribbles_path = path
+            else:
+                session.points_path = path
+            if self.controller.session is session and self._edits.get(layer, 0) == edits_at_snapshot:
+                session.mark_saved(layer)
+            self._remember_folder(path)
+            self._update_title()
+            self.statusBar().showMessage(f"Saved {kind} to {path}", 5000)
+
+        def failed(error, text) -> None:
+            self.progress.finish("")
+            self.show_error(f"Could not save {kind}", _message_of(error, text))
+
+        self.progress.set_progress(-1, f"Saving {kind} to {path.name}…")
+        if not block:
+            background.run_in_thread(write, done, failed, name=f"segviewer-save-{kind}")
+            return True
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            if kind == "labels":
-                files.write_labels(path, session.labels, session.image)
-                session.labels_path = path
-                session.mark_saved(LABELS)
-            elif kind == "scribbles":
-                files.write_scribbles(path, session.scribbles, session.image, session.label_table)
-                session.scribbles_path = path
-                session.mark_saved(SCRIBBLES)
-            else:
-                files.write_points(path, session.points)
-                session.points_path = path
-                session.mark_saved("points")
-        except (SegviewerError, OSError, RuntimeError, ValueError) as error:
-            self.show_error(f"Could not save {kind}", str(error))
+            write()
+        except Exception as error:  # noqa: BLE001 - reported to the user, never a traceback
+            failed(error, "")
             return False
         finally:
             QApplication.restoreOverrideCursor()
-        self._remember_folder(path)
-        self._update_title()
-        self.statusBar().showMessage(f"Saved {kind} to {path}", 5000)
+        done()
         return True
 
     def _confirm_discard(self, what: str) -> bool:
@@ -746,12 +792,16 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Cancel:
             return False
         if answer == QMessageBox.StandardButton.Save:
+            self._closing = True  # save before going on: blocking writes
             savers = {LABELS: self.save_labels,
                       SCRIBBLES: lambda: (self._save_layer("scribbles", session.scribbles_path)
                                           if session.scribbles_path else self.save_scribbles_as()),
                       "points": lambda: (self._save_layer("points", session.points_path)
                                          if session.points_path else self.save_points_as())}
-            return all(savers[name]() for name in unsaved)
+            try:
+                return all(savers[name]() for name in unsaved)
+            finally:
+                self._closing = False
         return True
 
     def ask_save_changes(self, text: str):
@@ -818,9 +868,16 @@ class MainWindow(QMainWindow):
         self.redo_action.setText(f"&Redo {history.redo_description}" if can_redo else "&Redo")
 
     def _on_labels_edited(self, _box) -> None:
-        self._label_edits += 1
+        self._edits[LABELS] = self._edits.get(LABELS, 0) + 1
         self._update_undo_actions()
         self._update_status()
+
+    def _on_scribbles_edited(self, _box) -> None:
+        self._edits[SCRIBBLES] = self._edits.get(SCRIBBLES, 0) + 1
+        self._update_undo_actions()
+
+    def _on_points_edited(self) -> None:
+        self._edits["points"] = self._edits.get("points", 0) + 1
 
     # == view state ======================================================================================
     def toggle_maximise(self, key: str) -> None:
@@ -870,7 +927,7 @@ class MainWindow(QMainWindow):
                        self.open_scribbles_action, self.save_scribbles_action, self.open_points_action,
                        self.save_points_action, self.screenshot_action):
             action.setEnabled(has)
-        self._label_edits = 0
+        self._edits = {}
         self._update_undo_actions()
         self._update_title()
         self._update_status()

@@ -29,15 +29,27 @@ def _prepare_platform() -> str | None:
     return None
 
 
-def wait_until_idle(app, window, timeout: float = SURFACE_TIMEOUT_S) -> None:
-    """Process events until the 3D surfaces are built and no worker thread is left."""
+def wait_until_idle(app, window, timeout: float = SURFACE_TIMEOUT_S, others_since=None,
+                    others_timeout: float = 15.0) -> None:
+    """Process events until the 3D surfaces are built and no worker thread is left.
+
+    ``others_since`` (threads alive before the window was made): also wait, up to
+    ``others_timeout`` seconds, for threads started since then by panels (statistics, ...),
+    so their results show in the picture; a long-lived worker only costs that delay.
+    """
+    import threading
+
     from segviewer.views import background
 
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline = start + timeout
     while time.monotonic() < deadline:
         app.processEvents()
         if not window.view3d.busy and not background.running_threads():
-            break
+            others = [] if others_since is None else [
+                t for t in threading.enumerate() if t not in others_since and t.is_alive()]
+            if not others or time.monotonic() - start > others_timeout:
+                break
         time.sleep(0.005)
     for _ in range(5):  # let the last layout, paint and render requests run
         app.processEvents()
@@ -74,6 +86,9 @@ def take_screenshot(image: str | Path | None, output: str | Path, labels: str | 
         image, demo_labels = files.demo_paths()
         labels = labels or demo_labels
     app = create_application()
+    import threading
+
+    threads_before = set(threading.enumerate())
     with tempfile.TemporaryDirectory() as folder:
         # A throw-away settings file: a screenshot must not depend on, or change, the user's.
         settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
@@ -91,7 +106,7 @@ def take_screenshot(image: str | Path | None, output: str | Path, labels: str | 
                 window.controller.set_cursor(voxel)
             window.controller.update_display(outline=outline)
             window.grid.maximise(layout)
-            wait_until_idle(app, window)
+            wait_until_idle(app, window, others_since=threads_before)
             window.export_screenshot(output)
             ratio = window.devicePixelRatioF()
             panes = {}

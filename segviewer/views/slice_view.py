@@ -145,10 +145,18 @@ class ViewHeader(QFrame):
 
 
 def _overlay_label(parent: QWidget, align) -> QLabel:
+    """Text over the image, with a dark halo so it stays readable on bright pixels."""
+    from PySide6.QtWidgets import QGraphicsDropShadowEffect
+
     label = QLabel(parent)
     label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
     label.setStyleSheet("color: #f0e68c; background: transparent;")
     label.setAlignment(align)
+    shadow = QGraphicsDropShadowEffect(label)
+    shadow.setBlurRadius(4)
+    shadow.setOffset(1, 1)
+    shadow.setColor(QColor(0, 0, 0, 230))
+    label.setGraphicsEffect(shadow)
     return label
 
 
@@ -167,6 +175,7 @@ class SliceView(QWidget):
         self._label_lut: np.ndarray | None = None
         self._scribble_lut: np.ndarray | None = None
         self._label_rgba: np.ndarray | None = None
+        self._scribble_rgba: np.ndarray | None = None
         self._drag: dict | None = None
         self._hover_index: tuple[float, float, float] | None = None
         self.render_count = 0  # full-slice renders (tests check partial updates)
@@ -284,6 +293,7 @@ class SliceView(QWidget):
         table = session.label_table
         size = 256 if session.labels.array.dtype == np.uint8 else max(table.max_value + 1, 256)
         self._label_lut = table.lookup_table(size)
+        self._label_lut_dtype = session.labels.array.dtype
         scribbles = session.scribbles
         scribble_size = 256 if scribbles.array.dtype == np.uint8 else 65536
         lut = np.zeros((scribble_size, 4), np.uint8)
@@ -333,40 +343,58 @@ class SliceView(QWidget):
     def _render_labels(self, box: Box | None) -> None:
         display = self.controller.display
         self.label_item.setVisible(display.show_labels)
+        self.label_item.setOpacity(display.label_opacity)
         if not display.show_labels:
+            self._label_rgba = None
             return
         orientation = self.orientation
         rows_all, columns_all = orientation.shape
         if box is None or self._label_rgba is None:
             region = (slice(0, rows_all), slice(0, columns_all))
-            rgba, _ = self._label_region(*region, display.outline)
-            self._label_rgba = rgba
-        else:
-            region = orientation.region_of_box(box, self.slice_index)
-            if region is None:
-                return
-            rgba, region = self._label_region(*region, display.outline)
-            self._label_rgba[region] = rgba
-        self.label_item.setImage(self._label_rgba, autoLevels=False)
-        self.label_item.setOpacity(display.label_opacity)
+            self._label_rgba, _ = self._label_region(*region, display.outline)
+            self.label_item.setImage(self._label_rgba, autoLevels=False)
+            return
+        region = orientation.region_of_box(box, self.slice_index)
+        if region is None:
+            return
+        rgba, region = self._label_region(*region, display.outline)
+        self._label_rgba[region] = rgba
+        self._invalidate(self.label_item, region)
 
     def _render_scribbles(self, box: Box | None) -> None:
         display = self.controller.display
-        self.scribble_item.setVisible(display.show_scribbles)
         if not display.show_scribbles:
+            self.scribble_item.setVisible(False)
+            self._scribble_rgba = None
             return
-        array = self.session.scribbles.array
+        scribbles = self.session.scribbles
         orientation = self.orientation
-        if box is None or getattr(self, "_scribble_rgba", None) is None:
-            plane = orientation.extract(array, self.slice_index)
-            self._scribble_rgba = colour_labels(plane, self._scribble_lut)
-        else:
-            region = orientation.region_of_box(box, self.slice_index)
-            if region is None:
+        plane = orientation.extract(scribbles.array, self.slice_index)
+        if box is None or self._scribble_rgba is None:
+            # An empty scribble layer is not drawn at all (most slices have none).
+            if not np.any(plane != scribbles.unannotated):
+                self.scribble_item.setVisible(False)
+                self._scribble_rgba = None
                 return
-            plane = orientation.extract(array, self.slice_index)[region]
-            self._scribble_rgba[region] = colour_labels(plane, self._scribble_lut)
-        self.scribble_item.setImage(self._scribble_rgba, autoLevels=False)
+            self._scribble_rgba = colour_labels(plane, self._scribble_lut)
+            self.scribble_item.setImage(self._scribble_rgba, autoLevels=False)
+            self.scribble_item.setVisible(True)
+            return
+        region = orientation.region_of_box(box, self.slice_index)
+        if region is None:
+            return
+        self._scribble_rgba[region] = colour_labels(plane[region], self._scribble_lut)
+        self._invalidate(self.scribble_item, region)
+
+    def _invalidate(self, item: pg.ImageItem, region: tuple[slice, slice]) -> None:
+        """Repaint only ``region`` (display rows, columns) of a layer whose array was edited in
+        place: pyqtgraph wraps our RGBA buffer, so the next paint of that area shows it."""
+        if not hasattr(item, "_renderRequired"):  # another pyqtgraph: redraw it all
+            item.updateImage()
+            return
+        item._renderRequired = True
+        rows, columns = region
+        item.update(QRectF(columns.start, rows.start, columns.stop - columns.start, rows.stop - rows.start))
 
     def _crop_plane(self, box: Box, crop: np.ndarray) -> tuple[np.ndarray, QRectF] | None:
         """The displayed plane of an array-order ``crop`` on ``box`` and its display rect."""
@@ -419,6 +447,7 @@ class SliceView(QWidget):
         display = self.controller.display
         if session is None or self.orientation is None or not display.show_points or not len(session.points):
             self.points_item.clear()
+            self.points_item.setVisible(False)
             return
         orientation = self.orientation
         spots = []
@@ -438,6 +467,7 @@ class SliceView(QWidget):
                 "data": point,
             })
         self.points_item.setData(spots)
+        self.points_item.setVisible(bool(spots))
 
     # == event handlers from the controller =================================================
     def _on_cursor(self, index) -> None:
@@ -451,8 +481,9 @@ class SliceView(QWidget):
 
     def _on_labels_changed(self, box: Box) -> None:
         if self.orientation is not None:
-            if self.session.labels.array.dtype != np.uint8 and self._label_lut.shape[0] < 65536:
+            if self.session.labels.array.dtype != self._label_lut_dtype:  # widened to uint16
                 self._rebuild_luts()
+                self._label_rgba = None
             self._render_labels(box)
 
     def _on_scribbles_changed(self, box: Box) -> None:

@@ -32,15 +32,16 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QStackedLayout, QVBoxLayout, QWidget
-from scipy import ndimage
 
-from segviewer.model.geometry import Box, full_box, grow_box, union_box
+from segviewer.model.geometry import Box, box_size, full_box, grow_box, union_box
 from segviewer.views import background
 from segviewer.views.controller import ViewerController
 from segviewer.views.display import slice_orientations
 
 log = logging.getLogger(__name__)
 
+#: Side of the orientation cube's corner viewport, in points.
+MARKER_PIXELS = 90
 #: Delay between the last edit and the surface rebuild.
 REBUILD_DEBOUNCE_MS = 150
 PLANE_COLOURS = {"axial": (0.85, 0.33, 0.31), "sagittal": (0.90, 0.76, 0.16), "coronal": (0.36, 0.72, 0.36)}
@@ -83,26 +84,24 @@ def opengl_status() -> tuple[bool, str]:
 
 
 # == surface extraction (worker thread; no Qt) =====================================================
-def _vtk():
-    import vtkmodules.vtkCommonCore  # noqa: F401
-    import vtkmodules.vtkCommonDataModel as data_model
-    import vtkmodules.vtkFiltersCore as filters_core
-    import vtkmodules.vtkFiltersSMP  # noqa: F401
-    from vtkmodules.util.numpy_support import numpy_to_vtk
+def surface_nets(crop: np.ndarray, values, start_kji, spacing, shape=None, smoothing: bool = True,
+                 iterations: int = 16) -> dict[int, tuple]:
+    """Surfaces of the labels ``values`` in ``crop`` (array order, first voxel at array index
+    ``start_kji``) from ONE ``vtkSurfaceNets3D`` pass, split per label.
 
-    return data_model, filters_core, numpy_to_vtk
-
-
-def surface_nets(crop: np.ndarray, value: int, start_kji, spacing, smoothing: bool = True,
-                 iterations: int = 16):
-    """The surface of label ``value`` in ``crop`` (array order) whose first voxel is at array
-    index ``start_kji``. Coordinates are scaled index space (index * spacing); apply the
-    direction and origin with :func:`world_matrix`. Returns a ``vtkPolyData`` (maybe empty)."""
-    data_model, filters_core, numpy_to_vtk = _vtk()
+    Coordinates are scaled index space (index * spacing); :func:`world_matrix` maps them to
+    LPS mm. Returns ``{value: (polydata, box)}`` where ``box`` (array order, clipped to
+    ``shape``) bounds the label with a one-voxel margin, or ``(None, None)`` when the label
+    has no voxels. Each label's polydata shares the pass's points and normals.
+    """
+    from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
+    from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
     from vtkmodules.vtkFiltersCore import vtkSurfaceNets3D
 
+    values = [int(v) for v in values]
+    shape = shape or tuple(s + n for s, n in zip(start_kji, crop.shape))
     crop = np.ascontiguousarray(crop)
-    image = data_model.vtkImageData()
+    image = vtkImageData()
     image.SetDimensions(crop.shape[2], crop.shape[1], crop.shape[0])
     image.SetSpacing(*spacing)
     image.SetOrigin(start_kji[2] * spacing[0], start_kji[1] * spacing[1], start_kji[0] * spacing[2])
@@ -110,21 +109,62 @@ def surface_nets(crop: np.ndarray, value: int, start_kji, spacing, smoothing: bo
     image.GetPointData().SetScalars(scalars)
     nets = vtkSurfaceNets3D()
     nets.SetInputData(image)
-    nets.SetValue(0, float(value))
+    for index, value in enumerate(values):
+        nets.SetValue(index, float(value))
     nets.SetSmoothing(bool(smoothing))
     nets.SetNumberOfIterations(int(iterations))
     nets.SetOutputMeshTypeToTriangles()
     nets.Update()
-    normals = filters_core.vtkPolyDataNormals()
-    normals.SetInputData(nets.GetOutput())
-    normals.SplittingOff()
-    normals.ConsistencyOff()
-    normals.ComputeCellNormalsOff()
-    normals.Update()
-    polydata = data_model.vtkPolyData()
-    polydata.ShallowCopy(normals.GetOutput())
-    del scalars, crop  # the image's buffer may go now: the output does not reference it
-    return polydata
+    output = nets.GetOutput()
+    results: dict[int, tuple] = {value: (None, None) for value in values}
+    if output.GetNumberOfCells() == 0:
+        return results
+    points_vtk = output.GetPoints()
+    points = vtk_to_numpy(points_vtk.GetData())
+    triangles = vtk_to_numpy(output.GetPolys().GetConnectivityArray()).reshape(-1, 3)
+    sides = vtk_to_numpy(output.GetCellData().GetArray("BoundaryLabels"))
+    normals = numpy_to_vtk(vertex_normals(points, triangles), deep=True)
+    normals.SetName("Normals")
+    scale = np.asarray(spacing, dtype=np.float64)
+    points_t = np.ascontiguousarray(points.T)  # per-axis rows: fast min/max
+    for value in values:
+        chosen = triangles[(sides[:, 0] == value) | (sides[:, 1] == value)]
+        if not len(chosen):
+            continue
+        cells = vtkCellArray()
+        offsets = np.arange(0, 3 * len(chosen) + 1, 3, dtype=np.int64)
+        cells.SetData(numpy_to_vtkIdTypeArray(offsets, deep=True),
+                      numpy_to_vtkIdTypeArray(chosen.reshape(-1).astype(np.int64), deep=True))
+        polydata = vtkPolyData()
+        polydata.SetPoints(points_vtk)
+        polydata.SetPolys(cells)
+        polydata.GetPointData().SetNormals(normals)
+        corners = chosen.reshape(-1)
+        low = np.array([points_t[axis][corners].min() for axis in range(3)])
+        high = np.array([points_t[axis][corners].max() for axis in range(3)])
+        low = np.floor(low / scale).astype(int) - 1  # (i, j, k)
+        high = np.ceil(high / scale).astype(int) + 2
+        box = tuple(slice(max(0, int(low[c])), min(int(shape[2 - c]), int(high[c]))) for c in (2, 1, 0))
+        results[value] = (polydata, box)
+    del scalars, crop  # the output does not reference the input buffer
+    return results
+
+
+def vertex_normals(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals (float32), summed with bincount (no Python loop)."""
+    p0, p1, p2 = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
+    a, b = p1 - p0, p2 - p0
+    faces = (a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1],
+             a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+             a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
+    corners = triangles.T.reshape(-1)  # every triangle's three corners, corner-major
+    count = len(points)
+    normals = np.empty((count, 3), dtype=np.float32)
+    for axis in range(3):
+        normals[:, axis] = np.bincount(corners, weights=np.tile(faces[axis], 3), minlength=count)
+    length = np.sqrt(np.einsum("ij,ij->i", normals, normals))[:, None]
+    normals /= np.where(length > 0, length, 1.0)
+    return normals
 
 
 def world_matrix(geometry) -> np.ndarray:
@@ -140,38 +180,34 @@ def boxes_intersect(a: Box, b: Box) -> bool:
 
 
 def rebuild_surfaces(labels: np.ndarray, dirty: Box, known: dict[int, Box], spacing,
-                     smoothing: bool = True, only: set[int] | None = None) -> dict[int, tuple]:
+                     smoothing: bool = True, only: set[int] | None = None,
+                     candidates: set[int] | None = None) -> dict[int, tuple]:
     """Surfaces of the labels touched by an edit in ``dirty``.
 
-    ``known`` maps each label with a current surface to its bounding box; a label present in
-    ``dirty`` now, or whose known box meets it, is rebuilt. Returns ``{value: (polydata or
+    A label is rebuilt when it is present in ``dirty`` now, or its known box (``known`` maps
+    each label with a surface to a box containing it) meets ``dirty``, or it is in ``only``.
+    For a large ``dirty`` region (a loaded or replaced label map), ``candidates`` (e.g. the
+    label table's values) stand in for scanning it. All affected labels come from one surface
+    pass over the union of ``dirty`` and their known boxes. Returns ``{value: (polydata or
     None, box or None)}`` (None: the label is gone). Runs on a worker thread.
     """
-    crop = labels[dirty]
-    counts = np.bincount(crop.reshape(-1)) if crop.size else np.zeros(1, np.int64)
-    affected = {int(v) for v in np.flatnonzero(counts) if v}
+    dirty = tuple(slice(int(s.start), int(s.stop)) for s in dirty)
+    if candidates is not None and int(np.prod(box_size(dirty))) > labels.size // 8:
+        affected = {int(v) for v in candidates if v}
+    else:
+        crop = labels[dirty]
+        counts = np.bincount(crop.reshape(-1)) if crop.size else np.zeros(1, np.int64)
+        affected = {int(v) for v in np.flatnonzero(counts) if v}
     affected |= {v for v, box in known.items() if boxes_intersect(box, dirty)}
-    if only is not None:
-        affected |= {v for v in only}
+    affected |= set(only or ())
     if not affected:
         return {}
-    # Every affected label lies inside (its known box) U (dirty): find all their boxes in one pass.
     search = dirty
     for value in affected:
         search = union_box(search, known.get(value))
-    offset = [s.start for s in search]
-    objects = ndimage.find_objects(labels[search], max_label=max(affected))
-    results: dict[int, tuple] = {}
-    for value in sorted(affected):
-        found = objects[value - 1] if value - 1 < len(objects) else None
-        if found is None:
-            results[value] = (None, None)
-            continue
-        box = tuple(slice(s.start + o, s.stop + o) for s, o in zip(found, offset))
-        padded = grow_box(box, (1, 1, 1), labels.shape)
-        polydata = surface_nets(labels[padded], value, [s.start for s in padded], spacing, smoothing)
-        results[value] = (polydata, box)
-    return results
+    search = grow_box(search, (1, 1, 1), labels.shape)
+    return surface_nets(labels[search], sorted(affected), [s.start for s in search], spacing,
+                        labels.shape, smoothing)
 
 
 # == the scene ========================================================================================
@@ -179,6 +215,8 @@ class Scene3D:
     """Renderers and actors, independent of the window that shows them."""
 
     def __init__(self) -> None:
+        import vtkmodules.util.numpy_support  # noqa: F401 - imported here, not first on the worker
+        import vtkmodules.vtkFiltersCore  # noqa: F401 - (an import there would hold the GIL)
         import vtkmodules.vtkInteractionStyle  # noqa: F401
         import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
         import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
@@ -220,6 +258,12 @@ class Scene3D:
         render_window.AddRenderer(self.marker_renderer)
 
     def _sync_marker(self, *_args) -> None:
+        window = self.renderer.GetRenderWindow()
+        if window is not None:  # a fixed size in pixels, whatever the pane's size
+            width, height = window.GetSize()
+            if width > 0 and height > 0:
+                side = MARKER_PIXELS * window.GetDPI() / 72.0
+                self.marker_renderer.SetViewport(0.0, 0.0, min(side / width, 0.5), min(side / height, 0.5))
         camera = self.renderer.GetActiveCamera()
         marker = self.marker_renderer.GetActiveCamera()
         direction = np.array(camera.GetDirectionOfProjection())
@@ -597,9 +641,10 @@ class View3D(QWidget):
         self._building = True
         started = time.perf_counter()
         generation = id(session)
+        candidates = set(session.label_table.values) | set(known)
 
         def work():
-            return rebuild_surfaces(labels, dirty, known, spacing, smoothing, only)
+            return rebuild_surfaces(labels, dirty, known, spacing, smoothing, only, candidates)
 
         def done(results) -> None:
             self._building = False

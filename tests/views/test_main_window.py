@@ -137,3 +137,18 @@ def test_add_dock_lists_it_under_panels(spleen_window):
 def test_recent_files_menu(spleen_window):
     actions = [a for a in spleen_window.recent_menu.actions() if a.text() == "spleen_ct.nii.gz"]
     assert actions
+
+
+def test_saving_runs_off_the_gui_thread_and_keeps_later_edits_unsaved(spleen_window, tmp_path, qtbot):
+    window = spleen_window
+    session = window.controller.session
+    paint(session, 3)
+    target = tmp_path / "async.nii.gz"
+    assert window._save_layer("labels", target, block=False)
+    paint(session, 4)  # an edit while the file is being written
+    qtbot.waitUntil(lambda: session.labels_path == target, timeout=20000)
+    assert window.isWindowModified()  # the later edit is not in the file
+    saved, _ = files.read_labels(target, session.geometry)
+    assert (saved.array == 3).any() and not (saved.array == 4).any()
+    assert window._save_layer("labels", target, block=False)
+    qtbot.waitUntil(lambda: not window.isWindowModified(), timeout=20000)

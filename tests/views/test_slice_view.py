@@ -294,10 +294,11 @@ def test_failing_tool_reports_instead_of_crashing(spleen_window, qtbot):
 def test_hover_shows_value_and_label(spleen_window, qtbot):
     view = spleen_window.views["axial"]
     session = spleen_window.controller.session
-    qtbot.mouseMove(view.graphics.viewport(), widget_point(view, session.cursor))
     i, j, k = session.cursor
+    qtbot.mouseMove(view.graphics.viewport(), widget_point(view, (i - 5, j - 5, k)))
+    qtbot.mouseMove(view.graphics.viewport(), widget_point(view, session.cursor))
+    qtbot.waitUntil(lambda: view.readout_label.text().startswith(f"({i}, {j}, {k})"), timeout=3000)
     text = view.readout_label.text()
-    assert text.startswith(f"({i}, {j}, {k})")
     assert "Spleen" in text or "Label 1" in text
 
 
