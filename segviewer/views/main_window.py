@@ -13,6 +13,8 @@ Adding to the window (other modules)
   and "export" (a File submenu).
 - Shortcuts listed under Help > Keyboard shortcuts: :meth:`MainWindow.register_shortcut`.
 - Background progress: ``controller.report_progress(fraction, text)`` / ``finish_progress``.
+- A dock whose widget has a ``busy`` property (True while it computes) is waited for by
+  ``segviewer screenshot`` so the picture shows its results.
 """
 
 from __future__ import annotations

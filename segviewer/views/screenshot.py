@@ -48,7 +48,9 @@ def wait_until_idle(app, window, timeout: float = SURFACE_TIMEOUT_S, others_sinc
         if not window.view3d.busy and not background.running_threads():
             others = [] if others_since is None else [
                 t for t in threading.enumerate() if t not in others_since and t.is_alive()]
-            if not others or time.monotonic() - start > others_timeout:
+            # Panels may say they are still working (a ``busy`` property, e.g. statistics).
+            panels = [dock for dock in window.docks.values() if getattr(dock.widget(), "busy", False)]
+            if (not others and not panels) or time.monotonic() - start > others_timeout:
                 break
         time.sleep(0.005)
     for _ in range(5):  # let the last layout, paint and render requests run
