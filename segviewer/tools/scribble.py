@@ -3,8 +3,8 @@ the scribble eraser (back to "not annotated"). Written to ``session.scribbles``,
 the label map; one stroke is one undo step on the "scribbles" layer.
 
 Mouse: left button draws the selected class (foreground by default); Ctrl+left (or the
-right button, where a view passes it on) the other class; Shift+left erases scribbles. Works in any of the three orientations: the
-disc lies in the viewed slice.
+right button, where a view passes it on) the other class; Shift+left erases scribbles.
+Works in any of the three orientations: the disc lies in the viewed slice.
 """
 
 from __future__ import annotations
