@@ -330,8 +330,30 @@ class ViewerController(QObject):
                 log.exception("tool %s failed to cancel", self.tool.name)
 
     def cancel_tool(self) -> None:
-        """Escape: abandon the active tool's unfinished interaction."""
+        """Abandon the active tool's unfinished interaction (the tool stays active)."""
         self._cancel_tool()
+
+    def tool_has_pending(self) -> bool:
+        """Whether the active tool is in the middle of something: a drag, or what the tool
+        reports through an optional ``pending`` property (or a non-empty ``outline``, as a
+        polygon being drawn)."""
+        tool = self.tool
+        if tool is None:
+            return False
+        if self._tool_active or bool(getattr(tool, "pending", False)):
+            return True
+        try:
+            return bool(getattr(tool, "outline", None))
+        except Exception:  # a property that needs a session, etc.
+            return False
+
+    def escape(self) -> None:
+        """Esc: cancel the tool's unfinished action; with nothing pending, back to Navigate
+        (as Esc deselects an effect in Slicer's Segment Editor)."""
+        if self.tool_has_pending():
+            self._cancel_tool()
+        else:
+            self.set_tool(None)
 
     def _call_tool(self, what: str, event: SliceEvent) -> bool:
         if self.tool is None or self.session is None:

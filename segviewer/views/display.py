@@ -269,7 +269,7 @@ class GrayMapper:
     def __call__(self, plane: np.ndarray) -> np.ndarray:
         if self._uses_lut:
             view = plane.view(np.uint8 if self.dtype.itemsize == 1 else np.uint16)
-            return self._lookup()[view]
+            return np.take(self._lookup(), view)
         values = plane.astype(np.float32)
         if values.dtype.kind == "f":
             np.nan_to_num(values, copy=False, nan=self.low)

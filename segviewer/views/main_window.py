@@ -324,8 +324,8 @@ class MainWindow(QMainWindow):
         self.smoothing_action = a("Smooth 3D surfaces", self.view3d.set_smoothing, checkable=True)
         self.smoothing_action.setChecked(True)
         self.volume_action = a("Volume rendering in 3D", self.view3d.set_volume_visible, checkable=True)
-        self.navigate_action = a("Navigate", lambda: self.controller.set_tool(None), "Esc",
-                                 "Crosshair mode: left click/drag moves the cursor", checkable=True)
+        self.navigate_action = a("Navigate", lambda: self.controller.set_tool(None), None,
+                                 "Crosshair mode: left click/drag moves the cursor (Esc)", checkable=True)
         self.apply_preview_action = a("&Apply preview", self.controller.apply_preview, "Ctrl+Return",
                                       "Write the previewed result into the labels (one undo step)",
                                       group="Segment")
@@ -472,14 +472,15 @@ class MainWindow(QMainWindow):
 
     def _register_view_shortcuts(self) -> None:
         for keys, text in (("Left click / drag", "Move the crosshair (Navigate) or use the active tool"),
-                           ("Right drag", "Window (horizontal) / level (vertical)"),
-                           ("Right click", "View menu: presets, reset, maximise"),
+                           ("Right drag", "Window (horizontal) / level (vertical), in every mode"),
+                           ("Right click", "The tool's alternative action (erase, negative point, "
+                                           "close polygon); in Navigate mode the view menu"),
                            ("Ctrl+wheel, Ctrl+right drag", "Zoom"), ("Middle drag", "Pan"),
                            ("Wheel, Up/Down", "Next / previous slice"),
                            ("Shift+wheel, PageUp/PageDown", "Five slices"),
                            ("Home", "Reset zoom and pan of the view under the mouse"),
                            ("Double-click", "Maximise / restore a view"),
-                           ("Esc", "Cancel the tool's action; Navigate mode")):
+                           ("Esc", "Cancel the tool's unfinished action; with none, Navigate mode")):
             self.register_shortcut(keys, text, "Slice views")
         for keys, text in (("Left drag", "Rotate"), ("Middle drag / Shift+left drag", "Pan"),
                            ("Wheel / right drag", "Zoom")):
@@ -1027,6 +1028,14 @@ class MainWindow(QMainWindow):
             return
         for path in layers:
             self._load_layer(files.guess_kind(path), path)
+
+    def keyPressEvent(self, event) -> None:
+        # Esc that no widget took (focus in a panel): the same as Esc in a slice view.
+        if event.key() == Qt.Key.Key_Escape:
+            self.controller.escape()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def closeEvent(self, event) -> None:
         if not self._confirm_discard("quit"):

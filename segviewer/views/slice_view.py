@@ -4,14 +4,17 @@ Mouse and keys (ITK-SNAP / 3D Slicer habits)
 --------------------------------------------
 - Left button: the active tool (press, drag, release). With no tool, or a tool that does not
   capture drags, a left click/drag moves the linked crosshair (a click still goes to the tool).
-- Right-drag: window/level (Slicer's convention): horizontal = window width (right widens),
-  vertical = level (down raises the level: the image darkens). A right click without
-  dragging opens the view menu (presets, reset, maximise).
+- Right-drag: window/level in every mode (Slicer's convention): horizontal = window width
+  (right widens), vertical = level (down raises the level: the image darkens). A right
+  click without dragging is the active tool's alternative action (erase, negative point,
+  close a polygon; ITK-SNAP's right button), or, in Navigate mode, opens the view menu
+  (presets, reset, maximise).
 - Ctrl + right-drag or Ctrl + wheel: zoom (about the mouse); middle-drag: pan.
 - Wheel, Up/Down arrows: one slice; PageUp/PageDown: five slices; Shift + wheel: five slices.
   "Up" increases the slice number shown in the header.
 - Double-click (when no drawing tool is active) or the header button: maximise / restore.
-- Home: reset zoom and pan. Escape: cancel the tool's unfinished action.
+- Home: reset zoom and pan. Esc: cancel the tool's unfinished action; with nothing
+  pending, back to Navigate.
 
 The slice shown is always the one through the shared cursor; stepping slices moves the cursor
 along the view's normal, so the crosshairs of the other views follow.
@@ -674,7 +677,14 @@ class SliceView(QWidget):
             self.controller.tool_press(slice_event)
             self.controller.tool_release(slice_event)
         elif mode == "window" and not drag["moved"]:
-            self._context_menu(event.globalPosition().toPoint())
+            if self.controller.tool is not None:
+                # A right click is the tool's alternative action (erase, negative point,
+                # close a polygon), as in ITK-SNAP; right-drag stays window/level.
+                slice_event = self._slice_event(event, "right")
+                self.controller.tool_press(slice_event)
+                self.controller.tool_release(slice_event)
+            else:
+                self._context_menu(event.globalPosition().toPoint())
 
     def _mouse_double_click(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton and not self.controller.tool_captures_drag:
@@ -724,7 +734,7 @@ class SliceView(QWidget):
             self.reset_view()
             return True
         if key == keys.Key_Escape:
-            self.controller.cancel_tool()
+            self.controller.escape()
             return True
         return False
 

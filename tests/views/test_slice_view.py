@@ -323,3 +323,44 @@ def test_layout_actions_and_persistence(make_window, spleen_paths, settings):
     second = make_window(load=False, window_settings=settings)
     assert second.grid.maximised == "coronal"
     assert second.layout_actions["coronal"].isChecked()
+
+
+def test_right_click_goes_to_the_tool_and_right_drag_stays_window_level(spleen_window, qtbot):
+    window = spleen_window
+    tool = RecordingTool()
+    window.add_tool(tool)
+    window.tools["recorder"].trigger()
+    view = window.views["axial"]
+    session = window.controller.session
+    k = session.cursor[2]
+    click(qtbot, view, (40, 50, k), button=Qt.MouseButton.RightButton)
+    assert [(kind, event.button) for kind, event in tool.events] == [("press", "right"), ("release", "right")]
+    assert tool.events[0][1].voxel == (40, 50, k)
+    width0, _ = window.controller.window_width_level
+    centre = view.graphics.viewport().rect().center()
+    drag(qtbot, view, centre, centre + QPoint(60, 0), Qt.MouseButton.RightButton)
+    assert window.controller.window_width_level[0] > width0
+    assert len(tool.events) == 2
+
+
+def test_escape_cancels_a_pending_action_then_returns_to_navigate(spleen_window, qtbot):
+    window = spleen_window
+
+    class Pending(RecordingTool):
+        name = "pending"
+        pending = True
+        cancelled = 0
+
+        def cancel(self, session):
+            self.cancelled += 1
+            self.pending = False
+
+    tool = Pending()
+    window.add_tool(tool)
+    window.tools["pending"].trigger()
+    view = window.views["axial"]
+    view.graphics.setFocus()
+    qtbot.keyClick(view.graphics, Qt.Key.Key_Escape)
+    assert tool.cancelled == 1 and window.controller.tool is tool
+    qtbot.keyClick(view.graphics, Qt.Key.Key_Escape)
+    assert window.controller.tool is None and window.navigate_action.isChecked()
