@@ -483,7 +483,8 @@ class MainWindow(QMainWindow):
                            ("Esc", "Cancel the tool's unfinished action; with none, Navigate mode")):
             self.register_shortcut(keys, text, "Slice views")
         for keys, text in (("Left drag", "Rotate"), ("Middle drag / Shift+left drag", "Pan"),
-                           ("Wheel / right drag", "Zoom")):
+                           ("Wheel / right drag", "Zoom"),
+                           ("Double-click a surface", "Move the crosshair there")):
             self.register_shortcut(keys, text, "3D view")
 
     # == settings ================================================================================

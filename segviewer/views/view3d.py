@@ -535,9 +535,44 @@ class View3D(QWidget):
         self.scene.attach(self.render_window)
         interactor = self.render_window.GetInteractor()
         interactor.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
+        interactor.AddObserver("LeftButtonPressEvent", self._on_vtk_press, 1.0)
         self.stack.addWidget(self.vtk_widget)
         self.stack.setCurrentWidget(self.vtk_widget)
         self.vtk_widget.Initialize()
+
+    def _on_vtk_press(self, interactor, _event) -> None:
+        # A double-click on a surface moves the linked cursor there (ITK-SNAP's 3D crosshair).
+        if interactor.GetRepeatCount() > 0:
+            x, y = interactor.GetEventPosition()
+            self.pick(x, y)
+
+    def pick(self, x: int, y: int):
+        """Set the cursor to the label surface under display pixel (x, y) (VTK's origin is
+        bottom-left). Returns the voxel (i, j, k), or None when nothing is there."""
+        session = self.controller.session
+        if self.scene is None or session is None or not self.scene.label_actors:
+            return None
+        from vtkmodules.vtkRenderingCore import vtkCellPicker
+
+        picker = vtkCellPicker()
+        picker.SetTolerance(0.0005)
+        picker.PickFromListOn()
+        for actor in self.scene.label_actors.values():
+            if actor.GetVisibility():
+                picker.AddPickList(actor)
+        if not picker.Pick(x, y, 0, self.scene.renderer):
+            return None
+        point = np.asarray(picker.GetPickPosition())
+        # Step half a voxel into the surface so the cursor lands on a labelled voxel.
+        normal = np.asarray(picker.GetPickNormal())
+        camera = np.asarray(self.scene.renderer.GetActiveCamera().GetDirectionOfProjection())
+        inward = camera if normal @ camera <= 0 else -camera
+        voxel = session.geometry.physical_to_voxel(point + inward * 0.5 * min(session.geometry.spacing))
+        if voxel is None:
+            voxel = session.geometry.physical_to_voxel(point)
+        if voxel is not None:
+            self.controller.set_cursor(voxel)
+        return voxel
 
     def close_vtk(self) -> None:
         """Release the VTK window (call before the widget is destroyed; tests, shutdown)."""

@@ -163,3 +163,24 @@ def test_volume_rendering_and_smoothing_toggles(spleen_window, qtbot):
     window.smoothing_action.trigger()  # off: rebuild every surface
     wait_for_build(qtbot, view3d, builds + 1)
     assert not view3d.smoothing and 1 in view3d.scene.label_actors
+
+
+@pytest.mark.gui
+def test_picking_a_surface_in_3d_moves_the_cursor(spleen_window, qtbot):
+    window = spleen_window
+    view3d = window.view3d
+    if view3d.scene is None or view3d.render_window is None:
+        pytest.skip("no interactive 3D view (OpenGL unavailable)")
+    session = window.controller.session
+    view3d.render()
+    width, height = view3d.render_window.GetSize()
+    # the spleen fills the middle of the anterior view; scan a few pixels near the centre
+    hits = [view3d.pick(width // 2 + dx, height // 2 + dy) for dx in (-20, 0, 20) for dy in (-20, 0, 20)]
+    hits = [h for h in hits if h is not None]
+    assert hits, "no surface under the centre of the 3D view"
+    i, j, k = session.cursor
+    assert session.cursor == hits[-1]
+    # the picked voxel is on the spleen's anterior boundary: labelled, or right next to it
+    near = session.labels.array[max(k - 1, 0):k + 2, max(j - 2, 0):j + 3, max(i - 2, 0):i + 3]
+    assert (near == 1).any()
+    assert view3d.pick(2, 2) is None  # background corner: nothing there
