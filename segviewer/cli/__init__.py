@@ -20,6 +20,8 @@ from segviewer.errors import SegviewerError
 COMMAND_MODULES = [
     "segviewer.cli.info",
     "segviewer.cli.convert",
+    "segviewer.cli.segment",
+    "segviewer.cli.methods",
     "segviewer.cli.screenshot",
     "segviewer.cli.evaluate",
     "segviewer.cli.simulate",

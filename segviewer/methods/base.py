@@ -79,6 +79,15 @@ class MethodRequest:
     labels: np.ndarray | None = None
     active_label: int = 1
     label_values: list[int] = field(default_factory=list)
+    #: Shape of the whole volume the crop comes from (None = unknown: taken as the crop).
+    volume_shape: tuple[int, int, int] | None = None
+
+    @property
+    def is_whole_volume(self) -> bool:
+        """True when the crop is the whole volume (or the whole volume is unknown)."""
+        if self.volume_shape is None:
+            return True
+        return tuple(s.stop - s.start for s in self.roi) == tuple(self.volume_shape)
 
     @property
     def spacing_zyx(self) -> tuple[float, float, float]:
@@ -122,6 +131,10 @@ class Method:
     requires: ClassVar[frozenset] = frozenset()
     #: Whether the method's default ROI is the scribble/point box (True) or the whole volume.
     uses_roi: ClassVar[bool] = True
+    #: True when the method's core is native code that holds Python's GIL for long stretches
+    #: (PyMaxflow): the GUI's worker then runs it in a helper process so the interface never
+    #: stalls. Methods whose heavy parts release the GIL (NumPy, SimpleITK, torch) leave it False.
+    gil_bound: ClassVar[bool] = False
 
     def run(self, request: MethodRequest, progress: Progress, cancel: CancelToken) -> MethodResult:
         raise NotImplementedError

@@ -3,5 +3,7 @@
 Each import below registers its method classes with :func:`segviewer.methods.base.register`.
 """
 
-# Built-in methods are registered here, one import per module, e.g.:
-# from segviewer.methods import threshold  # noqa: F401
+from segviewer.methods import threshold  # noqa: F401
+from segviewer.methods import region_growing  # noqa: F401
+from segviewer.methods import watershed  # noqa: F401
+from segviewer.methods import graphcut  # noqa: F401

@@ -1,0 +1,105 @@
+"""``segviewer segment IMAGE --method NAME [--scribbles S] [--points P.json] [--labels L]
+[--param key=value …] [--roi-margin MM | --whole-volume] -o OUT``.
+
+Runs a registered method headless — the very code the GUI's worker runs — and writes the
+label map with the image's geometry. With ``--labels`` the result is written into that
+label map (only where the method decided, only inside its ROI); otherwise into an empty one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from segviewer.io.images import read_image
+from segviewer.io.labels import read_label_map, write_label_map
+from segviewer.io.points import read_points
+from segviewer.io.scribbles import read_scribbles
+from segviewer.methods.base import CancelToken, MethodInputError, get_method, parse_parameter_assignments
+from segviewer.methods.request import DEFAULT_MARGIN_MM, apply_result_to_array, build_request_from_arrays
+from segviewer.model.labels import LabelMap
+from segviewer.model.points import PointSet
+
+NAME = "segment"
+HELP = "run a segmentation method (graph cut, watershed, threshold …) headless and write the label map"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("image", help="image file or DICOM folder")
+    parser.add_argument("--method", required=True, help="method name (see: segviewer methods)")
+    parser.add_argument("--scribbles", help="scribble file (0 = background, k = label k, 255/65535 = none)")
+    parser.add_argument("--points", help="point prompts (JSON, positions in mm)")
+    parser.add_argument("--labels", help="existing label map: the result is written into it")
+    parser.add_argument("--label", type=int, default=1,
+                        help="the active label (threshold, region growing from points); default 1")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a method parameter (repeatable); see: segviewer methods")
+    roi = parser.add_mutually_exclusive_group()
+    roi.add_argument("--roi-margin", type=float, default=None, metavar="MM",
+                     help=f"work on the scribbles' box grown by MM millimetres (default {DEFAULT_MARGIN_MM:g})")
+    roi.add_argument("--whole-volume", action="store_true", help="work on the whole volume")
+    parser.add_argument("-o", "--output", required=True, help="label map to write (.nii.gz, .nrrd, …)")
+    parser.add_argument("--info", help="also write the method's info (thresholds found, timing …) as JSON")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def run(args) -> int:
+    method = get_method(args.method)
+    params = parse_parameter_assignments(method.Parameters, args.param)
+    output = Path(args.output)
+    protected = [Path(p) for p in (args.image, args.scribbles, args.points, args.labels) if p]
+    if output.resolve() in {p.resolve() for p in protected}:
+        raise MethodInputError(f"{output}: refusing to overwrite an input file")
+    image = read_image(args.image)
+    geometry = image.geometry
+    notes = []
+    scribbles = None
+    unannotated = None
+    if args.scribbles:
+        scribbles, message = read_scribbles(args.scribbles, geometry)
+        unannotated = scribbles.unannotated
+        scribbles = scribbles.array
+        notes.append(message)
+    points = read_points(args.points) if args.points else PointSet()
+    if args.labels:
+        label_map, message = read_label_map(args.labels, geometry)
+        notes.append(message)
+    else:
+        label_map = LabelMap.empty(geometry)
+    for note in filter(None, notes):
+        print(f"segviewer: note: {note}", file=sys.stderr)
+    if "scribbles" in method.requires and "points" not in method.requires and scribbles is None:
+        raise MethodInputError(f"method {method.name!r} needs --scribbles")
+    if {"scribbles", "points"} <= method.requires and scribbles is None and not len(points):
+        raise MethodInputError(f"method {method.name!r} needs --scribbles or --points")
+    whole = True if args.whole_volume else (False if args.roi_margin is not None else None)
+    request = build_request_from_arrays(
+        method, image.array, geometry, scribbles=scribbles, unannotated=unannotated, points=list(points),
+        labels=label_map.array, params=params, active_label=args.label, label_values=label_map.table.values,
+        margin_mm=DEFAULT_MARGIN_MM if args.roi_margin is None else args.roi_margin, whole_volume=whole)
+
+    last = [0.0]
+
+    def progress(fraction: float, text: str = "", partial=None) -> None:
+        now = time.perf_counter()
+        if args.quiet or (now - last[0] < 0.5 and fraction < 1.0):
+            return
+        last[0] = now
+        print(f"  {100 * fraction:3.0f}% {text}", file=sys.stderr)
+
+    started = time.perf_counter()
+    result = method.run(request, progress, CancelToken())
+    seconds = time.perf_counter() - started
+    label_map.array = apply_result_to_array(label_map.array, result)
+    label_map.table.ensure(label_map.present_values())
+    write_label_map(output, label_map, geometry, protected_paths=protected)
+    box = " ".join(f"{s.start}:{s.stop}" for s in reversed(result.roi))
+    print(f"wrote {output} ({method.name}, ROI i j k = {box}, {seconds:.2f} s)")
+    if result.info and not args.quiet:
+        print(json.dumps(result.info, default=str))
+    if args.info:
+        Path(args.info).write_text(json.dumps({"method": method.name, "seconds": seconds, "roi": box,
+                                               "info": result.info}, indent=2, default=str) + "\n")
+    return 0

@@ -1,0 +1,117 @@
+"""Small helpers shared by the classical methods (no Qt, no I/O)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+from segviewer.methods.base import MethodInputError, MethodRequest
+
+#: Samples used to estimate robust intensity percentiles of a crop.
+_PERCENTILE_SAMPLES = 200_000
+
+
+def sample(array: np.ndarray, count: int = _PERCENTILE_SAMPLES) -> np.ndarray:
+    """A strided sample of ``array`` (at most about ``count`` values, finite only)."""
+    flat = array.reshape(-1)
+    step = max(1, flat.size // count)
+    values = flat[::step]
+    if np.issubdtype(values.dtype, np.floating):
+        values = values[np.isfinite(values)]
+    return values
+
+
+def robust_range(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
+    """Intensity percentiles of ``array`` (estimated on a strided sample)."""
+    values = sample(array)
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(values, [low, high])
+    if hi <= lo:
+        lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+def normalise(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[np.ndarray, float, float]:
+    """``array`` mapped to float32 [0, 1] by its robust range (clipped); also the range."""
+    lo, hi = robust_range(array, low, high)
+    out = array.astype(np.float32)
+    out -= np.float32(lo)
+    out *= np.float32(1.0 / (hi - lo))
+    np.clip(out, 0.0, 1.0, out=out)
+    return out, lo, hi
+
+
+def scribble_classes(request: MethodRequest) -> list[int]:
+    """Scribbled classes in the crop (0 = background), sorted."""
+    return request.scribble_classes()
+
+
+def require_seeds(request: MethodRequest, title: str) -> tuple[np.ndarray, int]:
+    """Scribbles plus point prompts (see :func:`seeds_with_points`), or a clear error."""
+    found = seeds_with_points(request)
+    if found is None:
+        raise MethodInputError(f"{title} needs scribbles: draw a stroke of a label and one of "
+                               "background (label 0) first")
+    return found
+
+
+def claim_mask(result: np.ndarray, current: np.ndarray | None, classes: Iterable[int]) -> np.ndarray:
+    """Voxels a result may write: where it assigns one of ``classes`` (labels it segments)
+    and where the current labels hold one of them (so a shrinking result clears them).
+    Voxels of other labels that the result calls background are left alone."""
+    values = [int(c) for c in classes if int(c) != 0]
+    claimed = np.isin(result, values) if values else np.zeros(result.shape, dtype=bool)
+    if current is not None and values:
+        claimed |= np.isin(current, values)
+    return claimed
+
+
+def to_sitk(array: np.ndarray, spacing_zyx: Sequence[float]) -> sitk.Image:
+    """A SimpleITK image of a crop with its spacing (origin and direction are irrelevant
+    to the filters used here, which work in index space with physical spacing)."""
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array))
+    image.SetSpacing(tuple(float(s) for s in spacing_zyx[::-1]))
+    return image
+
+
+def label_dtype(max_value: int) -> type:
+    return np.uint8 if max_value <= 255 else np.uint16
+
+
+def seeds_with_points(request: MethodRequest, radius_mm: float = 1.5) -> tuple[np.ndarray, int] | None:
+    """The request's scribbles with its point prompts added as small balls of seeds
+    (a positive point of label ``k`` seeds ``k``, a negative point seeds background, 0),
+    and the "not annotated" value. None when there are neither scribbles nor points."""
+    if request.scribbles is None and not request.points:
+        return None
+    if request.scribbles is not None:
+        seeds = np.array(request.scribbles, copy=True)
+        unannotated = request.unannotated
+    else:
+        top = max([p.label for p in request.points] + [0])
+        dtype = label_dtype(top + 1)
+        unannotated = int(np.iinfo(dtype).max)
+        seeds = np.full(request.image.shape, unannotated, dtype=dtype)
+    if request.points:
+        spacing = np.asarray(request.spacing_zyx)
+        reach = np.maximum(np.floor(radius_mm / spacing).astype(int), 0)
+        for point in request.points:
+            value = point.label if point.positive else 0
+            centre = np.asarray(point.index)
+            low = np.maximum(centre - reach, 0)
+            high = np.minimum(centre + reach + 1, seeds.shape)
+            if np.any(high <= low):
+                continue
+            grid = np.ogrid[tuple(slice(a, b) for a, b in zip(low, high))]
+            distance2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, spacing))
+            ball = distance2 <= max(radius_mm, 0.0) ** 2 + 1e-9
+            region = seeds[tuple(slice(a, b) for a, b in zip(low, high))]
+            region[ball] = value
+    if not np.any(seeds != unannotated):
+        return None
+    return seeds, unannotated

@@ -1,0 +1,563 @@
+"""Graph cut from scribbles (Boykov–Jolly), multi-label, solved with PyMaxflow.
+
+Energy (per voxel volume, so that every term is in the same units whatever the spacing)::
+
+    E(f) = Σ_p U_p(f_p) + λ Σ_{p~q} exp(-(I_p - I_q)² / 2σ²) / |p - q|_mm · [f_p ≠ f_q]
+
+* **Data term** ``U_p(c) = -log P(c | I_p) + β (d_c(p) - min_k d_k(p)) / τ_c``.
+  ``P(c | I)`` comes from kernel-density histograms of the scribbled intensities of each
+  class, on intensities normalised to the ROI's 0.5–99.5 % range, with a floor so that an
+  intensity nobody scribbled is never impossible: a small floor for labels (an organ has
+  a narrow intensity distribution) and a broad one for background (the background is
+  "everything else", which a few strokes undersample). ``d_c`` is the Euclidean distance
+  in mm to the scribbles of class ``c``; ``τ_c`` is the median distance from class ``c``'s
+  scribbles to the nearest scribble of another class, so the prior is scale free (a 4 mm
+  hippocampus and a 20 cm spleen get the same prior relative to their size). It separates
+  classes that intensity alone cannot (anterior vs posterior hippocampus) and stops leaks
+  far from a label's strokes. Scribbled voxels are hard constraints.
+* **Boundary term**: contrast sensitive, ``σ²`` = mean squared neighbour difference in the
+  ROI, divided by the physical distance between voxel centres (anisotropic spacing is
+  respected; per face this equals the face area per voxel volume on a 6-connected grid).
+  ``λ`` (``smoothness``, in mm) is the balance: roughly, parts thinner than about
+  ``2 λ / ΔU`` mm are smoothed away. Its weight per edge is divided by the number of
+  neighbours / 6 so 18/26-connectivity does not change the balance.
+* **Multi-label**: alpha-expansion over the Potts model (the contrast-sensitive weights
+  are a metric, so every expansion move is an exact binary cut). With two classes it is a
+  single exact cut. Expansion was chosen over one-vs-rest because one-vs-rest solves
+  unrelated binary problems whose results overlap or leave holes that must then be
+  resolved by an ad-hoc rule, while expansion minimises one energy for all labels, with
+  a known bound (within 2× of the optimum for Potts), and stays exact for two classes.
+* Components of a label not touching a scribble of that label are dropped (``keep_connected``).
+* Large ROIs are solved coarse-to-fine (``multiscale``): the same energy on a grid 2×
+  coarser along the fine axes, then the exact energy again on a narrow band around the
+  coarse boundary at full resolution (Lombaert et al., 2005). Voxels outside the band keep
+  the coarse label, which enters the band's data term through the cut edges.
+
+PyMaxflow holds Python's GIL while it solves, so the GUI runs this method in a helper
+process (``gil_bound``); the CLI and tests run it in-process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import maxflow
+import numpy as np
+from scipy import ndimage
+
+from segviewer.methods.base import (
+    CancelToken,
+    Method,
+    MethodInputError,
+    MethodRequest,
+    MethodResult,
+    Progress,
+    no_progress,
+    param,
+    register,
+)
+from segviewer.methods.common import claim_mask, label_dtype, normalise, require_seeds
+
+#: Cost that stands for "impossible" (hard constraints); finite so sums stay finite.
+HARD = 1e9
+#: ROIs with more voxels than this are solved coarse-to-fine when ``multiscale="auto"``.
+MULTISCALE_VOXELS = 250_000
+
+
+@dataclass
+class GraphCutParameters:
+    smoothness: float = param(
+        2.0, "Boundary weight λ (the balance), in mm: higher gives smoother, more compact "
+        "shapes; lower follows intensity more closely. Parts thinner than about 2λ mm "
+        "are smoothed away where intensity does not support them.", min=0.0, max=50.0, step=0.5)
+    spatial_prior: float = param(
+        1.5, "Weight of the distance-to-scribbles prior (0 = intensity and edges only). "
+        "Separates labels of equal intensity and stops leaks far from a label's strokes.",
+        min=0.0, max=20.0, step=0.25)
+    connectivity: int = param(6, "Neighbourhood of the boundary term: 6, 18 or 26 neighbours "
+                                 "(more = less blocky boundaries, slower).", choices=(6, 18, 26))
+    bins: int = param(128, "Histogram bins of the intensity model (kernel-density smoothed).",
+                      min=16, max=1024)
+    keep_connected: bool = param(True, "Drop parts of a label that do not touch a scribble of "
+                                       "that label.")
+    multiscale: str = param("auto", "Coarse-to-fine solving: auto (for ROIs over 250k voxels), "
+                                    "on or off.", choices=("auto", "on", "off"))
+
+
+# -- intensity model ---------------------------------------------------------------------------
+def kde_density(values: np.ndarray, bins: int, floor: float) -> np.ndarray:
+    """A kernel-density estimate of ``values`` (in [0, 1]) on ``bins`` bins, as a density
+    on [0, 1] mixed with a uniform ``floor``: ``(1 - floor) · kde + floor``."""
+    counts, _ = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    counts = counts.astype(np.float64)
+    n = max(int(values.size), 1)
+    std = max(float(np.std(values)) if values.size > 1 else 0.0, 1.0 / bins)
+    bandwidth_bins = max(1.06 * std * n ** (-0.2) * bins, 1.0)  # Silverman's rule, ≥ 1 bin
+    smooth = ndimage.gaussian_filter1d(counts, bandwidth_bins, mode="constant")
+    total = smooth.sum()
+    density = smooth * (bins / total) if total > 0 else np.ones(bins)
+    return (1.0 - floor) * density + floor
+
+
+def cost_table(x: np.ndarray, scribbles: np.ndarray, classes: list[int], bins: int,
+               background_floor: float = 0.1, label_floor: float = 1e-3) -> np.ndarray:
+    """``-log P(class | intensity bin)`` as a ``(K, bins)`` table, from the scribbled
+    intensities of each class (``x`` normalised to [0, 1])."""
+    densities = np.stack([
+        kde_density(x[scribbles == c], bins, background_floor if c == 0 else label_floor)
+        for c in classes])
+    posterior = densities / densities.sum(axis=0, keepdims=True)
+    return (-np.log(np.maximum(posterior, 1e-6))).astype(np.float32)
+
+
+def data_costs(x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The data term of every voxel of ``x``: shape ``(K, *x.shape)`` float32."""
+    bins = table.shape[1]
+    index = np.minimum((x * bins).astype(np.int32), bins - 1)
+    return table[:, index]
+
+
+def distance_prior(seed_masks: np.ndarray, spacing, minimum_scale: float) -> tuple[np.ndarray, list[float]]:
+    """``(d_c - min_k d_k) / τ_c`` per class (float32, shape of ``seed_masks``) and the
+    scales ``τ_c`` in mm. ``seed_masks[c]`` marks the scribbles of class ``c``."""
+    distances = np.stack([ndimage.distance_transform_edt(~mask, sampling=spacing).astype(np.float32)
+                          for mask in seed_masks])
+    scales = []
+    for i, mask in enumerate(seed_masks):
+        others = np.delete(distances, i, axis=0).min(axis=0)
+        scale = float(np.median(others[mask])) if mask.any() and others.size else minimum_scale
+        scales.append(max(scale, minimum_scale))
+    nearest = distances.min(axis=0)
+    for i, scale in enumerate(scales):
+        distances[i] -= nearest
+        distances[i] *= np.float32(1.0 / scale)
+    return distances, scales
+
+
+# -- grid edges ---------------------------------------------------------------------------------
+def neighbour_offsets(connectivity: int) -> list[tuple[int, int, int]]:
+    """Half of the neighbourhood (one of each ± pair), in array order."""
+    limit = {6: 1, 18: 2, 26: 3}[int(connectivity)]
+    offsets = []
+    for dz in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                offset = (dz, dy, dx)
+                if offset > (0, 0, 0) and sum(map(abs, offset)) <= limit:
+                    offsets.append(offset)
+    return offsets
+
+
+def pair_slices(shape, offset) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Slices selecting every voxel ``p`` whose neighbour ``p + offset`` is inside, and those
+    neighbours."""
+    source = tuple(slice(max(0, -d), n - max(0, d)) for n, d in zip(shape, offset))
+    target = tuple(slice(s.start + d, s.stop + d) for s, d in zip(source, offset))
+    return source, target
+
+
+def structure_for(offset) -> np.ndarray:
+    structure = np.zeros((3, 3, 3))
+    structure[offset[0] + 1, offset[1] + 1, offset[2] + 1] = 1
+    return structure
+
+
+def contrast_sigma2(x: np.ndarray) -> float:
+    """Mean squared difference between 6-neighbours (the σ² of the boundary term)."""
+    total, count = 0.0, 0
+    for offset in neighbour_offsets(6):
+        source, target = pair_slices(x.shape, offset)
+        diff = x[target] - x[source]
+        total += float(np.dot(diff.ravel(), diff.ravel()))
+        count += diff.size
+    return max(total / max(count, 1), 1e-8)
+
+
+def edge_weights(x: np.ndarray, spacing, connectivity: int, smoothness: float,
+                 sigma2: float | None = None) -> tuple[list[tuple[tuple[int, int, int], np.ndarray]], float]:
+    """Boundary weights per neighbour offset: arrays shaped like ``x`` (float64, the weight
+    of the edge from ``p`` to ``p + offset``; 0 where that neighbour is outside)."""
+    if sigma2 is None:
+        sigma2 = contrast_sigma2(x)
+    offsets = neighbour_offsets(connectivity)
+    spacing = np.asarray(spacing, dtype=np.float64)
+    per_neighbourhood = 6.0 / len(offsets)
+    edges = []
+    for offset in offsets:
+        distance = float(np.linalg.norm(np.asarray(offset) * spacing))
+        source, target = pair_slices(x.shape, offset)
+        weights = np.zeros(x.shape, dtype=np.float64)
+        diff = x[target] - x[source]
+        np.multiply(diff, diff, out=diff)
+        diff *= np.float32(-1.0 / (2.0 * sigma2))
+        np.exp(diff, out=diff)
+        weights[source] = diff
+        weights[source] *= smoothness * per_neighbourhood / distance
+        edges.append((offset, weights))
+    return edges, sigma2
+
+
+# -- solvers --------------------------------------------------------------------------------------
+def binary_cut_grid(cost0: np.ndarray, cost1: np.ndarray, edges) -> np.ndarray:
+    """Exact two-label minimum on the grid (PyMaxflow grid API); True where label 1 wins."""
+    graph = maxflow.Graph[float](cost0.size, cost0.size * len(edges))
+    nodes = graph.add_grid_nodes(cost0.shape)
+    for offset, weights in edges:
+        graph.add_grid_edges(nodes, weights=weights, structure=structure_for(offset), symmetric=True)
+    delta = cost1.astype(np.float64) - cost0
+    graph.add_grid_tedges(nodes, np.maximum(delta, 0.0), np.maximum(-delta, 0.0))
+    graph.maxflow()
+    return graph.get_grid_segments(nodes)
+
+
+def grid_pairs(shape, edges) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The grid's edges as flat index pairs and weights."""
+    index = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+    first, second, weights = [], [], []
+    for offset, w in edges:
+        source, target = pair_slices(shape, offset)
+        first.append(index[source].ravel())
+        second.append(index[target].ravel())
+        weights.append(w[source].ravel())
+    return np.concatenate(first), np.concatenate(second), np.concatenate(weights)
+
+
+def potts_energy(costs: np.ndarray, first, second, weights, labels: np.ndarray) -> float:
+    unary = float(np.take_along_axis(costs, labels[None, :], axis=0).sum())
+    return unary + float(weights[labels[first] != labels[second]].sum())
+
+
+def solve_potts(costs: np.ndarray, first: np.ndarray, second: np.ndarray, weights: np.ndarray,
+                initial: np.ndarray | None = None, max_cycles: int = 5,
+                cancel: CancelToken | None = None) -> tuple[np.ndarray, int]:
+    """Minimise ``Σ costs[f_p, p] + Σ w_pq [f_p ≠ f_q]`` over labels ``f`` (class indices).
+
+    Two classes: one exact cut. More: alpha-expansion, cycling over the labels until a
+    whole cycle changes nothing. Returns the labels and the number of cycles run.
+    """
+    classes, count = costs.shape
+    if classes == 1:
+        return np.zeros(count, dtype=np.int64), 0
+    if classes == 2:
+        graph = maxflow.Graph[float](count, first.size)
+        nodes = graph.add_nodes(count)
+        graph.add_edges(first, second, weights, weights)
+        delta = costs[1] - costs[0]
+        graph.add_grid_tedges(nodes, np.maximum(delta, 0.0), np.maximum(-delta, 0.0))
+        graph.maxflow()
+        return graph.get_grid_segments(nodes).astype(np.int64), 1
+    labels = np.argmin(costs, axis=0) if initial is None else initial.astype(np.int64).copy()
+    energy = potts_energy(costs, first, second, weights, labels)
+    cycles = 0
+    for cycles in range(1, max_cycles + 1):
+        improved = False
+        for alpha in range(classes):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            keep = np.take_along_axis(costs, labels[None, :], axis=0)[0].copy()
+            take = costs[alpha].copy()
+            lp, lq = labels[first], labels[second]
+            a = weights * (lp != lq)  # E(keep, keep)
+            b = weights * (lp != alpha)  # E(keep, take)
+            c = weights * (lq != alpha)  # E(take, keep)
+            # E = A + (C - A) x_p - C x_q + (B + C - A)(1 - x_p) x_q   (D = E(take, take) = 0)
+            take += np.bincount(first, c - a, minlength=count)
+            take -= np.bincount(second, c, minlength=count)
+            graph = maxflow.Graph[float](count, first.size)
+            nodes = graph.add_nodes(count)
+            graph.add_edges(first, second, np.maximum(b + c - a, 0.0), np.zeros_like(a))
+            delta = take - keep
+            graph.add_grid_tedges(nodes, np.maximum(delta, 0.0), np.maximum(-delta, 0.0))
+            graph.maxflow()
+            moved = graph.get_grid_segments(nodes) & (labels != alpha)
+            if not moved.any():
+                continue
+            candidate = np.where(moved, alpha, labels)
+            new_energy = potts_energy(costs, first, second, weights, candidate)
+            if new_energy < energy - 1e-9 * max(abs(energy), 1.0):
+                labels, energy, improved = candidate, new_energy, True
+        if not improved:
+            break
+    return labels, cycles
+
+
+def solve_grid(costs: np.ndarray, edges, cancel: CancelToken | None = None) -> tuple[np.ndarray, str]:
+    """Minimise the energy on the whole grid; class indices shaped like the grid."""
+    shape = costs.shape[1:]
+    if costs.shape[0] == 2:
+        return binary_cut_grid(costs[0], costs[1], edges).astype(np.int64), "exact binary cut"
+    first, second, weights = grid_pairs(shape, edges)
+    flat, cycles = solve_potts(costs.reshape(costs.shape[0], -1).astype(np.float64), first, second,
+                               weights, cancel=cancel)
+    return flat.reshape(shape), f"alpha-expansion, {cycles} cycle(s)"
+
+
+def solve_band(band_costs: np.ndarray, edges, labels: np.ndarray, band: np.ndarray,
+               cancel: CancelToken | None = None) -> np.ndarray:
+    """Re-solve ``labels`` on the voxels of ``band`` (the rest stays fixed), exactly for the
+    same energy: edges to fixed voxels become data costs of the band voxels.
+    ``band_costs`` (float64, ``(K, band.sum())``) is modified."""
+    count = int(band.sum())
+    if count == 0:
+        return labels
+    node = np.full(labels.shape, -1, dtype=np.int64)
+    node[band] = np.arange(count)
+    classes = band_costs.shape[0]
+    first, second, weights = [], [], []
+
+    def fixed_neighbour(nodes_, fixed_labels, w):
+        total = np.bincount(nodes_, w, minlength=count)
+        band_costs[:] += total[None, :]
+        for c in range(classes):
+            pick = fixed_labels == c
+            if pick.any():
+                band_costs[c] -= np.bincount(nodes_[pick], w[pick], minlength=count)
+
+    for offset, w in edges:
+        source, target = pair_slices(labels.shape, offset)
+        in_p, in_q, ws = band[source], band[target], w[source]
+        both = in_p & in_q
+        first.append(node[source][both])
+        second.append(node[target][both])
+        weights.append(ws[both])
+        only_p = in_p & ~in_q
+        if only_p.any():
+            fixed_neighbour(node[source][only_p], labels[target][only_p], ws[only_p])
+        only_q = in_q & ~in_p
+        if only_q.any():
+            fixed_neighbour(node[target][only_q], labels[source][only_q], ws[only_q])
+    first_, second_, weights_ = np.concatenate(first), np.concatenate(second), np.concatenate(weights)
+    solved, _ = solve_potts(band_costs, first_, second_, weights_, initial=labels[band], cancel=cancel)
+    out = labels.copy()
+    out[band] = solved
+    return out
+
+
+# -- coarse-to-fine ------------------------------------------------------------------------------
+def coarse_factors(shape, spacing) -> tuple[int, int, int]:
+    """2 along axes whose spacing is within 1.5x of the finest (and that have room), else 1."""
+    finest = min(spacing)
+    return tuple(2 if (s <= 1.5 * finest and n >= 8) else 1 for n, s in zip(shape, spacing))  # type: ignore
+
+
+def block_reduce(array: np.ndarray, factors, reducer=np.mean) -> np.ndarray:
+    """Reduce the trailing three axes by blocks of ``factors`` (edge-padded)."""
+    lead = array.shape[:-3]
+    shape = array.shape[-3:]
+    pad = [(0, 0)] * len(lead) + [(0, (-n) % f) for n, f in zip(shape, factors)]
+    if any(p[1] for p in pad):
+        array = np.pad(array, pad, mode="edge")
+    padded = array.shape[-3:]
+    view = array.reshape(lead + tuple(v for n, f in zip(padded, factors) for v in (n // f, f)))
+    axes = tuple(len(lead) + 2 * a + 1 for a in range(3))
+    return reducer(view, axis=axes)
+
+
+def upsample(array: np.ndarray, factors, shape) -> np.ndarray:
+    out = array
+    for axis, f in enumerate(factors):
+        if f > 1:
+            out = np.repeat(out, f, axis=axis)
+    return out[tuple(slice(0, n) for n in shape)]
+
+
+def boundary_band(labels: np.ndarray, factors) -> np.ndarray:
+    """Voxels next to a label change, grown by one voxel along the coarsened axes."""
+    classes = int(labels.max()) + 1
+    neighbours = ndimage.generate_binary_structure(3, 1)
+    boundary = np.zeros(labels.shape, dtype=bool)
+    for c in range(classes):
+        mask = labels == c
+        boundary |= mask & ~ndimage.binary_erosion(mask, neighbours, border_value=1)
+    grow = np.zeros((3, 3, 3), dtype=bool)
+    axes = [slice(0, 3) if f > 1 else slice(1, 2) for f in factors]
+    grow[tuple(axes)] = True
+    return ndimage.binary_dilation(boundary, grow)
+
+
+def multiscale_solve(x: np.ndarray, seeds: np.ndarray, classes: list[int], table: np.ndarray, spacing,
+                     params: GraphCutParameters, factors, sigma2: float, progress: Progress,
+                     cancel: CancelToken) -> tuple[np.ndarray, str, float, list[float]]:
+    """The energy solved on a grid coarser by ``factors``, then exactly again at full
+    resolution on a band around the coarse boundary (the rest keeps the coarse label)."""
+    shape = x.shape
+    present = np.stack([block_reduce(seeds == c, factors, np.any) for c in classes])
+    votes = present.sum(axis=0)
+    coarse_x = block_reduce(x, factors).astype(np.float32)
+    coarse_spacing = tuple(s * f for s, f in zip(spacing, factors))
+    costs = data_costs(coarse_x, table).astype(np.float64)
+    scales: list[float] = []
+    if params.spatial_prior > 0:
+        prior, scales = distance_prior(present, coarse_spacing, minimum_scale=2.0 * min(spacing))
+        costs += params.spatial_prior * prior
+    hard = np.where(votes == 1, np.argmax(present, axis=0), -1)
+    apply_hard(costs, hard)
+    coarse_edges, _ = edge_weights(coarse_x, coarse_spacing, params.connectivity, params.smoothness, sigma2)
+    cancel.raise_if_cancelled()
+    coarse_labels, solver = solve_grid(costs, coarse_edges, cancel)
+    del costs, coarse_edges
+    progress(0.6, "refining the boundary at full resolution")
+    cancel.raise_if_cancelled()
+    band_coarse = boundary_band(coarse_labels, factors) | (votes > 1)
+    labels = upsample(coarse_labels, factors, shape)
+    band = upsample(band_coarse, factors, shape)
+    band_costs = data_costs(x[band], table).astype(np.float64)
+    if params.spatial_prior > 0:
+        coarse_index = np.nonzero(band)
+        coarse_index = tuple(i // f for i, f in zip(coarse_index, factors))
+        band_costs += params.spatial_prior * prior[(slice(None),) + coarse_index]
+        del prior
+    band_hard = np.full(band_costs.shape[1], -1, dtype=np.int64)
+    band_seeds = seeds[band]
+    for index, value in enumerate(classes):
+        band_hard[band_seeds == value] = index
+    apply_hard(band_costs, band_hard)
+    edges, _ = edge_weights(x, spacing, params.connectivity, params.smoothness, sigma2)
+    cancel.raise_if_cancelled()
+    labels = solve_band(band_costs, edges, labels, band, cancel)
+    fraction = float(band.mean())
+    return labels, (f"coarse-to-fine {tuple(int(f) for f in factors)}: {solver}, then the exact energy "
+                    f"on a band of {100.0 * fraction:.0f}% of the ROI"), fraction, scales
+
+
+def apply_hard(costs: np.ndarray, hard: np.ndarray) -> None:
+    """Make scribbled voxels (``hard`` = class index, -1 = free) impossible to relabel."""
+    classes = costs.shape[0]
+    for c in range(classes):
+        pick = hard == c
+        if not pick.any():
+            continue
+        for other in range(classes):
+            costs[other][pick] = 0.0 if other == c else HARD
+
+
+def keep_scribbled_components(labels: np.ndarray, hard: np.ndarray, classes: list[int]) -> np.ndarray:
+    """Parts of each label not connected (26-neighbourhood) to a scribble of that label go to
+    the background class."""
+    background = classes.index(0)
+    structure = np.ones((3, 3, 3), dtype=bool)
+    out = labels
+    for index, value in enumerate(classes):
+        if value == 0:
+            continue
+        mask = labels == index
+        if not mask.any():
+            continue
+        components, count = ndimage.label(mask, structure=structure)
+        if count <= 1 and np.any(hard[mask] == index):
+            continue
+        seeded = np.unique(components[(hard == index) & mask])
+        keep = np.zeros(count + 1, dtype=bool)
+        keep[seeded] = True
+        keep[0] = False
+        drop = mask & ~keep[components]
+        if drop.any():
+            out = out.copy() if out is labels else out
+            out[drop] = background
+    return out
+
+
+# -- the whole method, on arrays ------------------------------------------------------------------
+def graph_cut(image: np.ndarray, scribbles: np.ndarray, spacing, params: GraphCutParameters | None = None,
+              unannotated: int = 255, border_background: bool = False,
+              progress: Progress = no_progress, cancel: CancelToken | None = None) -> tuple[np.ndarray, dict]:
+    """Segment ``image`` from ``scribbles`` (same shape; 0 = background, k = label k,
+    ``unannotated`` = no scribble). ``spacing`` in array order (mm).
+
+    ``border_background``: when no background is scribbled, treat the crop's outer faces
+    as background scribbles (the ROI then bounds the object).
+    Returns the label crop (class values) and facts for the user.
+    """
+    params = params or GraphCutParameters()
+    cancel = cancel or CancelToken()
+    started = time.perf_counter()
+    spacing = tuple(float(s) for s in spacing)
+    seeds = scribbles
+    classes = sorted(int(c) for c in np.unique(seeds) if c != unannotated)
+    info: dict = {}
+    if 0 not in classes and border_background and len(classes) >= 1:
+        seeds = scribbles.copy()
+        border = np.ones(seeds.shape, dtype=bool)
+        border[1:-1, 1:-1, 1:-1] = False
+        if seeds.shape[0] <= 2:  # a thin slab: only the in-plane border bounds it
+            border = np.zeros(seeds.shape, dtype=bool)
+            border[:, [0, -1], :] = True
+            border[:, :, [0, -1]] = True
+        seeds[border & (seeds == unannotated)] = 0
+        classes = [0] + classes
+        info["background"] = "the ROI border (no background scribbled)"
+    if len(classes) < 2:
+        raise MethodInputError("graph cut needs scribbles of two classes at least: a label and "
+                               "background (label 0), or two labels")
+    progress(0.05, "intensity model")
+    x, low, high = normalise(image)
+    table = cost_table(x, seeds, classes, params.bins)
+    sigma2 = contrast_sigma2(x)
+    factors = coarse_factors(x.shape, spacing)
+    use_multiscale = (params.multiscale == "on" or (params.multiscale == "auto" and x.size > MULTISCALE_VOXELS)) \
+        and any(f > 1 for f in factors)
+    cancel.raise_if_cancelled()
+    hard = np.full(x.shape, -1, dtype=np.int8 if len(classes) < 127 else np.int16)
+    for index, value in enumerate(classes):
+        hard[seeds == value] = index
+    band_fraction = 1.0
+    if use_multiscale:
+        progress(0.15, "solving on a coarse grid")
+        labels, solver, band_fraction, scales = multiscale_solve(x, seeds, classes, table, spacing, params,
+                                                                 factors, sigma2, progress, cancel)
+    else:
+        costs = data_costs(x, table).astype(np.float64)
+        scales = []
+        if params.spatial_prior > 0:
+            progress(0.15, "distance prior")
+            prior, scales = distance_prior(np.stack([seeds == c for c in classes]), spacing,
+                                           minimum_scale=2.0 * min(spacing))
+            costs += params.spatial_prior * prior
+            del prior
+        apply_hard(costs, hard)
+        edges, _ = edge_weights(x, spacing, params.connectivity, params.smoothness, sigma2)
+        cancel.raise_if_cancelled()
+        progress(0.3, "solving the cut")
+        labels, solver = solve_grid(costs, edges, cancel)
+        del edges, costs
+    cancel.raise_if_cancelled()
+    if params.keep_connected:
+        progress(0.9, "keeping the parts connected to scribbles")
+        labels = keep_scribbled_components(labels, hard, classes)
+    values = np.asarray(classes)
+    out = values.astype(label_dtype(int(values.max())))[labels]
+    info.update({
+        "classes": classes,
+        "solver": solver,
+        "smoothness_mm": params.smoothness,
+        "sigma": float(np.sqrt(sigma2)) * (high - low),
+        "prior_scales_mm": {str(c): round(s, 2) for c, s in zip(classes, scales)},
+        "intensity_range": [low, high],
+        "voxels": int(x.size),
+        "band_fraction": round(band_fraction, 3),
+        "seconds": round(time.perf_counter() - started, 3),
+    })
+    progress(1.0, "done")
+    return out, info
+
+
+@register
+class GraphCutMethod(Method):
+    name = "graphcut"
+    title = "Graph cut"
+    description = ("Boykov–Jolly graph cut from scribbles: intensity model learnt from each class's "
+                   "strokes, contrast-sensitive boundaries in mm, distance prior, multi-label by "
+                   "alpha-expansion. Draw strokes of each label and of background (0).")
+    Parameters = GraphCutParameters
+    requires = frozenset({"scribbles"})
+    uses_roi = True
+    gil_bound = True
+
+    def run(self, request: MethodRequest, progress: Progress, cancel: CancelToken) -> MethodResult:
+        seeds, unannotated = require_seeds(request, self.title)
+        params = request.params if isinstance(request.params, GraphCutParameters) else self.default_parameters()
+        labels, info = graph_cut(request.image, seeds, request.spacing_zyx, params, unannotated,
+                                 border_background=not request.is_whole_volume, progress=progress, cancel=cancel)
+        decided = claim_mask(labels, request.labels, info["classes"])
+        return MethodResult(request.roi, labels, decided=decided, info=info)
