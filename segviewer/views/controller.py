@@ -16,6 +16,14 @@ For dock authors
 - Show a probability or uncertainty map with :meth:`set_heatmap` (whole volume or a crop).
 - Report background progress with :meth:`report_progress` / :meth:`finish_progress`; the main
   window shows it in the status bar.
+
+For tool authors
+----------------
+Slice views send :class:`SliceEvent` s to ``controller.tool``: left press/drag/release when the
+tool ``captures_drag`` (else a left click, and left-drag moves the crosshair); a right click
+(no drag) as press+release with ``button="right"``: right-drag is window/level. Esc calls the
+tool's ``cancel`` while it reports something unfinished (a drag, a truthy ``pending`` property
+or a non-empty ``outline``), else returns to Navigate.
 """
 
 from __future__ import annotations

@@ -17,9 +17,15 @@ Without OpenGL (no display, a software-only Qt platform, or ``SEGVIEWER_NO_GL=1`
 shows a message and everything else works; ``segviewer screenshot`` can still render the scene
 with an off-screen VTK window (``render_image``).
 
+Each pass of ``vtkSurfaceNets3D`` extracts all affected labels at once (one scan of the
+region, as the bare filter does) and the output is split per label by its boundary-label
+pairs; vertex normals are computed with NumPy, and each label's box for later edits comes from
+its mesh, so no extra scan of the volume is needed.
+
 Camera: anterior view (patient facing the viewer, superior up, patient's right on screen
 left, as in the coronal slice view); drag rotates, wheel zooms, middle-drag pans (VTK's
-trackball camera), "Reset camera" returns to the anterior view.
+trackball camera), "Reset camera" returns to the anterior view. Double-clicking a surface
+moves the linked cursor to it.
 """
 
 from __future__ import annotations
