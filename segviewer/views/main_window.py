@@ -148,6 +148,8 @@ class MainWindow(QMainWindow):
         self.tools: dict[str, QAction] = {}
         self.shortcuts: list[tuple[str, str, str]] = []
         self._loading = False
+        self._load_generation = 0
+        self._saves: set = set()  # threads writing files (joined before quitting)
         self._closing = False
         self._edits: dict[str, int] = {}  # edits per layer since the session opened
         self._state_restored = False
@@ -189,8 +191,10 @@ class MainWindow(QMainWindow):
     # == docks and tools: the extension points ==============================================
     def _create_docks(self) -> None:
         """One line per dock (see the module docstring). Docks exist only for real widgets."""
+        from segviewer.views.compute import JobList
         from segviewer.views.editing import EditingSupport
         from segviewer.views.label_table import LabelTablePanel
+        from segviewer.views.method_panel import MethodPanel
         from segviewer.views.metrics_panel import MetricsPanel
         from segviewer.views.statistics_panel import StatisticsPanel
         from segviewer.views.tool_panel import ToolPanel
@@ -205,6 +209,11 @@ class MainWindow(QMainWindow):
         for panel in (self.label_panel, self.tool_panel):
             panel.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.add_dock("metrics", MetricsPanel(self.controller), title="Metrics")
+        self.method_panel = MethodPanel(self.controller)  # methods on the compute worker
+        self.method_panel.compute.watch_window(self)  # its thread stops when the window closes
+        self.add_dock("segment", self.method_panel, title="Segment")
+        self.add_dock("jobs", JobList(self.method_panel.compute), Qt.DockWidgetArea.BottomDockWidgetArea,
+                      title="Jobs")
         self.editing = EditingSupport(self, self.label_panel, self.tool_panel)
 
     def _create_tools(self) -> None:
@@ -575,6 +584,9 @@ class MainWindow(QMainWindow):
         reads on the calling thread and raises :class:`SegviewerError` instead (command-line
         screenshots, tests).
         """
+        self._load_generation += 1
+        generation = self._load_generation
+
         def read() -> Session:
             volume = files.open_image(image)
             geometry = volume.geometry
@@ -596,6 +608,8 @@ class MainWindow(QMainWindow):
             return session
 
         def done(session: Session) -> None:
+            if generation != self._load_generation:
+                return  # a newer open superseded this one
             self._loading = False
             self.progress.finish("")
             self._add_recent(Path(image))
@@ -607,6 +621,8 @@ class MainWindow(QMainWindow):
             self.session_loaded.emit()
 
         def failed(error, text) -> None:
+            if generation != self._load_generation:
+                return
             self._loading = False
             self.progress.finish("")
             self.show_error("Could not open the image", _message_of(error, text))
@@ -773,7 +789,8 @@ class MainWindow(QMainWindow):
 
         self.progress.set_progress(-1, f"Saving {kind} to {path.name}…")
         if not block:
-            background.run_in_thread(write, done, failed, name=f"segviewer-save-{kind}")
+            self._saves = {t for t in self._saves if t.is_alive()}
+            self._saves.add(background.run_in_thread(write, done, failed, name=f"segviewer-save-{kind}"))
             return True
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
@@ -1045,6 +1062,13 @@ class MainWindow(QMainWindow):
         self.editing.shutdown()  # autosave whatever is still unsaved
         self.save_settings()
         self.view3d.close_vtk()
+        # A save still being written must finish: quitting would lose it.
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            for thread in list(self._saves):
+                thread.join()
+        finally:
+            QApplication.restoreOverrideCursor()
         background.wait_all(timeout=5.0)
         event.accept()
 

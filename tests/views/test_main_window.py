@@ -152,3 +152,16 @@ def test_saving_runs_off_the_gui_thread_and_keeps_later_edits_unsaved(spleen_win
     assert (saved.array == 3).any() and not (saved.array == 4).any()
     assert window._save_layer("labels", target, block=False)
     qtbot.waitUntil(lambda: not window.isWindowModified(), timeout=20000)
+
+
+def test_a_newer_open_supersedes_an_older_one(make_window, spleen_paths, tmp_path, qtbot):
+    window = make_window(load=False)
+    errors = []
+    window.show_error = lambda title, text: errors.append(text)
+    bad = tmp_path / "missing.nii.gz"
+    window.load(bad)  # fails later...
+    window.load(spleen_paths[0])  # ...but this one was asked for last
+    qtbot.waitUntil(lambda: window.controller.session is not None, timeout=20000)
+    wait_idle(qtbot, window)
+    assert window.controller.session.image.name == "spleen_ct.nii.gz"
+    assert not errors
