@@ -23,7 +23,8 @@ import numpy as np
 from segviewer.evaluation import metrics
 from segviewer.evaluation.simulate import DEFAULT_STYLE, StrokeStyle, corrective_scribble, simulate_scribbles
 from segviewer.methods.base import CancelToken, Method, MethodRequest, MethodResult, no_progress
-from segviewer.model.geometry import Geometry, full_box
+from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
+from segviewer.model.geometry import Geometry
 
 NOC_THRESHOLDS = (0.85, 0.90)
 MAX_INTERACTIONS = 20
@@ -32,28 +33,18 @@ MAX_INTERACTIONS = 20
 def build_request(method: Method, image: np.ndarray, geometry: Geometry, scribbles: np.ndarray,
                   labels: np.ndarray | None, label_values: list[int], params: Any = None,
                   active_label: int | None = None) -> MethodRequest:
-    """A request for the whole case volume (the benchmark cases are small crops already).
-
-    Uses ``segviewer.methods.request.build_request`` when the compute engine provides it.
-    """
-    params = method.default_parameters() if params is None else params
+    """The request the GUI and ``segviewer segment`` would build: the method's own default
+    region (the scribbles' box plus the default margin, or the whole volume) via
+    :func:`segviewer.methods.request.build_request_from_arrays`."""
     active = int(active_label if active_label is not None else (label_values[0] if label_values else 1))
-    unannotated = int(np.iinfo(scribbles.dtype).max)
-    return MethodRequest(image=image, geometry=geometry, roi=full_box(image.shape), params=params,
-                         scribbles=scribbles, unannotated=unannotated, points=[], labels=labels,
-                         active_label=active, label_values=list(label_values))
+    return build_request_from_arrays(method, image, geometry, scribbles=scribbles,
+                                     unannotated=int(np.iinfo(scribbles.dtype).max), labels=labels,
+                                     params=params, active_label=active, label_values=list(label_values))
 
 
 def apply_result(labels: np.ndarray, result: MethodResult) -> np.ndarray:
-    """``labels`` with the result written into its ROI (only ``decided`` voxels when given)."""
-    out = labels.copy()
-    region = out[result.roi]
-    values = np.asarray(result.labels).astype(out.dtype, copy=False)
-    if result.decided is None:
-        region[...] = values
-    else:
-        region[result.decided] = values[result.decided]
-    return out
+    """A copy of ``labels`` with the result written into its ROI (only ``decided`` voxels)."""
+    return apply_result_to_array(labels.copy(), result)
 
 
 @dataclass
