@@ -27,6 +27,8 @@ COMMAND_MODULES = [
     "segviewer.cli.simulate",
     "segviewer.cli.bench",
     "segviewer.cli.stats",
+    "segviewer.cli.train",
+    "segviewer.cli.finetune",
 ]
 
 EXIT_USER_ERROR = 2

@@ -1,0 +1,107 @@
+"""``segviewer finetune IMAGE --scribbles S [--points P] --model M [--save-model OUT] [-o LABELS]``.
+
+Fine-tunes a model (or, with ``--model scratch``, trains a small one) on one image from its
+scribbles and clicks — the very code of the GUI's fine-tuning panel — then writes the
+segmentation, optionally the uncertainty (entropy) map, and the tuned model with an updated
+model card for the next case.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+NAME = "finetune"
+HELP = "fine-tune a U-Net (or train one from scratch) on an image from its scribbles; save the tuned model"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("image", help="image file or DICOM folder")
+    parser.add_argument("--scribbles", help="scribble file (0 = background, k = label k, 255/65535 = none)")
+    parser.add_argument("--points", help="point prompts (JSON, positions in mm)")
+    parser.add_argument("--model", default="hippocampus_unet",
+                        help="bundled model name, model card (.json), TorchScript, MONAI bundle folder, or 'scratch'")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a fine-tuning parameter (repeatable), e.g. steps=60; see: segviewer methods")
+    parser.add_argument("--save-model", metavar="OUT", help="write the tuned model: OUT.pt + OUT.json (model card)")
+    parser.add_argument("-o", "--output", help="label map to write (.nii.gz, .nrrd, …)")
+    parser.add_argument("--entropy", metavar="FILE", help="write the per-voxel uncertainty (normalised entropy)")
+    roi = parser.add_mutually_exclusive_group()
+    roi.add_argument("--roi-margin", type=float, default=None, metavar="MM",
+                     help="work on the scribbles' box grown by MM millimetres")
+    roi.add_argument("--whole-volume", action="store_true", help="work on the whole volume")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from segviewer.io.images import image_to_sitk, read_image
+    from segviewer.io.labels import write_label_map
+    from segviewer.io.points import read_points
+    from segviewer.io.scribbles import read_scribbles
+    from segviewer.methods.base import CancelToken, MethodInputError, get_method, parse_parameter_assignments
+    from segviewer.methods.request import DEFAULT_MARGIN_MM, apply_result_to_array, build_request_from_arrays
+    from segviewer.model.labels import LabelMap
+    from segviewer.model.points import PointSet
+
+    if not args.output and not args.save_model and not args.entropy:
+        raise MethodInputError("nothing to write: give -o LABELS, --save-model OUT and/or --entropy FILE")
+    method = get_method("finetune")
+    params = parse_parameter_assignments(method.Parameters, args.param + [f"model={args.model}"])
+    image = read_image(args.image)
+    geometry = image.geometry
+    scribbles = unannotated = None
+    if args.scribbles:
+        loaded, message = read_scribbles(args.scribbles, geometry)
+        scribbles, unannotated = loaded.array, loaded.unannotated
+        if message:
+            print(f"segviewer: note: {message}", file=sys.stderr)
+    points = read_points(args.points) if args.points else PointSet()
+    if scribbles is None and not len(points):
+        raise MethodInputError("finetune needs --scribbles (and/or --points)")
+    whole = True if args.whole_volume else (False if args.roi_margin is not None else None)
+    request = build_request_from_arrays(
+        method, image.array, geometry, scribbles=scribbles, unannotated=unannotated, points=list(points),
+        params=params, margin_mm=DEFAULT_MARGIN_MM if args.roi_margin is None else args.roi_margin,
+        whole_volume=whole)
+    last = [0.0]
+
+    def progress(fraction: float, text: str = "", partial=None) -> None:
+        now = time.perf_counter()
+        if args.quiet or (now - last[0] < 0.5 and fraction < 1.0):
+            return
+        last[0] = now
+        print(f"  {100 * fraction:3.0f}% {text}", file=sys.stderr)
+
+    started = time.perf_counter()
+    result = method.run(request, progress, CancelToken())
+    seconds = time.perf_counter() - started
+    info = result.info
+    summary = {k: info[k] for k in ("model", "start", "steps", "agreement", "polarity", "input_correction",
+                                    "cpu_seconds") if k in info}
+    summary["final_loss"] = info["loss_curve"][-1] if info.get("loss_curve") else None
+    summary["suggestion"] = (info.get("suggestion") or {}).get("text")
+    if args.output:
+        label_map = LabelMap.empty(geometry)
+        label_map.array = apply_result_to_array(label_map.array, result)
+        label_map.table.ensure(label_map.present_values())
+        write_label_map(args.output, label_map, geometry)
+        print(f"wrote {args.output} ({seconds:.1f} s)")
+    if args.entropy:
+        import SimpleITK as sitk
+
+        full = np.zeros(image.shape, np.float32)
+        full[result.roi] = info["entropy"]
+        sitk.WriteImage(image_to_sitk(full, geometry), str(args.entropy), True)
+        print(f"wrote {args.entropy}")
+    if args.save_model:
+        card = method.save_model(args.save_model)
+        stem = Path(args.save_model)
+        stem = stem.with_suffix("") if stem.suffix.lower() in (".json", ".pt", ".pth") else stem
+        print(f"wrote {stem.with_suffix('.pt')} and {stem.with_suffix('.json')} (model {card.name})")
+    if not args.quiet:
+        print(json.dumps(summary, default=str))
+    return 0
