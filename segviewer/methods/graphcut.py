@@ -362,63 +362,102 @@ def upsample(array: np.ndarray, factors, shape) -> np.ndarray:
     return out[tuple(slice(0, n) for n in shape)]
 
 
-def boundary_band(labels: np.ndarray, factors) -> np.ndarray:
-    """Voxels next to a label change, grown by one voxel along the coarsened axes."""
+#: Coarse voxels the band extends beyond the coarse boundary (along the coarsened axes).
+BAND_GROW = 0
+
+
+def boundary_band(labels: np.ndarray, factors, grow_by: int | None = None) -> np.ndarray:
+    """Voxels next to a label change, grown by ``BAND_GROW`` voxels along the coarsened axes."""
+    grow_by = BAND_GROW if grow_by is None else grow_by
     classes = int(labels.max()) + 1
     neighbours = ndimage.generate_binary_structure(3, 1)
     boundary = np.zeros(labels.shape, dtype=bool)
     for c in range(classes):
         mask = labels == c
         boundary |= mask & ~ndimage.binary_erosion(mask, neighbours, border_value=1)
+    if grow_by <= 0:
+        return boundary
     grow = np.zeros((3, 3, 3), dtype=bool)
     axes = [slice(0, 3) if f > 1 else slice(1, 2) for f in factors]
     grow[tuple(axes)] = True
-    return ndimage.binary_dilation(boundary, grow)
+    return ndimage.binary_dilation(boundary, grow, iterations=grow_by)
 
 
-def multiscale_solve(x: np.ndarray, seeds: np.ndarray, classes: list[int], table: np.ndarray, spacing,
-                     params: GraphCutParameters, factors, sigma2: float, progress: Progress,
-                     cancel: CancelToken) -> tuple[np.ndarray, str, float, list[float]]:
-    """The energy solved on a grid coarser by ``factors``, then exactly again at full
-    resolution on a band around the coarse boundary (the rest keeps the coarse label)."""
-    shape = x.shape
-    present = np.stack([block_reduce(seeds == c, factors, np.any) for c in classes])
-    votes = present.sum(axis=0)
-    coarse_x = block_reduce(x, factors).astype(np.float32)
-    coarse_spacing = tuple(s * f for s, f in zip(spacing, factors))
-    costs = data_costs(coarse_x, table).astype(np.float64)
-    scales: list[float] = []
-    if params.spatial_prior > 0:
-        prior, scales = distance_prior(present, coarse_spacing, minimum_scale=2.0 * min(spacing))
+@dataclass
+class Level:
+    """One grid of the coarse-to-fine pyramid."""
+
+    x: np.ndarray  # normalised intensities
+    masks: np.ndarray  # (K, *shape) bool: voxels (blocks) holding scribbles of each class
+    spacing: tuple[float, float, float]
+    factors: tuple[int, int, int]  # how this level is reduced to the next coarser one
+    scale: tuple[int, int, int]  # voxels of the finest level per voxel of this one
+
+    @property
+    def hard(self) -> np.ndarray:
+        """Class index where exactly one class is scribbled, else -1."""
+        votes = self.masks.sum(axis=0)
+        return np.where(votes == 1, np.argmax(self.masks, axis=0), -1)
+
+    @property
+    def mixed(self) -> np.ndarray:
+        return self.masks.sum(axis=0) > 1
+
+
+def build_pyramid(x: np.ndarray, masks: np.ndarray, spacing, mode: str) -> list[Level]:
+    """Levels from fine to coarse: each 2x coarser along its fine axes, while the grid is
+    larger than ``MULTISCALE_VOXELS`` ("auto"; "on": at least one coarser level; "off": none)."""
+    scale = (1, 1, 1)
+    levels = [Level(x, masks, tuple(spacing), (1, 1, 1), scale)]
+    while True:
+        top = levels[-1]
+        factors = coarse_factors(top.x.shape, top.spacing)
+        wanted = (mode == "auto" and top.x.size > MULTISCALE_VOXELS) or (mode == "on" and len(levels) == 1)
+        if mode == "off" or not wanted or all(f == 1 for f in factors):
+            return levels
+        top.factors = factors
+        scale = tuple(a * f for a, f in zip(scale, factors))
+        levels.append(Level(block_reduce(top.x, factors).astype(np.float32),
+                            np.stack([block_reduce(m, factors, np.any) for m in top.masks]),
+                            tuple(s * f for s, f in zip(top.spacing, factors)), (1, 1, 1), scale))
+
+
+def pyramid_solve(levels: list[Level], table: np.ndarray, params: GraphCutParameters, sigma2: float,
+                  prior: np.ndarray | None, progress: Progress, cancel: CancelToken) -> tuple[np.ndarray, str, float]:
+    """Solve the coarsest level whole, then each finer level on the band around the boundary
+    of the level above (exact energy on the band; the rest keeps the coarser label).
+    ``prior`` lives on the coarsest grid (it is smooth) and is looked up from finer ones."""
+    coarsest = levels[-1]
+    costs = data_costs(coarsest.x, table).astype(np.float64)
+    if prior is not None:
         costs += params.spatial_prior * prior
-    hard = np.where(votes == 1, np.argmax(present, axis=0), -1)
-    apply_hard(costs, hard)
-    coarse_edges, _ = edge_weights(coarse_x, coarse_spacing, params.connectivity, params.smoothness, sigma2)
+    apply_hard(costs, coarsest.hard)
+    edges, _ = edge_weights(coarsest.x, coarsest.spacing, params.connectivity, params.smoothness, sigma2)
     cancel.raise_if_cancelled()
-    coarse_labels, solver = solve_grid(costs, coarse_edges, cancel)
-    del costs, coarse_edges
-    progress(0.6, "refining the boundary at full resolution")
-    cancel.raise_if_cancelled()
-    band_coarse = boundary_band(coarse_labels, factors) | (votes > 1)
-    labels = upsample(coarse_labels, factors, shape)
-    band = upsample(band_coarse, factors, shape)
-    band_costs = data_costs(x[band], table).astype(np.float64)
-    if params.spatial_prior > 0:
-        coarse_index = np.nonzero(band)
-        coarse_index = tuple(i // f for i, f in zip(coarse_index, factors))
-        band_costs += params.spatial_prior * prior[(slice(None),) + coarse_index]
-        del prior
-    band_hard = np.full(band_costs.shape[1], -1, dtype=np.int64)
-    band_seeds = seeds[band]
-    for index, value in enumerate(classes):
-        band_hard[band_seeds == value] = index
-    apply_hard(band_costs, band_hard)
-    edges, _ = edge_weights(x, spacing, params.connectivity, params.smoothness, sigma2)
-    cancel.raise_if_cancelled()
-    labels = solve_band(band_costs, edges, labels, band, cancel)
-    fraction = float(band.mean())
-    return labels, (f"coarse-to-fine {tuple(int(f) for f in factors)}: {solver}, then the exact energy "
-                    f"on a band of {100.0 * fraction:.0f}% of the ROI"), fraction, scales
+    labels, solver = solve_grid(costs, edges, cancel)
+    del costs, edges
+    band_fraction = 1.0
+    for depth in range(len(levels) - 2, -1, -1):
+        level, above = levels[depth], levels[depth + 1]
+        progress(0.3 + 0.55 * (len(levels) - 1 - depth) / (len(levels) - 1), "refining the boundary")
+        cancel.raise_if_cancelled()
+        band = upsample(boundary_band(labels, level.factors) | above.mixed, level.factors, level.x.shape)
+        labels = upsample(labels, level.factors, level.x.shape)
+        band_costs = data_costs(level.x[band], table).astype(np.float64)
+        if prior is not None:
+            where = np.nonzero(band)
+            relative = tuple(c // s for c, s in zip(coarsest.scale, level.scale))
+            band_costs += params.spatial_prior * prior[(slice(None),) + tuple(i // r for i, r in zip(where, relative))]
+        apply_hard(band_costs, level.hard[band])
+        edges, _ = edge_weights(level.x, level.spacing, params.connectivity, params.smoothness, sigma2)
+        labels = solve_band(band_costs, edges, labels, band, cancel)
+        band_fraction = float(band.mean())
+        del edges
+    if len(levels) > 1:
+        factors = "x".join(str(s) for s in coarsest.scale)
+        solver = (f"coarse-to-fine, {len(levels)} levels (coarsest {factors}): {solver}, then the exact energy "
+                  f"on a band of {100.0 * band_fraction:.0f}% at full resolution")
+    return labels, solver, band_fraction
 
 
 def apply_hard(costs: np.ndarray, hard: np.ndarray) -> None:
@@ -494,33 +533,19 @@ def graph_cut(image: np.ndarray, scribbles: np.ndarray, spacing, params: GraphCu
     x, low, high = normalise(image)
     table = cost_table(x, seeds, classes, params.bins)
     sigma2 = contrast_sigma2(x)
-    factors = coarse_factors(x.shape, spacing)
-    use_multiscale = (params.multiscale == "on" or (params.multiscale == "auto" and x.size > MULTISCALE_VOXELS)) \
-        and any(f > 1 for f in factors)
     cancel.raise_if_cancelled()
-    hard = np.full(x.shape, -1, dtype=np.int8 if len(classes) < 127 else np.int16)
-    for index, value in enumerate(classes):
-        hard[seeds == value] = index
-    band_fraction = 1.0
-    if use_multiscale:
-        progress(0.15, "solving on a coarse grid")
-        labels, solver, band_fraction, scales = multiscale_solve(x, seeds, classes, table, spacing, params,
-                                                                 factors, sigma2, progress, cancel)
-    else:
-        costs = data_costs(x, table).astype(np.float64)
-        scales = []
-        if params.spatial_prior > 0:
-            progress(0.15, "distance prior")
-            prior, scales = distance_prior(np.stack([seeds == c for c in classes]), spacing,
-                                           minimum_scale=2.0 * min(spacing))
-            costs += params.spatial_prior * prior
-            del prior
-        apply_hard(costs, hard)
-        edges, _ = edge_weights(x, spacing, params.connectivity, params.smoothness, sigma2)
-        cancel.raise_if_cancelled()
-        progress(0.3, "solving the cut")
-        labels, solver = solve_grid(costs, edges, cancel)
-        del edges, costs
+    masks = np.stack([seeds == c for c in classes])
+    levels = build_pyramid(x, masks, spacing, params.multiscale)
+    hard = levels[0].hard
+    scales: list[float] = []
+    prior = None
+    if params.spatial_prior > 0:
+        progress(0.15, "distance prior")
+        coarsest = levels[-1]
+        prior, scales = distance_prior(coarsest.masks, coarsest.spacing, minimum_scale=2.0 * min(spacing))
+    progress(0.3, "solving the cut")
+    labels, solver, band_fraction = pyramid_solve(levels, table, params, sigma2, prior, progress, cancel)
+    del prior, levels
     cancel.raise_if_cancelled()
     if params.keep_connected:
         progress(0.9, "keeping the parts connected to scribbles")

@@ -1,0 +1,477 @@
+"""The method panel: pick a method from the registry, set its parameters, run, apply, cancel.
+
+The parameter form is generated from the method's parameters dataclass
+(:func:`~segviewer.methods.base.parameter_specs`): booleans become check boxes, choices combo
+boxes, numbers spin boxes with the declared range and step, "auto" numbers (NaN defaults)
+line edits whose empty text means automatic. The same dataclass makes the CLI's
+``--param key=value`` flags, so the two never drift apart.
+
+Run builds the request (ROI = scribbles/points box + margin in mm, or the whole volume) and
+queues it on the compute worker; the result shows as a translucent preview. Apply writes it
+as ONE undo step; Cancel stops the run and drops the preview. With auto-update on, every
+scribble stroke (and every parameter change) reruns the method after a short pause. For
+the threshold method a live histogram shows the ROI's intensities with the lower/upper
+range as a draggable region, and the threshold(s) found by automatic methods.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDoubleValidator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from segviewer.errors import SegviewerError
+from segviewer.methods.base import (
+    Method,
+    MethodInputError,
+    ParameterSpec,
+    parameter_specs,
+    registered_methods,
+    validate_parameter,
+)
+from segviewer.methods.request import DEFAULT_MARGIN_MM
+from segviewer.views.compute import ComputeController, RunSettings
+from segviewer.views.controller import ViewerController
+
+#: Methods listed first, in this order; the others (e.g. deep-learning ones) follow by name.
+PREFERRED_ORDER = ("graphcut", "watershed", "region_growing", "threshold")
+
+
+class ParameterForm(QWidget):
+    """Editors for one parameters dataclass, generated from its field metadata."""
+
+    changed = Signal()
+
+    def __init__(self, parameters_class: type, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.parameters_class = parameters_class
+        self.specs: list[ParameterSpec] = parameter_specs(parameters_class)
+        self.editors: dict[str, QWidget] = {}
+        layout = QFormLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for spec in self.specs:
+            editor = self._editor(spec)
+            editor.setToolTip(spec.help)
+            editor.setObjectName(f"param_{spec.name}")
+            self.editors[spec.name] = editor
+            label = QLabel(spec.name.replace("_", " "))
+            label.setToolTip(spec.help)
+            layout.addRow(label, editor)
+
+    def _editor(self, spec: ParameterSpec) -> QWidget:
+        if spec.type is bool:
+            box = QCheckBox()
+            box.setChecked(bool(spec.default))
+            box.toggled.connect(self.changed)
+            return box
+        if spec.choices is not None:
+            combo = QComboBox()
+            for choice in spec.choices:
+                combo.addItem(str(choice), choice)
+            combo.setCurrentIndex(list(spec.choices).index(spec.default))
+            combo.currentIndexChanged.connect(self.changed)
+            return combo
+        if spec.type is int:
+            spin = QSpinBox()
+            spin.setRange(int(spec.minimum if spec.minimum is not None else -10 ** 9),
+                          int(spec.maximum if spec.maximum is not None else 10 ** 9))
+            spin.setValue(int(spec.default))
+            spin.valueChanged.connect(self.changed)
+            return spin
+        if spec.type is float and not (isinstance(spec.default, float) and math.isnan(spec.default)):
+            spin = QDoubleSpinBox()
+            step = spec.step or 0.1
+            spin.setDecimals(max(2, -int(math.floor(math.log10(step))) + 1) if step < 1 else 2)
+            spin.setRange(float(spec.minimum if spec.minimum is not None else -1e9),
+                          float(spec.maximum if spec.maximum is not None else 1e9))
+            spin.setSingleStep(step)
+            spin.setValue(float(spec.default))
+            spin.valueChanged.connect(self.changed)
+            return spin
+        edit = QLineEdit()
+        if spec.type is float:  # NaN default: empty means automatic
+            edit.setPlaceholderText("auto")
+            edit.setValidator(QDoubleValidator())
+        else:
+            edit.setText(str(spec.default))
+        edit.editingFinished.connect(self.changed)
+        return edit
+
+    def value(self, name: str) -> Any:
+        spec = next(s for s in self.specs if s.name == name)
+        editor = self.editors[name]
+        if isinstance(editor, QCheckBox):
+            return editor.isChecked()
+        if isinstance(editor, QComboBox):
+            return editor.currentData()
+        if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+            return editor.value()
+        text = editor.text().strip()
+        if spec.type is float:
+            if not text:
+                return math.nan
+            try:
+                return float(text.replace(",", "."))
+            except ValueError:
+                raise MethodInputError(f"{name}: {text!r} is not a number") from None
+        return text
+
+    def set_value(self, name: str, value: Any) -> None:
+        editor = self.editors[name]
+        blocked = editor.blockSignals(True)
+        try:
+            if isinstance(editor, QCheckBox):
+                editor.setChecked(bool(value))
+            elif isinstance(editor, QComboBox):
+                editor.setCurrentIndex(max(0, editor.findData(value)))
+            elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+                editor.setValue(value)
+            else:
+                is_nan = isinstance(value, float) and math.isnan(value)
+                editor.setText("" if is_nan else (f"{value:g}" if isinstance(value, float) else str(value)))
+        finally:
+            editor.blockSignals(blocked)
+
+    def parameters(self):
+        """The parameters dataclass instance for the current values (validated)."""
+        values = {spec.name: validate_parameter(spec, self.value(spec.name)) for spec in self.specs}
+        return self.parameters_class(**values)
+
+
+class ThresholdHistogram(QWidget):
+    """A live intensity histogram with the manual range as a draggable region and the
+    automatic threshold(s) as lines."""
+
+    range_changed = Signal(float, float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        import pyqtgraph as pg
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(110)
+        self.plot.setMaximumHeight(160)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideAxis("left")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.curve = pg.PlotCurveItem(fillLevel=0, brush=(120, 120, 200, 120), pen=pg.mkPen((80, 80, 160)))
+        self.plot.addItem(self.curve)
+        self.region = pg.LinearRegionItem(values=(0.0, 1.0), brush=(255, 160, 0, 50))
+        self.region.sigRegionChangeFinished.connect(self._on_region)
+        self.plot.addItem(self.region)
+        self.lines: list = []
+        layout.addWidget(self.plot)
+        self._pg = pg
+        self._key = None
+
+    def set_data(self, array: np.ndarray, key=None) -> None:
+        """Histogram of ``array`` (log counts; a strided sample on big volumes)."""
+        from segviewer.methods.threshold import histogram
+
+        if key is not None and key == self._key:
+            return
+        self._key = key
+        counts, edges = histogram(array, bins=200)
+        self.curve.setData(edges, np.log1p(counts.astype(np.float64)), stepMode="center")
+        self.plot.setXRange(float(edges[0]), float(edges[-1]), padding=0.02)
+        self.region.setBounds((float(edges[0]), float(edges[-1])))
+
+    def set_range(self, lower: float, upper: float) -> None:
+        blocked = self.region.blockSignals(True)
+        self.region.setRegion((lower, upper))
+        self.region.blockSignals(blocked)
+
+    def show_region(self, visible: bool) -> None:
+        self.region.setVisible(visible)
+
+    def set_thresholds(self, values: list[float]) -> None:
+        for line in self.lines:
+            self.plot.removeItem(line)
+        self.lines = []
+        for value in values:
+            line = self._pg.InfiniteLine(pos=float(value), angle=90, pen=self._pg.mkPen((220, 40, 40), width=2))
+            self.plot.addItem(line)
+            self.lines.append(line)
+
+    def _on_region(self) -> None:
+        lower, upper = self.region.getRegion()
+        self.range_changed.emit(float(lower), float(upper))
+
+
+class MethodPanel(QWidget):
+    """Method choice, generated parameters, ROI, Run / Apply / Cancel, auto-update, info."""
+
+    message = Signal(str)
+
+    def __init__(self, controller: ViewerController, compute: ComputeController | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.compute = compute or ComputeController(controller, self)
+        self.compute.settings_provider = self.current_settings
+        self.methods: dict[str, type[Method]] = registered_methods()
+        self._instances: dict[str, Method] = {}
+        self.form: ParameterForm | None = None
+
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Method"))
+        self.method_combo = QComboBox()
+        self.method_combo.setObjectName("method_combo")
+        for name in self._ordered_names():
+            self.method_combo.addItem(self.methods[name].title or name, name)
+        top.addWidget(self.method_combo, 1)
+        layout.addLayout(top)
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.description.setStyleSheet("color: palette(mid);")
+        layout.addWidget(self.description)
+
+        self.form_box = QGroupBox("Parameters")
+        self.form_layout = QVBoxLayout(self.form_box)
+        layout.addWidget(self.form_box)
+
+        roi_box = QGroupBox("Region")
+        roi_layout = QHBoxLayout(roi_box)
+        roi_layout.addWidget(QLabel("margin"))
+        self.margin = QDoubleSpinBox()
+        self.margin.setObjectName("roi_margin")
+        self.margin.setRange(0.0, 500.0)
+        self.margin.setSingleStep(5.0)
+        self.margin.setSuffix(" mm")
+        self.margin.setValue(DEFAULT_MARGIN_MM)
+        self.margin.setToolTip("Work on the box around the scribbles and points, grown by this margin")
+        roi_layout.addWidget(self.margin)
+        self.whole_volume = QCheckBox("whole volume")
+        self.whole_volume.setObjectName("whole_volume")
+        self.whole_volume.setToolTip("Work on the whole image instead of the box around the scribbles")
+        roi_layout.addWidget(self.whole_volume)
+        layout.addWidget(roi_box)
+
+        self.histogram = ThresholdHistogram()
+        self.histogram.range_changed.connect(self._on_histogram_range)
+        layout.addWidget(self.histogram)
+
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.run_button.setObjectName("run")
+        self.run_button.setToolTip("Compute a preview (Ctrl+R)")
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setObjectName("apply")
+        self.apply_button.setToolTip("Write the preview into the labels (one undo step)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancel")
+        self.cancel_button.setToolTip("Stop the run and drop the preview")
+        for button in (self.run_button, self.apply_button, self.cancel_button):
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+        self.auto_update = QCheckBox("Auto-update after each stroke")
+        self.auto_update.setObjectName("auto_update")
+        layout.addWidget(self.auto_update)
+        self.info = QLabel()
+        self.info.setObjectName("method_info")
+        self.info.setWordWrap(True)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.info)
+        layout.addStretch(1)
+
+        self.method_combo.currentIndexChanged.connect(self._on_method_changed)
+        self.run_button.clicked.connect(self.run)
+        self.apply_button.clicked.connect(self.apply)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.auto_update.toggled.connect(self._on_auto_update)
+        self.margin.valueChanged.connect(self.compute.schedule)
+        self.whole_volume.toggled.connect(self._on_whole_volume)
+        self.compute.result_ready.connect(self._on_result)
+        self.compute.failed.connect(self._on_failed)
+        self.compute.busy_changed.connect(self._update_buttons)
+        controller.session_changed.connect(self._on_session)
+        controller.preview_changed.connect(lambda *_: self._update_buttons())
+        controller.scribbles_changed.connect(self._on_first_scribble)
+        self._on_method_changed()
+        self._update_buttons()
+
+    # -- methods and the generated form ------------------------------------------------------
+    def _ordered_names(self) -> list[str]:
+        first = [n for n in PREFERRED_ORDER if n in self.methods]
+        return first + sorted(n for n in self.methods if n not in first)
+
+    @property
+    def method_name(self) -> str:
+        return self.method_combo.currentData()
+
+    def select_method(self, name: str) -> None:
+        index = self.method_combo.findData(name)
+        if index < 0:
+            raise KeyError(name)
+        self.method_combo.setCurrentIndex(index)
+
+    @property
+    def method(self) -> Method:
+        name = self.method_name
+        if name not in self._instances:
+            self._instances[name] = self.methods[name]()
+        return self._instances[name]
+
+    def _on_method_changed(self, *_args) -> None:
+        method_class = self.methods[self.method_name]
+        self.description.setText(method_class.description)
+        if self.form is not None:
+            self.form_layout.removeWidget(self.form)
+            self.form.deleteLater()
+        self.form = ParameterForm(method_class.Parameters)
+        self.form.changed.connect(self._on_parameters_changed)
+        self.form_layout.addWidget(self.form)
+        self.form_box.setVisible(bool(self.form.specs))
+        blocked = self.whole_volume.blockSignals(True)
+        self.whole_volume.setChecked(not method_class.uses_roi)
+        self.whole_volume.blockSignals(blocked)
+        self.margin.setEnabled(not self.whole_volume.isChecked())
+        self.info.setText("")
+        self._refresh_histogram()
+
+    def _on_parameters_changed(self) -> None:
+        self._refresh_histogram()
+        self.compute.schedule()
+
+    def _on_whole_volume(self, on: bool) -> None:
+        self.margin.setEnabled(not on)
+        self._refresh_histogram()
+        self.compute.schedule()
+
+    def current_settings(self) -> RunSettings | None:
+        """The method, parameters and ROI choice now in the panel (None when invalid)."""
+        try:
+            params = self.form.parameters() if self.form is not None else None
+        except SegviewerError as error:
+            self._show_message(str(error))
+            return None
+        return RunSettings(self.method, params, float(self.margin.value()), self.whole_volume.isChecked())
+
+    # -- actions ----------------------------------------------------------------------------------
+    def run(self) -> None:
+        settings = self.current_settings()
+        if settings is None:
+            return
+        self.info.setText("running…")
+        if self.compute.run(settings) is None and not self.compute.busy:
+            self._update_buttons()
+
+    def apply(self) -> None:
+        self.compute.apply()
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        self.compute.cancel()
+        self.info.setText("cancelled")
+        self._update_buttons()
+
+    def _on_auto_update(self, on: bool) -> None:
+        self.compute.set_auto_update(on)
+        if on and self.controller.session is not None and not self.controller.session.scribbles.is_empty():
+            self.compute.schedule()
+
+    def _on_first_scribble(self, *_args) -> None:
+        # start the helper process while the user is still drawing (it takes a second to import)
+        if getattr(self.method, "gil_bound", False) and not self.compute.started:
+            self.compute.prestart(self.method)
+
+    @property
+    def busy(self) -> bool:
+        """True while a run is in progress (``segviewer screenshot`` waits for it)."""
+        return self.compute.busy
+
+    # -- results ------------------------------------------------------------------------------------
+    def _on_result(self, job, result) -> None:
+        self.info.setText(format_info(job.title, job.seconds, result.info))
+        if self.method_name == "threshold":
+            found = result.info.get("thresholds") or (
+                [result.info["threshold"]] if "threshold" in result.info else [])
+            self.histogram.set_thresholds(found)
+        self._update_buttons()
+
+    def _on_failed(self, message: str) -> None:
+        self.info.setText(f"<span style='color:#c03030'>{html.escape(message)}</span>")
+        self._update_buttons()
+
+    def _show_message(self, text: str) -> None:
+        self.message.emit(text)
+        self.controller.message.emit(text)
+
+    def _update_buttons(self, *_args) -> None:
+        has_session = self.controller.session is not None
+        self.run_button.setEnabled(has_session)
+        self.apply_button.setEnabled(has_session and self.controller.preview is not None)
+        self.cancel_button.setEnabled(has_session and (self.compute.busy or self.controller.preview is not None))
+
+    def _on_session(self, _session) -> None:
+        self.info.setText("")
+        self.histogram._key = None
+        self._refresh_histogram()
+        self._update_buttons()
+
+    # -- threshold histogram ---------------------------------------------------------------------
+    def _refresh_histogram(self) -> None:
+        is_threshold = self.method_name == "threshold"
+        self.histogram.setVisible(is_threshold)
+        session = self.controller.session
+        if not is_threshold or session is None or self.form is None:
+            return
+        self.histogram.set_data(session.image.array, key=id(session))
+        manual = self.form.value("method") == "manual"
+        self.histogram.show_region(manual)
+        if manual:
+            lower, upper = self.form.value("lower"), self.form.value("upper")
+            low, high = session.image.intensity_range
+            if math.isnan(lower):
+                lower = low + 0.5 * (high - low)
+            if math.isnan(upper):
+                upper = high
+            self.histogram.set_range(lower, upper)
+        self.histogram.set_thresholds([])
+
+    def _on_histogram_range(self, lower: float, upper: float) -> None:
+        if self.form is None or self.method_name != "threshold":
+            return
+        self.form.set_value("lower", round(lower, 3))
+        self.form.set_value("upper", round(upper, 3))
+        self.compute.schedule()
+
+
+def format_info(title: str, seconds: float | None, info: dict) -> str:
+    """The result's facts as short HTML for the panel."""
+    lines = [f"<b>{html.escape(title)}</b>" + (f" — {seconds:.2f} s" if seconds is not None else "")]
+    for key, value in (info or {}).items():
+        if key == "seconds":
+            continue
+        if isinstance(value, float):
+            text = f"{value:.4g}"
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, float) for v in value):
+            text = ", ".join(f"{v:.4g}" for v in value)
+        elif isinstance(value, dict):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        lines.append(f"{html.escape(key.replace('_', ' '))}: {html.escape(text)}")
+    return "<br>".join(lines)
