@@ -173,7 +173,8 @@ def results_section(quality: list[dict], quality_notes: list[str], rows: list[Ro
         f"`python -m benchmarks.run{' --quick' if bench_meta.get('quick') else ''}` "
         f"({bench_meta.get('date', date)}): medians; ratio = ours / baseline measured in the same run.",
         "",
-        format_markdown(rows) if rows else "No benchmark figures yet.",
+        format_markdown(rows) if rows else ("Not run this time (`--skip-bench`)." if bench_meta.get("skipped")
+                                            else "No benchmark figures yet."),
     ]
     for error in bench_meta.get("errors", []):
         parts += ["", f"Benchmark module `{error['module']}` failed: {error['error']}"]
@@ -222,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                     dataset = dataclasses.replace(dataset, limit=5, title=dataset.title.replace("20", "5"))
                 print(f"[quality] {name} on {dataset.title}", file=sys.stderr, flush=True)
                 quality.append(evaluate_method(name, dataset, interactions, args.noc_budget))
-        if "unet" in registered_methods() and (not args.methods or "unet" in methods):
+        if args.methods and "unet" not in methods:
+            pass
+        elif "unet" in registered_methods():
             dataset = UNET_DATASET if not args.quick else dataclasses.replace(UNET_DATASET, limit=5)
             print(f"[quality] unet on {dataset.title}", file=sys.stderr, flush=True)
             try:
@@ -240,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         field_names = {f.name for f in dataclasses.fields(Row)}
         rows = [Row(**{k: v for k, v in r.items() if k in field_names}) for r in data["rows"]]
         bench_meta = {"date": data.get("date"), "quick": data.get("quick"), "errors": data.get("errors", [])}
-    elif not args.skip_bench:
+    elif args.skip_bench:
+        bench_meta = {"skipped": True}
+    else:
         started = time.perf_counter()
         rows, errors = run_modules(quick=args.quick)
         document = results_document(rows, errors, args.quick, time.perf_counter() - started)
