@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
+from viewer_helpers import wait_idle
 
 from segviewer.evaluation.simulate import simulate_scribbles
 from segviewer.methods.base import parameter_specs
 from segviewer.model.geometry import full_box
 from segviewer.model.session import SCRIBBLES
-from viewer_helpers import wait_idle
 
 
 @pytest.fixture

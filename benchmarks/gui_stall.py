@@ -1,0 +1,108 @@
+"""GUI responsiveness while a long graph cut runs (pytest-qt under Xvfb; run by
+``benchmarks/bench_methods.py`` in full mode, which reads the JSON it writes).
+
+The real main window shows a 512×512×300 CT-like volume (the chest series tiled along z)
+with 3-slice scribbles; the method panel runs a graph cut with 26 neighbours and no
+coarse-to-fine on the scribbles' ROI (~20–30 s). A 10 ms QTimer on the GUI thread records
+the gaps between its ticks while the job runs: once with the helper process (how the GUI
+runs GIL-bound methods) and once with the cut on the worker thread itself (the stall the
+helper process avoids). Output: ``$SEGVIEWER_STALL_OUT`` (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+pytest.importorskip("pytestqt")
+
+
+def _measure(qtbot, panel, timeout_s: float) -> dict:
+    from PySide6.QtCore import QTimer
+
+    gaps, last = [], [time.perf_counter()]
+
+    stamps = []
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        stamps.append(now)
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    timer.start()
+    qtbot.wait(200)  # settle
+    gaps.clear()
+    stamps.clear()
+    last[0] = time.perf_counter()
+    started = time.perf_counter()
+    panel.run()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=int(timeout_s * 1000))
+    job_s = time.perf_counter() - started
+    timer.stop()
+    job = panel.compute.latest
+    assert job is not None and job.state == "finished", (job.state, job.error)
+    values = np.asarray(gaps[1:] or [0.0])
+    worst = np.argsort(values)[::-1][:5]
+    return {"max_gap_s": float(values.max()), "p99_gap_s": float(np.percentile(values, 99)),
+            "over_50ms": int(np.count_nonzero(values > 0.05)), "ticks": int(values.size), "job_s": job_s,
+            "worst_gaps": [[round(float(stamps[i + 1] - values[i] - started), 3), round(float(values[i]), 3)]
+                           for i in worst if i + 1 < len(stamps)]}
+
+
+def test_gui_stall_during_a_long_cut(qtbot, qapp, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from benchmarks.bench_methods import tiled_ct_case
+    from segviewer.model.geometry import full_box
+    from segviewer.model.image import ImageVolume
+    from segviewer.model.session import SCRIBBLES, Session
+    from segviewer.views.app import create_application
+    from segviewer.views.main_window import MainWindow
+
+    create_application()
+    case = tiled_ct_case()
+    assert case is not None, "the chest CT series is needed"
+    image, geometry, scribbles, _ = case
+    window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), view3d_mode="off")
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    session = Session(ImageVolume(image, geometry, name="tiled chest CT"))
+    window.controller.set_session(session)
+    qtbot.wait(500)
+    session.apply_layer_crop(SCRIBBLES, full_box(image.shape), scribbles, "scribbles",
+                             where=scribbles != np.iinfo(scribbles.dtype).max)
+    panel = window.docks["segment"].widget()
+    panel.select_method("graphcut")
+    panel.form.set_value("connectivity", 26)
+    panel.form.set_value("multiscale", "off")
+    panel.compute.prestart(panel.method)
+    qtbot.wait(3000)  # the helper process finishes importing
+    results = {"helper": _measure(qtbot, panel, 600)}
+    # the same job on the worker thread itself: what the helper process saves us from
+    panel.compute.shutdown()
+    panel.compute._isolate = False
+    results["in_thread"] = _measure(qtbot, panel, 600)
+    panel.compute.shutdown()
+    out = os.environ.get("SEGVIEWER_STALL_OUT")
+    if out:
+        Path(out).write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    window.ask_save_changes = lambda text: None
+    window._confirm_discard = lambda what: True
+    window.close()
+    window.deleteLater()
