@@ -58,6 +58,10 @@ SCRIBBLE_DATASETS = (
     Dataset("hippocampus20", "hippocampus, first 20 validation cases", SHARED_DATA / "hippocampus", SPLIT,
             "validation", 20),
 )
+#: Parameters a method needs on a dataset (the bundled U-Net knows the hippocampus only: on
+#: the spleen the fine-tuning starts from scratch, the online-learner case of the DL issue).
+PARAMETER_OVERRIDES = {("finetune", "spleen"): ["model=scratch"]}
+
 UNET_DATASET = Dataset("hippocampus_val", "hippocampus, whole validation split", SHARED_DATA / "hippocampus",
                        SPLIT, "validation", None)
 
@@ -73,8 +77,13 @@ def evaluate_method(method_name: str, dataset: Dataset, max_interactions: int, n
     """Run the simulated user for one method on one dataset; the summary plus per-case rows."""
     from segviewer.evaluation.cases import find_cases, read_case, select_cases
     from segviewer.evaluation.interactive import run_case, summarize
-    from segviewer.methods.base import MethodInputError, get_method
+    from segviewer.errors import SegviewerError
+    from segviewer.methods.base import get_method
 
+    from segviewer.methods.base import parse_parameter_assignments
+
+    assignments = PARAMETER_OVERRIDES.get((method_name, dataset.key), [])
+    params = parse_parameter_assignments(get_method(method_name).Parameters, assignments) if assignments else None
     cases = select_cases(find_cases(dataset.cases), dataset.split, dataset.subset, dataset.limit)
     runs = []
     interactions = max_interactions
@@ -83,9 +92,9 @@ def evaluate_method(method_name: str, dataset: Dataset, max_interactions: int, n
         image, reference = read_case(case)
         method = get_method(method_name)
         try:
-            run = run_case(method, image.array, image.geometry, reference, case=case.name,
+            run = run_case(method, image.array, image.geometry, reference, case=case.name, params=params,
                            max_interactions=interactions)
-        except MethodInputError as error:
+        except SegviewerError as error:  # a user-facing refusal (no model, bad input): recorded
             from segviewer.evaluation.interactive import CaseRun
 
             run = CaseRun(case.name, method_name, error=str(error))
@@ -104,6 +113,7 @@ def evaluate_method(method_name: str, dataset: Dataset, max_interactions: int, n
     summary["seconds_total"] = time.perf_counter() - started
     return {"method": method_name, "dataset": dataset.key, "title": dataset.title,
             "command": f"segviewer bench interactive --method {method_name} {dataset.command_arguments()}"
+                       + "".join(f" --param {a}" for a in assignments)
                        + ("" if interactions > 1 else " --max-interactions 1"),
             "summary": summary, "cases": [r.to_dict() for r in runs]}
 
@@ -164,6 +174,11 @@ def results_section(quality: list[dict], quality_notes: list[str], rows: list[Ro
                      + (" (and the same for the other methods)." if len(quality) > 2 else "."))
     else:
         parts.append("No scribble method is registered yet.")
+    for result in quality:
+        errors = [c["error"] for c in result["cases"] if c.get("error")]
+        if errors:
+            parts += ["", f"`{result['method']}` on {result['title']}: {len(errors)} case(s) failed, "
+                          f"e.g. {errors[0]}"]
     for note in quality_notes:
         parts += ["", note]
     parts += [

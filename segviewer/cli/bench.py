@@ -101,7 +101,7 @@ def run_interactive(args) -> int:
             fresh = get_method(args.method)  # no state carried from one case to the next
             run = run_case(fresh, image.array, image.geometry, reference, case=case.name, params=params,
                            slices=args.slices, seed=args.seed, max_interactions=args.max_interactions)
-        except MethodInputError as error:
+        except SegviewerError as error:  # a user-facing refusal (no model, bad input): recorded
             run = CaseRun(case.name, method.name, error=str(error))
         runs.append(run)
         if not args.quiet:
