@@ -523,16 +523,29 @@ class MainWindow(QMainWindow):
         self._refresh_recent_menu()
 
     def _default_dock_sizes(self) -> None:
-        """First start: the views keep most of the window; panels get a sensible share."""
+        """First start: the views keep most of the window. Panels that are used together share
+        a tab group (labels stay on their own on the right; tool options and the method panel
+        are tabs; statistics, metrics and jobs are tabs along the bottom)."""
+        bottom_area, right_area = Qt.DockWidgetArea.BottomDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        groups = ((bottom_area, ("statistics", "metrics", "jobs")), (right_area, ("tool_options", "segment")))
+        for area, names in groups:
+            members = [self.docks[name] for name in names if name in self.docks]
+            for dock in members:
+                if self.dockWidgetArea(dock) != area:
+                    self.addDockWidget(area, dock)
+            for other in members[1:]:
+                self.tabifyDockWidget(members[0], other)
+            if members:
+                members[0].raise_()
         by_area: dict = {}
         for dock in self.docks.values():
             by_area.setdefault(self.dockWidgetArea(dock), []).append(dock)
         horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
         for area, docks in by_area.items():
-            if area in (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea):
-                self.resizeDocks(docks, [340] * len(docks), horizontal)
+            if area in (Qt.DockWidgetArea.LeftDockWidgetArea, right_area):
+                self.resizeDocks(docks, [360] * len(docks), horizontal)
             else:
-                self.resizeDocks(docks, [150] * len(docks), vertical)
+                self.resizeDocks(docks, [170] * len(docks), vertical)
 
     def save_settings(self) -> None:
         settings = self.settings
