@@ -75,12 +75,10 @@ def scribble_methods() -> list[str]:
 def evaluate_method(method_name: str, dataset: Dataset, max_interactions: int, noc_budget: float,
                     verbose: bool = True) -> dict:
     """Run the simulated user for one method on one dataset; the summary plus per-case rows."""
-    from segviewer.evaluation.cases import find_cases, read_case, select_cases
-    from segviewer.evaluation.interactive import run_case, summarize
     from segviewer.errors import SegviewerError
-    from segviewer.methods.base import get_method
-
-    from segviewer.methods.base import parse_parameter_assignments
+    from segviewer.evaluation.cases import find_cases, read_case, select_cases
+    from segviewer.evaluation.interactive import CaseRun, run_case, summarize
+    from segviewer.methods.base import get_method, parse_parameter_assignments
 
     assignments = PARAMETER_OVERRIDES.get((method_name, dataset.key), [])
     params = parse_parameter_assignments(get_method(method_name).Parameters, assignments) if assignments else None
@@ -90,20 +88,24 @@ def evaluate_method(method_name: str, dataset: Dataset, max_interactions: int, n
     started = time.perf_counter()
     for number, case in enumerate(cases):
         image, reference = read_case(case)
-        method = get_method(method_name)
-        try:
-            run = run_case(method, image.array, image.geometry, reference, case=case.name, params=params,
-                           max_interactions=interactions)
-        except SegviewerError as error:  # a user-facing refusal (no model, bad input): recorded
-            from segviewer.evaluation.interactive import CaseRun
 
-            run = CaseRun(case.name, method_name, error=str(error))
-        runs.append(run)
-        if number == 0 and run.rounds and interactions > 1:
-            # would the whole interactive run fit the budget? if not, first rounds only
-            expected = run.rounds[0].seconds * interactions * len(cases)
-            if expected > noc_budget:
+        def attempt(rounds: int):
+            try:
+                return run_case(get_method(method_name), image.array, image.geometry, reference, case=case.name,
+                                params=params, max_interactions=rounds)
+            except SegviewerError as error:  # a user-facing refusal (no model, bad input): recorded
+                return CaseRun(case.name, method_name, error=str(error))
+
+        if number == 0 and interactions > 1:
+            # time one round first: would the whole interactive run fit the budget?
+            run = attempt(1)
+            if run.rounds and run.rounds[0].seconds * interactions * len(cases) <= noc_budget:
+                run = attempt(interactions)
+            else:
                 interactions = 1
+        else:
+            run = attempt(interactions)
+        runs.append(run)
         if verbose:
             text = run.error or f"Dice {run.first_dice:.4f}"
             print(f"  {method_name} / {dataset.key} [{number + 1}/{len(cases)}] {case.name}: {text}",
