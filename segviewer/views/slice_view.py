@@ -99,6 +99,16 @@ class _SliceGraphicsView(pg.GraphicsView):
         self.owner._hover_readout(None)
         super().leaveEvent(event)
 
+    def enterEvent(self, event) -> None:
+        # Keys go to the view under the mouse (slice keys, Esc), as in ITK-SNAP, unless the
+        # user is typing in a field.
+        from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QPlainTextEdit, QTextEdit
+
+        focused = QApplication.focusWidget()
+        if not isinstance(focused, (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit)):
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+        super().enterEvent(event)
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if self.owner is not None and hasattr(self.owner, "letter_labels"):
@@ -181,6 +191,7 @@ class SliceView(QWidget):
         self._scribble_rgba: np.ndarray | None = None
         self._drag: dict | None = None
         self._hover_index: tuple[float, float, float] | None = None
+        self._wheel_rest = 0.0
         self.render_count = 0  # full-slice renders (tests check partial updates)
 
         self.header = ViewHeader(key, VIEW_TITLES[key])
@@ -711,7 +722,10 @@ class SliceView(QWidget):
             return
         if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
             steps *= 5
-        whole = int(np.sign(steps) * max(1, round(abs(steps)))) if steps else 0
+        # Touchpads send many small deltas: accumulate them into whole slices.
+        self._wheel_rest += steps
+        whole = int(self._wheel_rest) if abs(self._wheel_rest) >= 1 else 0
+        self._wheel_rest -= whole
         self.step_slice(whole)
 
     def step_slice(self, delta: int) -> None:

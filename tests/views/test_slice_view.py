@@ -364,3 +364,21 @@ def test_escape_cancels_a_pending_action_then_returns_to_navigate(spleen_window,
     assert tool.cancelled == 1 and window.controller.tool is tool
     qtbot.keyClick(view.graphics, Qt.Key.Key_Escape)
     assert window.controller.tool is None and window.navigate_action.isChecked()
+
+
+def test_small_touchpad_wheel_deltas_add_up_to_whole_slices(spleen_window):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    view = spleen_window.views["axial"]
+    session = spleen_window.controller.session
+    k0 = session.cursor[2]
+    viewport = view.graphics.viewport()
+    centre = viewport.rect().center()
+    for _ in range(7):  # 7 x 30 = 210 units: one slice (120), then 90 left over
+        event = QWheelEvent(QPointF(centre), QPointF(viewport.mapToGlobal(centre)), QPoint(0, 0), QPoint(0, 30),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                            False)
+        QApplication.sendEvent(viewport, event)
+    assert session.cursor[2] == k0 + 1
