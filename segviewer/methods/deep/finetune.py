@@ -55,6 +55,7 @@ from segviewer.methods.deep.inference import DEVICES, choose_device, sliding_win
 from segviewer.methods.deep.preprocess import normalize, resample
 
 SCRATCH = "scratch"
+SCRATCH_DILATIONS = (1, 2, 4)
 
 
 @dataclass
@@ -161,6 +162,30 @@ def _scratch_normalization(image: np.ndarray) -> dict:
     # a window in image units (transferable to the next case), mapped to about mean 0 / sd 1
     return {"kind": "window", "low": float(low), "high": float(high), "clip": True,
             "b_min": (float(low) - mean) / std, "b_max": (float(high) - mean) / std}
+
+
+def keep_scribbled_components(labels: np.ndarray, request: MethodRequest) -> np.ndarray:
+    """Drop the parts of each label that touch none of that label's scribbles or positive clicks.
+
+    A network trained from a few strokes has no anatomy prior: look-alike tissue far away
+    (another organ of the same density) would otherwise be claimed too.
+    """
+    from scipy import ndimage
+
+    out = labels.copy()
+    for value in [int(v) for v in np.unique(labels) if v != 0]:
+        seeds = np.zeros(labels.shape, bool)
+        if request.scribbles is not None:
+            seeds |= request.scribbles == value
+        for point in request.points:
+            if point.label == value and point.positive:
+                seeds[point.index] = True
+        if not seeds.any():
+            continue
+        components, _ = ndimage.label(labels == value)
+        keep = np.unique(components[seeds & (components > 0)])
+        out[(components > 0) & ~np.isin(components, keep)] = 0
+    return out
 
 
 def _zero_level(raw: np.ndarray, normalization: dict) -> float:
@@ -270,7 +295,8 @@ class FinetuneMethod(Method):
             names = {v: f"label {v}" for v in values}
             card = ModelCard(name="online_net", labels=names,
                              network={"class": "segviewer.methods.deep.networks.OnlineNet",
-                                      "kwargs": {"in_channels": 1, "out_channels": len(values) + 1}},
+                                      "kwargs": {"in_channels": 1, "out_channels": len(values) + 1,
+                                                 "dilations": list(SCRATCH_DILATIONS)}},
                              spacing=None, normalization=_scratch_normalization(request.image),
                              roi_size=[64, 128, 128], description="trained from scribbles by segviewer")
             orientation, axis_order = None, "kji"
@@ -468,12 +494,19 @@ class FinetuneMethod(Method):
 
     # -- the optimisation -------------------------------------------------------------------
     def _training_window(self, setup: dict, rng: np.random.Generator):
-        """A ROI-sized window of the padded region containing scribbled voxels (or all of it)."""
+        """Where one step trains: a patch around a random scribbled voxel.
+
+        Pretrained: a window of the network's ROI size (the whole padded region when it fits).
+        Scratch: a patch of up to 8 x 96 x 96 voxels, so a step costs the same whatever the
+        region's size and the first preview comes within seconds.
+        """
         shape = list(setup["x"].shape)
-        roi = setup["roi"]
-        if setup["from_scratch"] or shape == roi:
+        roi = [min(8, shape[0]), min(96, shape[1]), min(96, shape[2])] if setup["from_scratch"] else setup["roi"]
+        if shape == list(roi):
             return tuple(slice(0, n) for n in shape)
-        scribbled = np.argwhere(setup["target"].numpy() >= 0)
+        scribbled = setup.get("_scribbled")
+        if scribbled is None:
+            scribbled = setup["_scribbled"] = np.argwhere(setup["target"].numpy() >= 0)
         centre = scribbled[int(rng.integers(len(scribbled)))] if len(scribbled) else np.asarray(shape) // 2
         starts = [int(np.clip(c - r // 2 + rng.integers(-r // 4, r // 4 + 1), 0, n - r))
                   for c, r, n in zip(centre, roi, shape)]
@@ -498,6 +531,8 @@ class FinetuneMethod(Method):
         target_full = setup["target"].to(device)
         valid_full = setup["valid"].to(device)
         classes = setup["classes_present"]
+        # intensity scale of the smoothness weights, in normalised units (z-score for the
+        # pretrained models, the robust window for scratch)
         sigma = 0.5 if not setup["from_scratch"] else 0.25
         for step in range(params.steps):
             cancel.raise_if_cancelled()
@@ -561,6 +596,8 @@ class FinetuneMethod(Method):
         values = state.card.class_values
         lookup = np.asarray(values, dtype=np.uint16 if max(values) > 255 else np.uint8)
         labels = lookup[probabilities.argmax(0)]
+        if state.source_kind == "scratch":
+            labels = keep_scribbled_components(labels, request)
         entropy = entropy_map(probabilities)
         info = {
             "loss_curve": list(state.loss_curve), "steps": state.steps_done, "model": state.card.name,

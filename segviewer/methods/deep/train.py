@@ -98,6 +98,21 @@ def load_case(data: Path, case: str, spacing: list[float] | None, normalization:
     return normalize(array, normalization), label_array
 
 
+def common_orientation(data: Path, cases: list[str]) -> str | None:
+    """The orientation letters (e.g. ``RAS``) shared by every training image, else None."""
+    from segviewer.model.geometry import Geometry
+
+    found = set()
+    for case in cases:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(case_paths(data, case)[0]))
+        reader.ReadImageInformation()
+        geometry = Geometry(reader.GetSize(), reader.GetSpacing(), reader.GetOrigin(),
+                            np.asarray(reader.GetDirection()).reshape(3, 3))
+        found.add("".join(geometry.orientation_letters()))
+    return found.pop() if len(found) == 1 else None
+
+
 def median_spacing(data: Path, cases: list[str]) -> list[float]:
     spacings = []
     for case in cases:
@@ -251,7 +266,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> ModelCard:
         network={"class": "monai.networks.nets.UNet",
                  "kwargs": {"spatial_dims": 3, "in_channels": 1, "out_channels": len(labels) + 1,
                             "channels": list(config.channels), "strides": list(config.strides),
-                            "num_res_units": config.num_res_units, "norm": "instance"}},
+                            "num_res_units": config.num_res_units, "norm": "instance"},
+                 # the network sees array[k, j, i] with the index axes pointing as in training
+                 "axis_order": "kji", "orientation": common_orientation(config.data, split["train"])},
         spacing=spacing,
         normalization=normalization,
         roi_size=list(config.roi_size),
