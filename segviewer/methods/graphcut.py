@@ -301,7 +301,7 @@ def solve_band(band_costs: np.ndarray, edges, labels: np.ndarray, band: np.ndarr
     count = int(band.sum())
     if count == 0:
         return labels
-    node = np.full(labels.shape, -1, dtype=np.int64)
+    node = np.full(labels.shape, -1, dtype=np.int32 if count < 2 ** 31 else np.int64)
     node[band] = np.arange(count)
     classes = band_costs.shape[0]
     first, second, weights = [], [], []
@@ -393,22 +393,30 @@ class Level:
     factors: tuple[int, int, int]  # how this level is reduced to the next coarser one
     scale: tuple[int, int, int]  # voxels of the finest level per voxel of this one
 
+    #: Class index where exactly one class is scribbled, else -1 (given for the finest level).
+    hard_labels: np.ndarray | None = None
+
     @property
     def hard(self) -> np.ndarray:
-        """Class index where exactly one class is scribbled, else -1."""
-        votes = self.masks.sum(axis=0)
-        return np.where(votes == 1, np.argmax(self.masks, axis=0), -1)
+        if self.hard_labels is None:
+            votes = self.masks.sum(axis=0, dtype=np.int16)
+            self.hard_labels = np.where(votes == 1, np.argmax(self.masks, axis=0), -1).astype(np.int16)
+        return self.hard_labels
 
     @property
     def mixed(self) -> np.ndarray:
-        return self.masks.sum(axis=0) > 1
+        if self.hard_labels is not None and self.scale == (1, 1, 1):
+            return np.zeros(self.x.shape, dtype=bool)  # a voxel holds one scribble at most
+        return self.masks.sum(axis=0, dtype=np.int16) > 1
 
 
-def build_pyramid(x: np.ndarray, masks: np.ndarray, spacing, mode: str) -> list[Level]:
+def build_pyramid(x: np.ndarray, masks: np.ndarray, spacing, mode: str,
+                  hard: np.ndarray | None = None) -> list[Level]:
     """Levels from fine to coarse: each 2x coarser along its fine axes, while the grid is
-    larger than ``MULTISCALE_VOXELS`` ("auto"; "on": at least one coarser level; "off": none)."""
+    larger than ``MULTISCALE_VOXELS`` ("auto"; "on": at least one coarser level; "off": none).
+    ``hard``: the finest level's class index per voxel (-1 = not scribbled), if known."""
     scale = (1, 1, 1)
-    levels = [Level(x, masks, tuple(spacing), (1, 1, 1), scale)]
+    levels = [Level(x, masks, tuple(spacing), (1, 1, 1), scale, hard)]
     while True:
         top = levels[-1]
         factors = coarse_factors(top.x.shape, top.spacing)
@@ -473,7 +481,9 @@ def apply_hard(costs: np.ndarray, hard: np.ndarray) -> None:
 
 def keep_scribbled_components(labels: np.ndarray, hard: np.ndarray, classes: list[int]) -> np.ndarray:
     """Parts of each label not connected (26-neighbourhood) to a scribble of that label go to
-    the background class."""
+    the background class (nothing changes when background is not one of the classes)."""
+    if 0 not in classes:
+        return labels
     background = classes.index(0)
     structure = np.ones((3, 3, 3), dtype=bool)
     out = labels
@@ -535,8 +545,10 @@ def graph_cut(image: np.ndarray, scribbles: np.ndarray, spacing, params: GraphCu
     sigma2 = contrast_sigma2(x)
     cancel.raise_if_cancelled()
     masks = np.stack([seeds == c for c in classes])
-    levels = build_pyramid(x, masks, spacing, params.multiscale)
-    hard = levels[0].hard
+    lookup = np.full(int(max(classes + [unannotated])) + 1, -1, dtype=np.int16)
+    lookup[classes] = np.arange(len(classes))
+    hard = lookup[seeds]
+    levels = build_pyramid(x, masks, spacing, params.multiscale, hard)
     scales: list[float] = []
     prior = None
     if params.spatial_prior > 0:

@@ -165,3 +165,19 @@ def test_hippocampus_dev_cases_with_defaults(hippocampus_dev):
     means = {k: float(np.mean(v)) for k, v in scores.items()}
     assert len(hippocampus_dev) == 20
     assert means[1] >= 0.75 and means[2] >= 0.75 and means["merged"] >= 0.75, means
+
+
+def test_two_labels_without_background_and_multi_label_coarse_to_fine(blob):
+    image, scribbles, truth, spacing = blob
+    two = scribbles.copy()
+    two[two == 0] = 2  # the "background" strokes are now a second label
+    labels, info = graph_cut(image, two, spacing)
+    assert info["classes"] == [1, 2]
+    assert dice(labels == 1, truth) > 0.9
+    three = scribbles.copy()
+    three[12, 2, 2:-2] = 2  # one outside stroke becomes label 2, the other stays background
+    full, _ = graph_cut(image, three, spacing, GraphCutParameters(multiscale="off"))
+    coarse, info = graph_cut(image, three, spacing, GraphCutParameters(multiscale="on"))
+    assert "alpha-expansion" in info["solver"] and "coarse-to-fine" in info["solver"]
+    assert dice(coarse == 1, full == 1) > 0.97
+    assert np.all(coarse[three == 2] == 2)
