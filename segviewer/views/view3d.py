@@ -48,11 +48,23 @@ log = logging.getLogger(__name__)
 
 #: Side of the orientation cube's corner viewport, in points.
 MARKER_PIXELS = 90
+#: A render slower than this (software OpenGL) makes the view throttle its renders.
+SLOW_RENDER_S = 0.016
 #: Delay between the last edit and the surface rebuild.
 REBUILD_DEBOUNCE_MS = 150
 PLANE_COLOURS = {"axial": (0.85, 0.33, 0.31), "sagittal": (0.90, 0.76, 0.16), "coronal": (0.36, 0.72, 0.36)}
 BACKGROUND_TOP = (0.16, 0.18, 0.22)
 BACKGROUND_BOTTOM = (0.03, 0.03, 0.05)
+
+
+#: The OpenGL renderer found by :func:`opengl_status` ("" until it ran).
+OPENGL_RENDERER = ""
+_SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swiftshader", "software rasterizer")
+
+
+def software_opengl() -> bool:
+    """True when OpenGL is a CPU rasterizer (Mesa llvmpipe, e.g. under Xvfb or in a VM)."""
+    return any(name in OPENGL_RENDERER.lower() for name in _SOFTWARE_RENDERERS)
 
 
 # == OpenGL detection ===========================================================================
@@ -82,6 +94,11 @@ def opengl_status() -> tuple[bool, str]:
     if not context.makeCurrent(surface):
         return False, "the OpenGL context could not be made current"
     version = context.format().version()
+    global OPENGL_RENDERER
+    try:
+        OPENGL_RENDERER = str(context.functions().glGetString(0x1F01) or "")  # GL_RENDERER
+    except Exception:  # noqa: BLE001 - only used to pick rendering quality
+        OPENGL_RENDERER = ""
     context.doneCurrent()
     surface.destroy()
     if version < (3, 2):
@@ -517,6 +534,8 @@ class View3D(QWidget):
         self.last_build_seconds = 0.0
         self.build_count = 0
         self._closed = False
+        self._last_render_seconds = 0.0
+        self._last_render_end = 0.0
 
         c = controller
         c.session_changed.connect(self._on_session)
@@ -538,6 +557,9 @@ class View3D(QWidget):
         self.scene = Scene3D()
         self.vtk_widget = QVTKRenderWindowInteractor(self)
         self.render_window = self.vtk_widget.GetRenderWindow()
+        if software_opengl():
+            # Multisampling costs ~5x per frame on a CPU rasterizer: smooth interaction first.
+            self.render_window.SetMultiSamples(0)
         self.scene.attach(self.render_window)
         interactor = self.render_window.GetInteractor()
         interactor.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
@@ -737,12 +759,23 @@ class View3D(QWidget):
 
     # -- rendering ---------------------------------------------------------------------------------
     def request_render(self) -> None:
-        if self.scene is not None:
-            self._render_timer.start()
+        """Render soon. Requests coalesce; with slow (software) OpenGL the 3D view renders at
+        most about a third of the time, so dragging the crosshair stays smooth in the slice
+        views while the 3D view follows at a lower rate (the last state always renders)."""
+        if self.scene is None or self._render_timer.isActive():
+            return
+        delay = 0.0
+        if self._last_render_seconds > SLOW_RENDER_S:
+            since = time.perf_counter() - self._last_render_end
+            delay = max(0.0, 2.0 * self._last_render_seconds - since)
+        self._render_timer.start(int(delay * 1000))
 
     def render(self) -> None:
         if self.render_window is not None and self.isVisible():
+            started = time.perf_counter()
             self.render_window.Render()
+            self._last_render_end = time.perf_counter()
+            self._last_render_seconds = self._last_render_end - started
         elif self.mode == "offscreen" and self.isVisible():
             image = self.render_image(self.message.size())
             if image is not None:

@@ -184,3 +184,20 @@ def test_picking_a_surface_in_3d_moves_the_cursor(spleen_window, qtbot):
     near = session.labels.array[max(k - 1, 0):k + 2, max(j - 2, 0):j + 3, max(i - 2, 0):i + 3]
     assert (near == 1).any()
     assert view3d.pick(2, 2) is None  # background corner: nothing there
+
+
+@pytest.mark.gui
+def test_slow_opengl_renders_are_throttled(spleen_window):
+    import time as _time
+
+    view3d = spleen_window.view3d
+    if view3d.scene is None:
+        pytest.skip("no 3D scene (OpenGL unavailable)")
+    view3d._render_timer.stop()
+    view3d._last_render_seconds, view3d._last_render_end = 0.1, _time.perf_counter()
+    view3d.request_render()
+    assert 150 <= view3d._render_timer.interval() <= 200  # at most ~1/3 of the time rendering
+    view3d._render_timer.stop()
+    view3d._last_render_seconds = 0.002  # a real GPU: render at once
+    view3d.request_render()
+    assert view3d._render_timer.interval() == 0
