@@ -122,6 +122,8 @@ class ViewerController(QObject):
         self.window = (0.0, 1.0)  # low, high
         self.is_ct = False
         self._tool_active = False
+        #: True while a mouse button is held in a slice view (the 3D view defers slow renders).
+        self.dragging = False
 
     # -- session ------------------------------------------------------------------------
     def set_session(self, session: Session | None) -> None:

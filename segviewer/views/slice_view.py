@@ -639,6 +639,7 @@ class SliceView(QWidget):
         else:
             return
         self._drag = drag
+        self.controller.dragging = True
 
     def _mouse_move(self, event) -> None:
         if self.orientation is None:
@@ -678,6 +679,7 @@ class SliceView(QWidget):
 
     def _mouse_release(self, event) -> None:
         drag, self._drag = self._drag, None
+        self.controller.dragging = False
         if drag is None or self.orientation is None or event.button() != drag["button"]:
             return
         mode = drag["mode"]

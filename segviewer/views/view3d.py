@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 MARKER_PIXELS = 90
 #: A render slower than this (software OpenGL) makes the view throttle its renders.
 SLOW_RENDER_S = 0.016
+#: With slow OpenGL, the 3D view renders when a slice-view drag pauses this long (ms).
+DRAG_PAUSE_MS = 150
 #: Delay between the last edit and the surface rebuild.
 REBUILD_DEBOUNCE_MS = 150
 PLANE_COLOURS = {"axial": (0.85, 0.33, 0.31), "sagittal": (0.90, 0.76, 0.16), "coronal": (0.36, 0.72, 0.36)}
@@ -762,10 +764,18 @@ class View3D(QWidget):
         """Render soon. Requests coalesce; with slow (software) OpenGL the 3D view renders at
         most about a third of the time, so dragging the crosshair stays smooth in the slice
         views while the 3D view follows at a lower rate (the last state always renders)."""
-        if self.scene is None or self._render_timer.isActive():
+        if self.scene is None:
+            return
+        slow = self._last_render_seconds > SLOW_RENDER_S
+        if slow and self.controller.dragging:
+            # While the user drags in a slice view, a slow 3D frame would stall every few
+            # mouse moves: render once the drag pauses instead.
+            self._render_timer.start(DRAG_PAUSE_MS)
+            return
+        if self._render_timer.isActive():
             return
         delay = 0.0
-        if self._last_render_seconds > SLOW_RENDER_S:
+        if slow:
             since = time.perf_counter() - self._last_render_end
             delay = max(0.0, 2.0 * self._last_render_seconds - since)
         self._render_timer.start(int(delay * 1000))

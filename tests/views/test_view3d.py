@@ -190,6 +190,8 @@ def test_picking_a_surface_in_3d_moves_the_cursor(spleen_window, qtbot):
 def test_slow_opengl_renders_are_throttled(spleen_window):
     import time as _time
 
+    from segviewer.views import view3d as view3d_module
+
     view3d = spleen_window.view3d
     if view3d.scene is None:
         pytest.skip("no 3D scene (OpenGL unavailable)")
@@ -197,6 +199,11 @@ def test_slow_opengl_renders_are_throttled(spleen_window):
     view3d._last_render_seconds, view3d._last_render_end = 0.1, _time.perf_counter()
     view3d.request_render()
     assert 150 <= view3d._render_timer.interval() <= 200  # at most ~1/3 of the time rendering
+    view3d._render_timer.stop()
+    spleen_window.controller.dragging = True  # a drag in a slice view: wait for a pause
+    view3d.request_render()
+    assert view3d._render_timer.interval() == view3d_module.DRAG_PAUSE_MS
+    spleen_window.controller.dragging = False
     view3d._render_timer.stop()
     view3d._last_render_seconds = 0.002  # a real GPU: render at once
     view3d.request_render()
