@@ -4,6 +4,7 @@ quick mode runs and returns well-formed rows; the runner prints a table and writ
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,19 +20,32 @@ from benchmarks.common import Row  # noqa: E402
 MODULES = bench_run.module_names()
 
 
+_RUN_QUICK = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import importlib
+from benchmarks.common import Row
+module = importlib.import_module(sys.argv[2])
+assert callable(getattr(module, "run", None)), f"{sys.argv[2]} has no run(quick)"
+rows = list(module.run(True))
+for row in rows:
+    assert isinstance(row, Row), row
+    assert row.area and row.name and row.unit, row
+print(json.dumps([row.to_dict() for row in rows], default=str))
+"""
+
+
 @pytest.mark.parametrize("name", MODULES or ["(none yet)"])
 def test_quick_mode_of_each_module(name):
+    """Each module runs in a fresh interpreter, as ``python -m benchmarks.run`` users do: a
+    GUI benchmark picks its own Qt platform, which must not leak into the GUI tests that
+    follow in this process."""
     if name == "(none yet)":
         pytest.skip("no benchmarks/bench_*.py module written yet")
-    import importlib
-
-    module = importlib.import_module(name)
-    assert callable(getattr(module, "run", None)), f"{name} has no run(quick)"
-    rows = list(module.run(True))
-    for row in rows:
-        assert isinstance(row, Row)
-        assert row.area and row.name and row.unit
-        json.dumps(row.to_dict(), default=str)
+    result = subprocess.run([sys.executable, "-c", _RUN_QUICK, str(PROJECT_ROOT), name],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_runner_table_and_json(tmp_path, capsys):
