@@ -138,6 +138,13 @@ def _bytes(value: float) -> str:
     return f"{value:.1f} GiB"
 
 
+def format_ratio(ratio: float | None) -> str:
+    """``1.05×``; small ratios keep two significant digits (``0.0021×``, not ``0.00×``)."""
+    if ratio is None or not math.isfinite(ratio):
+        return "-"
+    return f"{ratio:.2f}×" if abs(ratio) >= 0.1 else f"{ratio:.2g}×"
+
+
 def peak_memory(row: Row) -> float | None:
     """The peak memory a row reports in ``extra`` (bytes), if any."""
     for key, value in row.extra.items():
@@ -160,7 +167,7 @@ def format_table(rows: list[Row]) -> str:
         ratio = row.ratio
         peak = peak_memory(row)
         table.append((row.area, row.name, _number(row.value, row.unit), baseline,
-                      "-" if ratio is None else f"{ratio:.2f}×", row.goal or "",
+                      format_ratio(ratio), row.goal or "",
                       "-" if peak is None else _bytes(peak)))
     widths = [max(len(r[c]) for r in table) for c in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table]
@@ -178,7 +185,7 @@ def format_markdown(rows: list[Row]) -> str:
         ratio = row.ratio
         peak = peak_memory(row)
         cells = [row.area, row.name, _number(row.value, row.unit), baseline,
-                 "" if ratio is None else f"{ratio:.2f}×", row.goal or "", "" if peak is None else _bytes(peak)]
+                 "" if ratio is None else format_ratio(ratio), row.goal or "", "" if peak is None else _bytes(peak)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
