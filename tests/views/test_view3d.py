@@ -208,3 +208,17 @@ def test_slow_opengl_renders_are_throttled(spleen_window):
     view3d._last_render_seconds = 0.002  # a real GPU: render at once
     view3d.request_render()
     assert view3d._render_timer.interval() == 0
+
+
+@pytest.mark.gui
+def test_under_an_x_display_the_3d_view_is_interactive(spleen_window):
+    """The 3D tests above skip without OpenGL; under Xvfb (CI) OpenGL must be there, so a
+    lost GL context (e.g. a Qt platform leaking from another test) fails here, loudly."""
+    import os
+
+    from PySide6.QtWidgets import QApplication
+
+    if not os.environ.get("DISPLAY") or os.environ.get("SEGVIEWER_NO_GL"):
+        pytest.skip("no X display: the 3D view is expected to be off")
+    assert QApplication.platformName() == "xcb"
+    assert spleen_window.view3d.scene is not None, spleen_window.view3d.unavailable_reason
