@@ -62,7 +62,8 @@ def naive_finetune(model_path, image, geometry, scribbles, steps=60, lr=1e-3):
     net = copy.deepcopy(loaded.network)
     x = normalize(image, loaded.card.normalization)
     roi = loaded.card.roi_size
-    pads = [((max(n, r) - n) // 2, max(n, r) - n - (max(n, r) - n) // 2) for n, r in zip(x.shape, roi)]
+    sizes = [max(r, -(-n // 8) * 8) for n, r in zip(x.shape, roi)]  # the UNet needs multiples of 8
+    pads = [((p - n) // 2, p - n - (p - n) // 2) for n, p in zip(x.shape, sizes)]
     xt = torch.as_tensor(np.pad(x, pads))[None, None]
     target = np.full(scribbles.shape, -1, np.int64)
     for c, v in enumerate(loaded.card.class_values):
@@ -154,3 +155,33 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def spleen_case(seed: int = 0):
+    """(image volume, reference, 3-slice scribbles) of the spleen CT."""
+    image = read_image(SHARED_DATA / "spleen_ct" / "spleen_ct.nii.gz")
+    ref = read_image(SHARED_DATA / "spleen_ct" / "spleen_ct_label.nii.gz").array.astype(np.uint8)
+    scribbles = simulate_scribbles(ref, image.geometry, slices=3, seed=seed)
+    return image, ref, scribbles
+
+
+def run_spleen(params: FinetuneParameters | None = None) -> dict:
+    """Graph cut vs. the online learner from scratch, same scribbles, same ROI."""
+    from segviewer.methods.base import get_method
+    from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
+
+    image, ref, scribbles = spleen_case()
+    out = {}
+    params = params or FinetuneParameters(model="scratch")
+    for name, method, p in (("graphcut", get_method("graphcut"), None), ("ours_scratch", FinetuneMethod(), params)):
+        request = build_request_from_arrays(method, image.array, image.geometry, scribbles=scribbles,
+                                            unannotated=255, params=p, label_values=[1])
+        t = time.process_time()
+        w = time.perf_counter()
+        result = method.run(request, no_progress, CancelToken())
+        cpu, wall = time.process_time() - t, time.perf_counter() - w
+        pred = apply_result_to_array(np.zeros(ref.shape, np.uint8), result)
+        out[name] = {**score(pred, ref, image.geometry, [1]), "cpu_s": cpu, "wall_s": wall,
+                     "roi": [[s.start, s.stop] for s in result.roi]}
+        print(name, json.dumps(out[name]), flush=True)
+    return out

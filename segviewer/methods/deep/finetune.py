@@ -40,6 +40,7 @@ next.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -55,19 +56,33 @@ from segviewer.methods.deep.inference import DEVICES, choose_device, sliding_win
 from segviewer.methods.deep.preprocess import normalize, resample
 
 SCRATCH = "scratch"
-SCRATCH_DILATIONS = (1, 2, 4)
+PRETRAINED_STEPS = 40
+SCRATCH_STEPS = 100
+SCRATCH_DILATIONS = (1,)
+SCRATCH_FEATURES = 16
+LR_DECAY = True
+SCRATCH_PATCH = 96
+#: fraction of scratch training patches placed anywhere in the region (smoothness only there)
+RANDOM_PATCH_FRACTION = 0.0
 
 
 @dataclass
 class FinetuneParameters:
     model: str = param("hippocampus_unet", "model to start from: a bundled name, a card/TorchScript/bundle path, "
                        "or 'scratch' for a small network trained from the scribbles alone")
-    steps: int = param(40, "optimisation steps in this run", min=1, max=5000)
+    steps: int = param(0, "optimisation steps in this run (0 = automatic: 40 for a pretrained model, "
+                       "100 from scratch)", min=0, max=5000)
     learning_rate: float = param(0.01, "learning rate of the input adapter and of a scratch network "
                                  "(the pretrained weights use a fraction of it)", min=1e-5, max=1.0)
     smoothness: float = param(0.5, "weight of the intensity-weighted smoothness (CRF-type) loss", min=0.0, max=100.0)
     anchor: float = param(1.0, "weight holding unlabelled voxels to the starting prediction (scaled by how "
                           "well the model agrees with the scribbles)", min=0.0, max=100.0)
+    spatial_prior: float = param(1.5, "from scratch: weight of the distance-to-scribbles prior added to the "
+                                 "network's evidence (as the graph cut's); 0 = appearance only", min=0.0, max=20.0)
+    refine: str = param("auto", "final labels: 'graphcut' = the exact minimum of a contrast-sensitive Potts "
+                        "energy on the network's probabilities (CRF MAP), 'none' = the network's argmax; auto = "
+                        "graphcut from scratch, none for a pretrained model", choices=("auto", "graphcut", "none"))
+    refine_smoothness: float = param(2.0, "boundary weight of the graph-cut refinement, in mm", min=0.0, max=50.0)
     train_network: str = param("auto", "which pretrained weights may change besides the input adapter",
                                choices=("auto", "none", "decoder", "all"))
     refresh_every: int = param(5, "steps between live previews", min=1, max=1000)
@@ -154,7 +169,18 @@ def _fingerprint(image: np.ndarray) -> str:
     return hashlib.blake2b(view.tobytes(), digest_size=12).hexdigest()
 
 
-def _scratch_normalization(image: np.ndarray) -> dict:
+SCRATCH_WINDOW_FROM_SCRIBBLES = True
+
+
+def _scratch_normalization(image: np.ndarray, scribbles: np.ndarray | None = None, unannotated: int = 255) -> dict:
+    if SCRATCH_WINDOW_FROM_SCRIBBLES and scribbles is not None and (scribbles != unannotated).sum() > 20:
+        # the intensities the user marked span the contrast that matters: window on them
+        # (1-99 %, widened by a quarter) so look-alike tissues are not squeezed together
+        values = image[scribbles != unannotated].astype(np.float32)
+        low, high = np.percentile(values, [1, 99])
+        margin = 0.25 * max(float(high - low), 1e-6)
+        low, high = float(low - margin), float(high + margin)
+        return {"kind": "window", "low": low, "high": high, "clip": True, "b_min": -2.0, "b_max": 2.0}
     flat = image.reshape(-1)[:: max(1, image.size // 500_000)].astype(np.float32)
     low, high = np.percentile(flat, [0.5, 99.5])
     mean = float(flat[(flat >= low) & (flat <= high)].mean())
@@ -162,6 +188,106 @@ def _scratch_normalization(image: np.ndarray) -> dict:
     # a window in image units (transferable to the next case), mapped to about mean 0 / sd 1
     return {"kind": "window", "low": float(low), "high": float(high), "clip": True,
             "b_min": (float(low) - mean) / std, "b_max": (float(high) - mean) / std}
+
+
+#: Previews skip the graph-cut refinement on regions larger than this (it holds the GIL).
+PREVIEW_REFINE_VOXELS = 2_000_000
+
+
+def crf_refine(probabilities: np.ndarray, request: MethodRequest, class_values: list[int],
+               smoothness: float) -> np.ndarray:
+    """Channel index per voxel minimising ``sum -log p + smoothness * contrast-sensitive Potts``.
+
+    The graph cut's own boundary term and solver (exact for two classes, alpha-expansion
+    otherwise) with the learned probabilities as the data term; scribbled voxels are hard.
+    This is the ECONet + GraphCut pairing of MONAI Label's scribble workflow.
+    """
+    from segviewer.methods import graphcut
+    from segviewer.methods.common import normalise
+
+    x, _, _ = normalise(np.asarray(request.image))
+    edges, _ = graphcut.edge_weights(x, request.spacing_zyx, 6, smoothness)
+    costs = -np.log(np.clip(probabilities, 1e-4, 1.0)).astype(np.float64)
+    if request.scribbles is not None:
+        for channel, value in enumerate(class_values):
+            marked = request.scribbles == value
+            if marked.any():
+                for other in range(costs.shape[0]):
+                    if other != channel:
+                        costs[other][marked] = graphcut.HARD
+    return graphcut.solve_grid(costs, edges)[0]
+
+
+def distance_prior(target: np.ndarray, channels: int, spacing_zyx, weight: float) -> np.ndarray:
+    """Log-prior per channel from the distance (mm) to each class's scribbles.
+
+    ``-weight * (d_c - min_k d_k) / tau_c``, ``tau_c`` the median distance from class c's
+    scribbles to the nearest scribble of another class (scale free: a hippocampus and a
+    spleen get the same prior relative to their size) — the graph cut's spatial prior, here
+    added to the network's evidence so that look-alike tissue far from every stroke of a
+    class is not claimed for it.
+    """
+    from scipy import ndimage
+
+    distances = np.zeros((channels, *target.shape), np.float32)
+    present = []
+    for c in range(channels):
+        mask = target == c
+        if mask.any():
+            distances[c] = ndimage.distance_transform_edt(~mask, sampling=spacing_zyx)
+            present.append(c)
+    prior = np.zeros_like(distances)
+    if len(present) < 2:
+        return prior
+    nearest = np.min(distances[present], axis=0)
+    for c in present:
+        others = np.min(distances[[o for o in present if o != c]], axis=0)
+        tau = max(float(np.median(others[target == c])), 2.0 * min(spacing_zyx))
+        prior[c] = -weight * (distances[c] - nearest) / tau
+    for c in range(channels):
+        if c not in present:
+            prior[c] = prior[present].min(axis=0)  # unscribbled class: no evidence for it
+    return prior
+
+
+class Adam:
+    """Adam (Kingma & Ba) in a few lines.
+
+    ``torch.optim`` imports ``torch._dynamo`` the first time an optimiser is built — several
+    seconds the user would wait for the first preview — so the interactive loop uses this.
+    Parameter groups are dicts with ``params`` and ``lr`` (extra keys are kept), like torch's.
+    """
+
+    def __init__(self, groups: list[dict], betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+        self.param_groups = groups
+        self.betas = betas
+        self.eps = eps
+        self.state: dict = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    def step(self) -> None:
+        import torch
+
+        beta1, beta2 = self.betas
+        with torch.no_grad():
+            for group in self.param_groups:
+                lr = float(group["lr"])
+                for p in group["params"]:
+                    if p.grad is None or lr == 0.0:
+                        continue
+                    state = self.state.get(p)
+                    if state is None:
+                        state = self.state[p] = {"t": 0, "m": torch.zeros_like(p), "v": torch.zeros_like(p)}
+                    state["t"] += 1
+                    m, v, t = state["m"], state["v"], state["t"]
+                    m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                    v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                    denominator = (v / (1 - beta2 ** t)).sqrt_().add_(self.eps)
+                    p.addcdiv_(m, denominator, value=-lr / (1 - beta1 ** t))
 
 
 def keep_scribbled_components(labels: np.ndarray, request: MethodRequest) -> np.ndarray:
@@ -247,6 +373,9 @@ class FinetuneMethod(Method):
         if len([c for c in scribbled]) + len(request.points) == 0:
             raise MethodInputError("fine-tuning needs scribbles (or clicks) on the image")
         device = choose_device(params.device)
+        if params.steps <= 0:
+            scratch = str(params.model).strip().lower() == SCRATCH
+            params = dataclasses.replace(params, steps=SCRATCH_STEPS if scratch else PRETRAINED_STEPS)
         torch.manual_seed(params.seed)
         progress(0.0, "preparing")
 
@@ -296,8 +425,10 @@ class FinetuneMethod(Method):
             card = ModelCard(name="online_net", labels=names,
                              network={"class": "segviewer.methods.deep.networks.OnlineNet",
                                       "kwargs": {"in_channels": 1, "out_channels": len(values) + 1,
-                                                 "dilations": list(SCRATCH_DILATIONS)}},
-                             spacing=None, normalization=_scratch_normalization(request.image),
+                                                 "dilations": list(SCRATCH_DILATIONS),
+                                                 "features": SCRATCH_FEATURES}},
+                             spacing=None, normalization=_scratch_normalization(request.image, request.scribbles,
+                                                                               request.unannotated),
                              roi_size=[64, 128, 128], description="trained from scribbles by segviewer")
             orientation, axis_order = None, "kji"
         mapping = ModelGridMapping.plan(request.geometry, card.spacing, orientation)
@@ -352,7 +483,11 @@ class FinetuneMethod(Method):
         valid = np.zeros(padded, bool)
         valid[tuple(slice(a, a + n) for (a, _), n in zip(pads, shape))] = True
         bags = [(c, pos, np.pad(m, pads)) for c, pos, m in bags]
+        prior = None
+        if from_scratch and params.spatial_prior > 0:
+            prior = torch.as_tensor(distance_prior(t_pad, card.out_channels, spacing_zyx, params.spatial_prior))
         return {
+            "prior": prior,
             "from_scratch": from_scratch, "loaded": loaded, "card": card, "mapping": mapping, "raw": raw,
             "axis_order": axis_order, "x": torch.as_tensor(np.ascontiguousarray(x_pad, dtype=np.float32)),
             "target": torch.as_tensor(np.ascontiguousarray(t_pad)),
@@ -372,10 +507,12 @@ class FinetuneMethod(Method):
         key = self._key(request, params, setup)
         if params.continue_training and self.state is not None and self.state.key == key:
             state = self.state
+            setup["_state_kernel_k"] = state.card.network.get("kwargs", {}).get("kernel_k", 3)
             for group in state.optimizer.param_groups:
                 group["lr"] = group["initial_lr_factor"] * params.learning_rate
-            # a new scribble changes the agreement: re-measure it against the current network
-            state.agreement = self._agreement(state, setup)
+            if state.source_kind == "pretrained":
+                # a new scribble changes the agreement: re-measure it against the current network
+                state.agreement = self._agreement(state, setup)
             return state
         from segviewer.methods.deep.networks import IntensityAdapter, OnlineNet
 
@@ -383,6 +520,7 @@ class FinetuneMethod(Method):
         if setup["from_scratch"]:
             kz = 3 if setup["spacing_zyx"][0] <= 2.5 * min(setup["spacing_zyx"][1:]) else 1
             card.network["kwargs"]["kernel_k"] = kz
+            setup["_state_kernel_k"] = kz
             network = OnlineNet(**card.network["kwargs"]).to(device)
             adapter = None
             groups = [{"params": list(network.parameters()), "initial_lr_factor": 1.0}]
@@ -405,7 +543,7 @@ class FinetuneMethod(Method):
                 state.anchor_probabilities = torch.softmax(self._forward(state, setup), 0).detach()
         for group in groups:
             group["lr"] = group["initial_lr_factor"] * params.learning_rate
-        state.optimizer = torch.optim.Adam(groups)
+        state.optimizer = Adam(groups)
         self.state = state
         return state
 
@@ -428,7 +566,10 @@ class FinetuneMethod(Method):
             x = state.adapter(x)
         if setup["from_scratch"] or list(x.shape[2:]) == setup["roi"]:
             out = state.network(x)
-            return (out[0] if isinstance(out, (tuple, list)) else out)[0]
+            logits = (out[0] if isinstance(out, (tuple, list)) else out)[0]
+            if setup.get("prior") is not None:
+                logits = logits + setup["prior"].to(logits.device)
+            return logits
         return self._windows_forward(state, setup, x)
 
     def _windows_forward(self, state, setup, x):
@@ -501,13 +642,21 @@ class FinetuneMethod(Method):
         region's size and the first preview comes within seconds.
         """
         shape = list(setup["x"].shape)
-        roi = [min(8, shape[0]), min(96, shape[1]), min(96, shape[2])] if setup["from_scratch"] else setup["roi"]
+        if setup["from_scratch"]:
+            # a 2D-per-slice network (thick slices) needs only a slice and its neighbours
+            depth = 3 if setup["_state_kernel_k"] == 1 else 6
+            roi = [min(depth, shape[0]), min(SCRATCH_PATCH, shape[1]), min(SCRATCH_PATCH, shape[2])]
+        else:
+            roi = setup["roi"]
         if shape == list(roi):
             return tuple(slice(0, n) for n in shape)
         scribbled = setup.get("_scribbled")
         if scribbled is None:
             scribbled = setup["_scribbled"] = np.argwhere(setup["target"].numpy() >= 0)
-        centre = scribbled[int(rng.integers(len(scribbled)))] if len(scribbled) else np.asarray(shape) // 2
+        if len(scribbled) and not (setup["from_scratch"] and rng.random() < RANDOM_PATCH_FRACTION):
+            centre = scribbled[int(rng.integers(len(scribbled)))]
+        else:
+            centre = np.array([int(rng.integers(n)) for n in shape])
         starts = [int(np.clip(c - r // 2 + rng.integers(-r // 4, r // 4 + 1), 0, n - r))
                   for c, r, n in zip(centre, roi, shape)]
         return tuple(slice(s, s + r) for s, r in zip(starts, roi))
@@ -534,8 +683,13 @@ class FinetuneMethod(Method):
         # intensity scale of the smoothness weights, in normalised units (z-score for the
         # pretrained models, the robust window for scratch)
         sigma = 0.5 if not setup["from_scratch"] else 0.25
+        base_rates = [group["lr"] for group in state.optimizer.param_groups]
         for step in range(params.steps):
             cancel.raise_if_cancelled()
+            if state.source_kind == "scratch" and LR_DECAY:
+                # settle at the end of each run: the prediction shown does not jump between steps
+                for group, rate in zip(state.optimizer.param_groups, base_rates):
+                    group["lr"] = rate * (1.0 - 0.9 * step / max(1, params.steps - 1))
             window = self._training_window(setup, rng)
             x = x_full[window][None, None]
             image = x[0, 0]
@@ -544,6 +698,8 @@ class FinetuneMethod(Method):
                     state.adapter(x_full[None, None])[(slice(None), slice(None), *window)]
             out = state.network(x)
             logits = (out[0] if isinstance(out, (tuple, list)) else out)[0]
+            if setup.get("prior") is not None:
+                logits = logits + setup["prior"][(slice(None), *window)].to(logits.device)
             log_p = torch.log_softmax(logits, 0)
             p = log_p.exp()
             target = target_full[window]
@@ -595,7 +751,12 @@ class FinetuneMethod(Method):
 
         values = state.card.class_values
         lookup = np.asarray(values, dtype=np.uint16 if max(values) > 255 else np.uint8)
-        labels = lookup[probabilities.argmax(0)]
+        params = request.params if request.params is not None else FinetuneParameters()
+        refine = params.refine if params.refine != "auto" else ("graphcut" if state.source_kind == "scratch" else "none")
+        if refine == "graphcut" and not (light and probabilities[0].size > PREVIEW_REFINE_VOXELS):
+            labels = lookup[crf_refine(probabilities, request, list(values), params.refine_smoothness)]
+        else:
+            labels = lookup[probabilities.argmax(0)]
         if state.source_kind == "scratch":
             labels = keep_scribbled_components(labels, request)
         entropy = entropy_map(probabilities)
