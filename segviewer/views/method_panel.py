@@ -29,11 +29,13 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -234,7 +236,15 @@ class MethodPanel(QWidget):
         self._instances: dict[str, Method] = {}
         self.form: ParameterForm | None = None
 
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()  # the dock may be short: scroll rather than squash the form
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        content = QWidget()
+        scroll.setWidget(content)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(content)
         top = QHBoxLayout()
         top.addWidget(QLabel("Method"))
         self.method_combo = QComboBox()
@@ -459,11 +469,15 @@ class MethodPanel(QWidget):
         self.compute.schedule()
 
 
+#: Result facts not worth the user's attention in the panel (still in the JSON / CLI output).
+HIDDEN_INFO = ("seconds", "intensity_range", "band_fraction", "voxels")
+
+
 def format_info(title: str, seconds: float | None, info: dict) -> str:
     """The result's facts as short HTML for the panel."""
     lines = [f"<b>{html.escape(title)}</b>" + (f" — {seconds:.2f} s" if seconds is not None else "")]
     for key, value in (info or {}).items():
-        if key == "seconds":
+        if key in HIDDEN_INFO:
             continue
         if isinstance(value, float):
             text = f"{value:.4g}"
