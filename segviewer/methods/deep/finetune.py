@@ -191,7 +191,7 @@ def _scratch_normalization(image: np.ndarray, scribbles: np.ndarray | None = Non
 
 
 #: Previews skip the graph-cut refinement on regions larger than this (it holds the GIL).
-PREVIEW_REFINE_VOXELS = 2_000_000
+PREVIEW_REFINE_VOXELS = 300_000
 
 
 def crf_refine(probabilities: np.ndarray, request: MethodRequest, class_values: list[int],

@@ -380,7 +380,8 @@ def config_from_args(args, argv: list[str] | None = None) -> TrainConfig:
     return TrainConfig(
         data=Path(args.data), split=Path(args.split), out=Path(args.out), name=args.name, labels=labels,
         seed=args.seed, iterations=args.iterations, batch_size=args.batch_size, learning_rate=args.lr,
-        roi_size=tuple(args.roi_size), channels=tuple(args.channels), val_every=args.val_every,
+        roi_size=tuple(args.roi_size), channels=tuple(args.channels), strides=(2,) * (len(args.channels) - 1),
+        val_every=args.val_every,
         time_limit_minutes=args.time_limit, threads=args.threads, device=args.device,
         command="segviewer train " + " ".join(argv or []),
     )
