@@ -120,13 +120,18 @@ class ProcessRunner:
         """``method.run(request)`` in the helper; progress forwarded; cancel kills it."""
         if self._closed:
             raise HelperProcessError("the compute helper has been closed")
-        with self._lock:
-            helper = self._ensure_active()
-        try:
-            helper.connection.send(("run", type(method), request))
-        except (OSError, BrokenPipeError) as error:
-            self._discard(helper)
-            raise HelperProcessError(f"could not reach the compute helper process ({error})") from None
+        for attempt in range(2):  # a helper that died while idle: the spare takes the job
+            with self._lock:
+                helper = self._ensure_active()
+            try:
+                helper.connection.send(("run", type(method), request))
+                break
+            except (OSError, BrokenPipeError) as error:
+                code = helper.process.exitcode
+                self._discard(helper)
+                if attempt == 1 or cancel.cancelled:
+                    raise HelperProcessError(f"the compute helper process stopped before it got the job "
+                                             f"(exit code {code}: {error})") from None
         while True:
             if cancel.cancelled:
                 self._discard(helper)  # stops a solve in the middle; the spare takes over

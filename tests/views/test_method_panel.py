@@ -169,5 +169,5 @@ def test_gui_keeps_responding_during_a_long_cut(spleen_plain, spleen_paths, qtbo
     timer.stop()
     assert len(gaps) > 10
     # generous (shared CI machines); the benchmark reports the real figure
-    assert max(gaps[2:]) < 0.3, max(gaps)
+    assert max(gaps[2:]) < 0.5, max(gaps)
     wait_idle(qtbot, window)

@@ -74,13 +74,16 @@ def test_graph_cut_runs_in_the_helper_without_holding_our_gil(worker, blob):
     assert job.state == FINISHED, job.error
     # In-thread, PyMaxflow would hold the GIL for the whole solve (seconds); here the
     # heartbeat keeps beating. Generous bound: shared CI machines are noisy.
-    assert max(gaps) < 0.25, (max(gaps), elapsed)
+    assert max(gaps) < 0.5, (max(gaps), elapsed)
 
 
 def test_cancel_stops_the_solve_at_once_and_the_spare_takes_over(worker, blob):
     method, request = big_request()
     job = worker.submit_method(method, request)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while job.fraction <= 0 and time.monotonic() < deadline:  # the helper is computing
+        time.sleep(0.01)
+    time.sleep(0.2)
     started = time.perf_counter()
     worker.cancel(job)
     assert worker.wait_idle(10)
@@ -95,7 +98,9 @@ def test_cancel_stops_the_solve_at_once_and_the_spare_takes_over(worker, blob):
 def test_a_dead_helper_is_an_error_message_not_a_crash(worker, blob):
     method, request = big_request()
     job = worker.submit_method(method, request)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while job.fraction <= 0 and time.monotonic() < deadline:  # the helper is computing
+        time.sleep(0.01)
     worker._process_runner._active.process.kill()
     assert worker.wait_idle(30)
     assert job.state == FAILED and "helper process stopped" in job.error
