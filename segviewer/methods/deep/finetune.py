@@ -350,7 +350,8 @@ class FinetuneMethod(Method):
                    "and clicks; the prediction refreshes live, with an uncertainty map and a hint where to "
                    "scribble next.")
     Parameters = FinetuneParameters
-    requires = frozenset({"scribbles"})
+    #: scribbles and/or clicks (either is enough)
+    requires = frozenset({"scribbles", "points"})
     uses_roi = True
 
     def __init__(self) -> None:
