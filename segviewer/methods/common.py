@@ -46,11 +46,6 @@ def normalise(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[
     return out, lo, hi
 
 
-def scribble_classes(request: MethodRequest) -> list[int]:
-    """Scribbled classes in the crop (0 = background), sorted."""
-    return request.scribble_classes()
-
-
 def require_seeds(request: MethodRequest, title: str) -> tuple[np.ndarray, int]:
     """Scribbles plus point prompts (see :func:`seeds_with_points`), or a clear error."""
     found = seeds_with_points(request)
