@@ -1,0 +1,1 @@
+"""Baselines re-implemented for the benchmarks only (never registered as product methods)."""
