@@ -16,6 +16,11 @@ it" with its defaults, on the spleen CT and on the first 20 hippocampus dev case
   window (CT window / the image's min-max) × grid (2.5×2.5×5 mm / native).
 * Dice and HD95 (mm) of the merged foreground; for the hippocampus also our per-label Dice.
 
+Measured (full mode, this machine): spleen Dice 0.958 (ours) vs 0.939 (defaults) and 0.947
+(best: λ=0.5, σ=0.1, CT window, native grid); hippocampus merged 0.845 vs 0.155 and 0.778
+(best: λ=5, σ=0.03, min-max window, native grid; a finer σ grid 0.01-0.05 × λ 2-50 peaks there
+too). Ours per label 0.834 / 0.818.
+
 Quick mode: the spleen only, baseline defaults only (about a second).
 ``python -m benchmarks.bench_graphcut_quality`` prints the table (full mode).
 """

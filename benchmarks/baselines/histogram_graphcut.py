@@ -31,6 +31,10 @@ reading that code, none copied. The recipe, with MONAI Label's defaults:
 ``pix_dim=None`` keeps the native grid; ``intensity_range=None`` sets the window to the
 image's own min-max (``ScaleIntensityRange`` with a_min/a_max = the image's range, which
 the infer task allows) -- with λ and σ, the knobs of the "best setting" search.
+
+Checked by hand against numpymaxflow 0.0.7 itself (in a separate numpy<2 environment; it
+is not a dependency): identical labels on the spleen CT (default grid) and a hippocampus
+case (native grid) at five (λ, σ) each, given the same likelihoods.
 """
 
 from __future__ import annotations
