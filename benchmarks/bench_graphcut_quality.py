@@ -34,7 +34,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from benchmarks.baselines.histogram_graphcut import DEFAULTS, HistogramGraphCutSettings, segment
+from benchmarks.baselines.histogram_graphcut import (
+    DEFAULTS,
+    HistogramGraphCutSettings,
+    segment,
+)
 from benchmarks.common import PROJECT_ROOT, SHARED_DATA, Row
 
 AREA = "methods-quality"
