@@ -26,6 +26,8 @@ from segviewer.methods.deep.preprocess import normalize
 from segviewer.model.geometry import Box
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: Live overlays at most this often (the last tile is always sent).
+PARTIAL_INTERVAL_S = 0.25
 
 
 def choose_device(name: str = "auto") -> str:
@@ -139,7 +141,7 @@ class UNetParameters:
 
 @dataclass
 class Prediction:
-    probabilities: np.ndarray  # (C, k, j, i) on the request grid
+    probabilities: np.ndarray | None  # (C, k, j, i) on the request grid
     labels: np.ndarray
     class_values: list[int]
     tiles: int
@@ -149,7 +151,7 @@ class Prediction:
 def predict(loaded, image: np.ndarray, geometry, *, roi: Box, overlap: float = 0.5, batch_size: int = 1,
             device: str = "cpu", mixed_precision: bool = True, progress: Progress = no_progress,
             cancel: CancelToken | None = None, progress_range: tuple[float, float] = (0.0, 1.0),
-            network=None) -> Prediction:
+            network=None, want_probabilities: bool = True) -> Prediction:
     """Run a loaded model on a request crop; probabilities come back on the crop's grid."""
     import torch
 
@@ -171,16 +173,16 @@ def predict(loaded, image: np.ndarray, geometry, *, roi: Box, overlap: float = 0
         pending[0] = box if pending[0] is None else tuple(
             slice(min(a.start, b.start), max(a.stop, b.stop)) for a, b in zip(pending[0], box))
         now = time.perf_counter()
-        if done < total and now - last[0] < 0.1:
+        if done < total and now - last[0] < PARTIAL_INTERVAL_S:
             return
         last[0] = now
         box, pending[0] = pending[0], None
         # current labels in the box from the running accumulators (padding offset applied)
         pad = [(o - n) // 2 for o, n in zip(output.shape[1:], x.shape)]
         padded_box = tuple(slice(s.start + p, s.stop + p) for s, p in zip(box, pad))
-        acc = output[(slice(None), *padded_box)]
-        w = weights[(slice(None), *padded_box)]
-        labels = lookup[(acc / torch.clamp(w, min=1e-6)).argmax(0).numpy()]
+        # the weights are positive per voxel: they do not change which channel is largest
+        # (NumPy's argmax over the channel axis is ~10x faster than torch's on a strided view)
+        labels = lookup[output[(slice(None), *padded_box)].numpy().argmax(0)]
         if ijk:
             labels = labels.transpose(2, 1, 0)
             box = tuple(reversed(box))
@@ -195,10 +197,14 @@ def predict(loaded, image: np.ndarray, geometry, *, roi: Box, overlap: float = 0
     logits = sliding_window_logits(network, x, card.roi_size, card.out_channels, overlap=overlap,
                                    mode="gaussian", batch_size=batch_size, device=device,
                                    mixed_precision=mixed_precision, on_tile=on_tile, cancel=cancel)
-    probabilities = torch.softmax(torch.from_numpy(logits), dim=0).numpy()
     if ijk:
-        probabilities = probabilities.transpose(0, 3, 2, 1)
-    probabilities = mapping.channels_to_image(np.ascontiguousarray(probabilities))
+        logits = logits.transpose(0, 3, 2, 1)
+    if not want_probabilities and not mapping.resampled:
+        # labels only on the same grid: the largest logit, no softmax needed
+        labels = lookup[mapping.reorientation.invert(logits.argmax(0))]
+        return Prediction(None, np.ascontiguousarray(labels), class_values, tiles[0], time.perf_counter() - start)
+    probabilities = torch.softmax(torch.from_numpy(np.ascontiguousarray(logits)), dim=0).numpy()
+    probabilities = mapping.channels_to_image(probabilities)
     labels = lookup[probabilities.argmax(0)]
     return Prediction(probabilities.astype(np.float32, copy=False), labels, class_values, tiles[0],
                       time.perf_counter() - start)
@@ -225,7 +231,7 @@ class UNetMethod(Method):
         cancel.raise_if_cancelled()
         prediction = predict(loaded, request.image, request.geometry, roi=request.roi, overlap=params.overlap,
                              batch_size=params.batch_size, device=device, mixed_precision=params.mixed_precision,
-                             progress=progress, cancel=cancel)
+                             progress=progress, cancel=cancel, want_probabilities=params.probabilities)
         info = {
             "model": loaded.card.name, "model_kind": loaded.kind, "device": device,
             "label_names": dict(loaded.card.labels), "tiles": prediction.tiles,
