@@ -12,27 +12,17 @@ The files live in ``resources/demo/`` at the project root. They are found
 
 from __future__ import annotations
 
-import os
-import sys
-import sysconfig
 from pathlib import Path
 
 from segviewer.errors import SegviewerError
+from segviewer.io.paths import resource_folders
 
 DEMO_IMAGE = "spleen_ct.nii.gz"
 DEMO_LABELS = "spleen_ct_label.nii.gz"
 
 
 def _candidates() -> list[Path]:
-    folders = []
-    override = os.environ.get("SEGVIEWER_DEMO_DIR")
-    if override:
-        folders.append(Path(override))
-    folders.append(Path(__file__).resolve().parents[2] / "resources" / "demo")
-    for prefix in (sysconfig.get_paths().get("data"), sys.prefix, getattr(sys, "base_prefix", None)):
-        if prefix:
-            folders.append(Path(prefix) / "share" / "segviewer" / "demo")
-    return folders
+    return resource_folders("demo", "SEGVIEWER_DEMO_DIR")
 
 
 def demo_dir() -> Path:

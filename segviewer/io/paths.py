@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import sysconfig
 from pathlib import Path
 from typing import Iterable
 
@@ -80,3 +82,18 @@ def refuse_protected(target: str | Path, protected: Iterable[str | Path | None],
     for source in protected:
         if source is not None and same_file(target, source):
             raise WritePathError(f"{target}: is the source image; refusing to overwrite it with {what}")
+
+
+def resource_folders(kind: str, override_variable: str | None = None) -> list[Path]:
+    """Where bundled resources of ``kind`` ("demo", "models") may live, in search order:
+    the folder named by ``override_variable``, ``<root>/resources/<kind>`` of a source
+    checkout or editable install, then ``<prefix>/share/segviewer/<kind>`` of a wheel."""
+    folders = []
+    override = os.environ.get(override_variable) if override_variable else None
+    if override:
+        folders.append(Path(override))
+    folders.append(Path(__file__).resolve().parents[2] / "resources" / kind)
+    for prefix in (sysconfig.get_paths().get("data"), sys.prefix, getattr(sys, "base_prefix", None)):
+        if prefix:
+            folders.append(Path(prefix) / "share" / "segviewer" / kind)
+    return list(dict.fromkeys(folders))

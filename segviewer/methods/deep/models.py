@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from segviewer.io.paths import resource_folders
 from segviewer.methods.deep.card import ModelCard, ModelError, build_network
 
 #: Name of the bundled model (a card + weights in resources/models/).
@@ -22,13 +23,13 @@ TORCHSCRIPT_CARD = "segviewer_card.json"
 
 
 def models_folder() -> Path:
-    """``resources/models`` of the source tree (or of an installed copy beside the package)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "resources" / "models"
-        if candidate.is_dir():
-            return candidate
-    return here.parents[3] / "resources" / "models"
+    """The bundled models: ``resources/models`` of the source tree, or
+    ``<prefix>/share/segviewer/models`` of an installed wheel."""
+    folders = resource_folders("models")
+    for folder in folders:
+        if (folder / f"{BUNDLED_MODEL}.json").is_file():
+            return folder
+    return folders[0]
 
 
 def bundled_model_path(name: str = BUNDLED_MODEL) -> Path:
