@@ -89,7 +89,7 @@ def evaluate_method(method_name: str, dataset: Dataset, max_interactions: int, n
     for number, case in enumerate(cases):
         image, reference = read_case(case)
 
-        def attempt(rounds: int):
+        def attempt(rounds: int, image=image, reference=reference, case=case):
             try:
                 return run_case(get_method(method_name), image.array, image.geometry, reference, case=case.name,
                                 params=params, max_interactions=rounds)

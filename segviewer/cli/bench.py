@@ -18,9 +18,18 @@ from pathlib import Path
 
 from segviewer.errors import SegviewerError
 from segviewer.evaluation.cases import find_cases, read_case, select_cases
-from segviewer.evaluation.interactive import MAX_INTERACTIONS, CaseRun, run_case, summarize
+from segviewer.evaluation.interactive import (
+    MAX_INTERACTIONS,
+    CaseRun,
+    run_case,
+    summarize,
+)
 from segviewer.io.atomic import write_text_atomically
-from segviewer.methods.base import MethodInputError, get_method, parse_parameter_assignments
+from segviewer.methods.base import (
+    MethodInputError,
+    get_method,
+    parse_parameter_assignments,
+)
 
 NAME = "bench"
 HELP = "benchmarks: 'bench interactive' runs a simulated user against a method over a set of cases"

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from segviewer.evaluation.cases import read_label_array, write_points_file, write_scribble_file
-from segviewer.evaluation.simulate import StrokeStyle, simulate_points, simulate_scribbles
+from segviewer.evaluation.cases import (
+    read_label_array,
+    write_points_file,
+    write_scribble_file,
+)
+from segviewer.evaluation.simulate import (
+    StrokeStyle,
+    simulate_points,
+    simulate_scribbles,
+)
 
 NAME = "simulate"
 HELP = ("draw scribbles from a reference label map as a user would: strokes inside each structure "

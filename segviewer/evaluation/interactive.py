@@ -15,14 +15,26 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from segviewer.evaluation import metrics
-from segviewer.evaluation.simulate import DEFAULT_STYLE, StrokeStyle, corrective_scribble, simulate_scribbles
-from segviewer.methods.base import CancelToken, Method, MethodRequest, MethodResult, no_progress
+from segviewer.evaluation.simulate import (
+    DEFAULT_STYLE,
+    StrokeStyle,
+    corrective_scribble,
+    simulate_scribbles,
+)
+from segviewer.methods.base import (
+    CancelToken,
+    Method,
+    MethodRequest,
+    MethodResult,
+    no_progress,
+)
 from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
 from segviewer.model.geometry import Geometry
 

@@ -40,8 +40,8 @@ was empty ("both", "reference", "prediction" or None) so aggregations can treat 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 from scipy import ndimage

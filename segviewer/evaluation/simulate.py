@@ -19,8 +19,8 @@ maximum (255 for ``uint8``) = not annotated. Everything is deterministic for a g
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -141,7 +141,7 @@ def medial_path(region: np.ndarray, spacing2d: Sequence[float] = (1.0, 1.0)) -> 
     if len(coords) <= 2:
         return coords.astype(float)
     depth = ndimage.distance_transform_edt(np.pad(region, 1), sampling=spacing2d)[1:-1, 1:-1]
-    length_graph, cost_graph, index = _grid_graph(region, spacing2d, depth)
+    length_graph, cost_graph, _ = _grid_graph(region, spacing2d, depth)
     if length_graph is None:
         return coords[:1].astype(float)
     deepest = int(np.argmax(depth[region]))
@@ -401,7 +401,7 @@ def largest_error_region(prediction: np.ndarray, reference: np.ndarray,
     ref_box = np.asarray(reference)[box]
     best: tuple[int, int, np.ndarray, int] | None = None  # (size, -value, mask, value)
     for value in np.unique(ref_box[wrong_box]):
-        components, count = ndimage.label(wrong_box & (ref_box == value))
+        components, _ = ndimage.label(wrong_box & (ref_box == value))
         sizes = np.bincount(components.ravel())
         sizes[0] = 0
         top = int(np.argmax(sizes))

@@ -6,12 +6,17 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-import pytest
 from scipy import ndimage
 
 from segviewer.cli import main
 from segviewer.evaluation import interactive as I
-from segviewer.methods.base import Method, MethodResult, param, register, registered_methods
+from segviewer.methods.base import (
+    Method,
+    MethodResult,
+    param,
+    register,
+    registered_methods,
+)
 
 
 @dataclass

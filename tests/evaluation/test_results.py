@@ -12,8 +12,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from benchmarks import results  # noqa: E402
-from tests.evaluation.test_interactive import NearestScribbleMethod  # noqa: E402,F401  (registers it)
+from benchmarks import results
+from tests.evaluation.test_interactive import NearestScribbleMethod
 
 
 def test_replace_between_markers():

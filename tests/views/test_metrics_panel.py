@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from segviewer.model.geometry import full_box
-from segviewer.model.session import LABELS
 from viewer_helpers import wait_idle
+
+from segviewer.model.session import LABELS
 
 
 def _wait_metrics(qtbot, panel):
