@@ -24,6 +24,7 @@ from segviewer.evaluation.interactive import (
     run_case,
     summarize,
 )
+from segviewer.evaluation.metrics import json_safe
 from segviewer.io.atomic import write_text_atomically
 from segviewer.methods.base import (
     MethodInputError,
@@ -129,7 +130,9 @@ def run_interactive(args) -> int:
             "summary": summary, "cases": [r.to_dict() for r in runs],
         }
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(args.json_out, json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")
+        # "auto" parameters are NaN; JSON has no NaN, so they are written as null.
+        write_text_atomically(args.json_out, json.dumps(json_safe(data), indent=2, allow_nan=False, default=str)
+                              + "\n")
     return 0 if summary["failed"] == 0 else 1
 
 

@@ -89,3 +89,13 @@ def test_bench_interactive_cli(shared_data, tmp_path, capsys):
 def test_bench_rejects_unknown_method(shared_data, capsys):
     code = main(["bench", "interactive", "--method", "no-such-method", "--cases", str(shared_data / "spleen_ct")])
     assert code != 0 and "unknown method" in capsys.readouterr().err
+
+
+def test_bench_json_writes_auto_parameters_as_null(shared_data, tmp_path, capsys):
+    """Region growing's "auto" bounds are NaN; the JSON report must still be written."""
+    out = tmp_path / "bench.json"
+    code = main(["bench", "interactive", "--method", "region_growing", "--cases", str(shared_data / "spleen_ct"),
+                 "--max-interactions", "1", "--json", str(out), "--quiet"])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["parameters"]["lower"] is None and data["summary"]["cases"] == 1
