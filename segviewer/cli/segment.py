@@ -1,9 +1,11 @@
 """``segviewer segment IMAGE --method NAME [--scribbles S] [--points P.json] [--labels L]
-[--param key=value …] [--roi-margin MM | --whole-volume] -o OUT``.
+[--model M] [--param key=value …] [--roi-margin MM | --whole-volume] -o OUT``.
 
 Runs a registered method headless — the very code the GUI's worker runs — and writes the
 label map with the image's geometry. With ``--labels`` the result is written into that
 label map (only where the method decided, only inside its ROI); otherwise into an empty one.
+``--model M`` is short for ``--param model=M`` (deep methods: a bundled model name, a model
+card, a TorchScript file or a bundle folder).
 """
 
 from __future__ import annotations
@@ -13,11 +15,19 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from segviewer.io.images import read_image
 from segviewer.io.labels import read_label_map, write_label_map
 from segviewer.io.points import read_points
 from segviewer.io.scribbles import read_scribbles
-from segviewer.methods.base import CancelToken, MethodInputError, get_method, parse_parameter_assignments
+from segviewer.methods.base import (
+    CancelToken,
+    MethodInputError,
+    get_method,
+    parameter_specs,
+    parse_parameter_assignments,
+)
 from segviewer.methods.request import DEFAULT_MARGIN_MM, apply_result_to_array, build_request_from_arrays
 from segviewer.model.labels import LabelMap
 from segviewer.model.points import PointSet
@@ -36,6 +46,9 @@ def add_arguments(parser) -> None:
                         help="the active label (threshold, region growing from points); default 1")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a method parameter (repeatable); see: segviewer methods")
+    parser.add_argument("--model", metavar="M",
+                        help="the model of a deep method (unet, finetune): a bundled name, a model card "
+                             "(.json), a TorchScript file or a bundle folder; short for --param model=M")
     roi = parser.add_mutually_exclusive_group()
     roi.add_argument("--roi-margin", type=float, default=None, metavar="MM",
                      help=f"work on the scribbles' box grown by MM millimetres (default {DEFAULT_MARGIN_MM:g})")
@@ -47,7 +60,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     method = get_method(args.method)
-    params = parse_parameter_assignments(method.Parameters, args.param)
+    params = parse_parameter_assignments(method.Parameters, model_assignments(method, args.model) + args.param)
     output = Path(args.output)
     protected = [Path(p) for p in (args.image, args.scribbles, args.points, args.labels) if p]
     if output.resolve() in {p.resolve() for p in protected}:
@@ -97,9 +110,21 @@ def run(args) -> int:
     write_label_map(output, label_map, geometry, protected_paths=protected)
     box = " ".join(f"{s.start}:{s.stop}" for s in reversed(result.roi))
     print(f"wrote {output} ({method.name}, ROI i j k = {box}, {seconds:.2f} s)")
-    if result.info and not args.quiet:
-        print(json.dumps(result.info, default=str))
+    info = {key: value for key, value in (result.info or {}).items()
+            if not isinstance(value, np.ndarray)}  # maps (entropy) are not facts to print
+    if info and not args.quiet:
+        print(json.dumps(info, default=str))
     if args.info:
         Path(args.info).write_text(json.dumps({"method": method.name, "seconds": seconds, "roi": box,
-                                               "info": result.info}, indent=2, default=str) + "\n")
+                                               "info": info}, indent=2, default=str) + "\n")
     return 0
+
+
+def model_assignments(method, model: str | None) -> list[str]:
+    """``--model M`` as the assignment ``model=M`` (an error for a method without a model)."""
+    if model is None:
+        return []
+    if "model" not in {spec.name for spec in parameter_specs(method.Parameters)}:
+        raise MethodInputError(f"method {method.name!r} has no model; --model is for deep methods "
+                               "(see: segviewer methods)")
+    return [f"model={model}"]

@@ -65,6 +65,7 @@ class ComputeController(QObject):
 
     job_event = Signal(object)  # JobEvent, on the GUI thread
     result_ready = Signal(object, object)  # Job, MethodResult (the preview now shown)
+    partial_ready = Signal(object, object)  # Job, MethodResult: a live partial result now shown
     failed = Signal(str)  # message
     busy_changed = Signal(bool)
     jobs_changed = Signal()
@@ -84,6 +85,9 @@ class ComputeController(QObject):
         #: Called on the GUI thread to get the panel's current settings for auto-update.
         self.settings_provider: Callable[[], RunSettings | None] | None = None
         self._busy = False
+        #: the run asked to stop: only its final "cancelled" partial may still show
+        self._stopping: Job | None = None
+        self._kept_on_stop = False
         self._from_worker.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -145,6 +149,7 @@ class ComputeController(QObject):
         job = self.worker.submit_method(method, request, key=PREVIEW_KEY, title=title,
                                         context={"session": session, "settings": settings})
         self.latest = job
+        self._stopping, self._kept_on_stop = None, False
         self._remember(job)
         self._set_busy(True)
         return job
@@ -155,10 +160,20 @@ class ComputeController(QObject):
             self.worker.prestart_process()
 
     def cancel(self) -> None:
-        """Cancel the preview runs and drop the preview."""
+        """Cancel the preview runs and drop the preview.
+
+        A running method may answer the cancel with a last partial result marked
+        ``info["cancelled"]`` (fine-tuning: stop after the current step): that prediction
+        stays as the preview, so it can still be applied (stop / continue). Otherwise, and
+        when nothing is running, the preview is dropped."""
         self._debounce.stop()
+        running = self._busy and self.latest is not None and not self.latest.done
         if self._worker is not None:
             self._worker.cancel_all(PREVIEW_KEY)
+        if running:
+            self._stopping = self.latest  # the preview is settled by its last events
+            self.controller.report_progress(-1.0, f"{self.latest.title}: stopping…")
+            return
         self.controller.clear_preview()
         self.last_result = None
         self.controller.finish_progress("cancelled")
@@ -225,11 +240,17 @@ class ComputeController(QObject):
         self.jobs_changed.emit()
         is_latest = job is self.latest
         same_session = isinstance(job.context, dict) and job.context.get("session") is self.controller.session
+        stopping = job is self._stopping
         if event.kind == "progress":
             if is_latest:
-                self.controller.report_progress(event.fraction, f"{job.title}: {event.text}")
+                if not stopping:
+                    self.controller.report_progress(event.fraction, f"{job.title}: {event.text}")
                 if isinstance(event.partial, MethodResult) and same_session:
-                    self._show(job, event.partial)
+                    final = bool((event.partial.info or {}).get("cancelled"))
+                    if not stopping or final:  # after a cancel, only the stopped state counts
+                        self._show(job, event.partial)
+                        self._kept_on_stop = self._kept_on_stop or (stopping and final)
+                        self.partial_ready.emit(job, event.partial)
             return
         if event.kind == "started" and is_latest:
             self.controller.report_progress(0.0, f"{job.title}…")
@@ -252,6 +273,16 @@ class ComputeController(QObject):
             self.controller.finish_progress(f"{job.title} failed")
             self.controller.message.emit(event.message)
             self.failed.emit(event.message)
+        elif stopping:
+            self._stopping = None
+            if self._kept_on_stop and same_session and self.controller.preview is not None:
+                self.controller.finish_progress(f"{job.title}: {job.text} — Apply to keep the preview")
+                self.result_ready.emit(job, self.last_result)
+            else:
+                self.controller.clear_preview()
+                self.last_result = None
+                self.controller.finish_progress("cancelled")
+            self._kept_on_stop = False
         else:
             self.controller.finish_progress("")
 

@@ -12,6 +12,14 @@ as ONE undo step; Cancel stops the run and drops the preview. With auto-update o
 scribble stroke (and every parameter change) reruns the method after a short pause. For
 the threshold method a live histogram shows the ROI's intensities with the lower/upper
 range as a draggable region, and the threshold(s) found by automatic methods.
+
+Deep methods' live outputs: a loss curve (any result whose info carries ``loss_curve``,
+partial or final), the entropy map (``info["entropy"]``) in the controller's heat-map layer
+while the preview is shown, the suggestion of where to scribble next with a "Go there"
+button, and — for a method that can (``save_model`` / ``reset``, i.e. fine-tuning) —
+"Save model…" and "Reset". The panel keeps ONE instance per method, so a fine-tuning run
+continues from the previous one; Cancel while it trains stops it and keeps its prediction.
+A ``model`` text parameter gets a "…" picker (model card, TorchScript file, bundle folder).
 """
 
 from __future__ import annotations
@@ -28,15 +36,19 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -77,7 +89,10 @@ class ParameterForm(QWidget):
             self.editors[spec.name] = editor
             label = QLabel(spec.name.replace("_", " "))
             label.setToolTip(spec.help)
-            layout.addRow(label, editor)
+            if spec.name == "model" and isinstance(editor, QLineEdit):
+                layout.addRow(label, self._with_model_picker(editor))
+            else:
+                layout.addRow(label, editor)
 
     def _editor(self, spec: ParameterSpec) -> QWidget:
         if spec.type is bool:
@@ -117,6 +132,38 @@ class ParameterForm(QWidget):
             edit.setText(str(spec.default))
         edit.editingFinished.connect(self.changed)
         return edit
+
+    def _with_model_picker(self, edit: QLineEdit) -> QWidget:
+        """The ``model`` field plus a "…" button: a model card / TorchScript file, or (menu)
+        a MONAI bundle folder."""
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(edit, 1)
+        button = QToolButton()
+        button.setText("…")
+        button.setObjectName("model_picker")
+        button.setToolTip("Choose a model file (card .json, .pt, TorchScript .ts); the arrow: a bundle folder")
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        menu = QMenu(button)
+        menu.addAction("Model file…", self.choose_model_file)
+        menu.addAction("Bundle folder…", self.choose_model_folder)
+        button.setMenu(menu)
+        button.clicked.connect(lambda: self.choose_model_file())
+        layout.addWidget(button)
+        return row
+
+    def choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model", "", MODEL_FILE_FILTER)
+        self._set_model(path)
+
+    def choose_model_folder(self) -> None:
+        self._set_model(QFileDialog.getExistingDirectory(self, "Model bundle folder"))
+
+    def _set_model(self, path: str) -> None:
+        if path:
+            self.set_value("model", path)
+            self.changed.emit()
 
     def value(self, name: str) -> Any:
         spec = next(s for s in self.specs if s.name == name)
@@ -221,6 +268,98 @@ class ThresholdHistogram(QWidget):
         self.range_changed.emit(float(lower), float(upper))
 
 
+#: What the model picker offers.
+MODEL_FILE_FILTER = "Models (*.json *.pt *.pth *.ts);;All files (*)"
+
+
+class DeepOutputs(QWidget):
+    """A deep method's live outputs: the loss curve, where to scribble next ("Go there"),
+    and Save model… / Reset for a method that keeps a trained state."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        import pyqtgraph as pg
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.loss_plot = pg.PlotWidget()
+        self.loss_plot.setObjectName("loss_curve")
+        self.loss_plot.setMinimumHeight(90)
+        self.loss_plot.setMaximumHeight(130)
+        self.loss_plot.setMenuEnabled(False)
+        self.loss_plot.setMouseEnabled(x=False, y=False)
+        self.loss_plot.setTitle("loss", size="8pt")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen((220, 120, 20), width=2))
+        layout.addWidget(self.loss_plot)
+
+        self.suggestion = QLabel()
+        self.suggestion.setObjectName("suggestion")
+        self.suggestion.setWordWrap(True)
+        self.suggestion.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.go_button = QPushButton("Go there")
+        self.go_button.setObjectName("go_there")
+        self.go_button.setToolTip("Move the crosshair to the centre of the most uncertain region")
+        row = QHBoxLayout()
+        row.addWidget(self.suggestion, 1)
+        row.addWidget(self.go_button)
+        self.suggestion_row = QWidget()
+        self.suggestion_row.setLayout(row)
+        row.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.suggestion_row)
+
+        self.model_row = QWidget()
+        model_layout = QHBoxLayout(self.model_row)
+        model_layout.setContentsMargins(0, 0, 0, 0)
+        self.save_button = QPushButton("Save model…")
+        self.save_button.setObjectName("save_model")
+        self.save_button.setToolTip("Write the fine-tuned network and its updated model card")
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setObjectName("reset_model")
+        self.reset_button.setToolTip("Forget the fine-tuning: the next run starts from the model again")
+        model_layout.addWidget(self.save_button)
+        model_layout.addWidget(self.reset_button)
+        model_layout.addStretch(1)
+        layout.addWidget(self.model_row)
+        self.clear()
+
+    def clear(self) -> None:
+        self.loss_curve.setData([], [])
+        self.loss_plot.setVisible(False)
+        self.suggestion.setText("")
+        self.suggestion_row.setVisible(False)
+        self.target: tuple[int, int, int] | None = None
+
+    def show_result(self, info: dict) -> None:
+        """Update from a (partial or final) result's info; what it lacks stays as it was."""
+        curve = info.get("loss_curve")
+        if curve:
+            values = np.asarray(curve, dtype=np.float64)
+            self.loss_curve.setData(np.arange(1, len(values) + 1), values)
+            self.loss_plot.setVisible(True)
+        suggestion = info.get("suggestion")
+        if isinstance(suggestion, dict) and suggestion.get("text"):
+            self.suggestion.setText(str(suggestion["text"]))
+            self.target = suggestion_centre(suggestion)
+            self.go_button.setEnabled(self.target is not None)
+            self.suggestion_row.setVisible(True)
+
+    def loss_points(self) -> int:
+        x, _ = self.loss_curve.getData()
+        return 0 if x is None else len(x)
+
+
+def suggestion_centre(suggestion: dict) -> tuple[int, int, int] | None:
+    """The voxel ``(i, j, k)`` at the centre of the suggested box (array-order bounds
+    ``[[k0, k1], [j0, j1], [i0, i1]]``), else its ``index``."""
+    box = suggestion.get("box")
+    if box:
+        k, j, i = ((int(lo) + int(hi) - 1) // 2 for lo, hi in box)
+        return i, j, k
+    index = suggestion.get("index")
+    return tuple(int(v) for v in index) if index else None
+
+
 class MethodPanel(QWidget):
     """Method choice, generated parameters, ROI, Run / Apply / Cancel, auto-update, info."""
 
@@ -282,6 +421,8 @@ class MethodPanel(QWidget):
         self.histogram = ThresholdHistogram()
         self.histogram.range_changed.connect(self._on_histogram_range)
         layout.addWidget(self.histogram)
+        self.deep = DeepOutputs()
+        layout.addWidget(self.deep)
 
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")
@@ -314,10 +455,14 @@ class MethodPanel(QWidget):
         self.margin.valueChanged.connect(self.compute.schedule)
         self.whole_volume.toggled.connect(self._on_whole_volume)
         self.compute.result_ready.connect(self._on_result)
+        self.compute.partial_ready.connect(self._on_partial)
+        self.deep.go_button.clicked.connect(self.go_to_suggestion)
+        self.deep.save_button.clicked.connect(lambda: self.save_model())
+        self.deep.reset_button.clicked.connect(self.reset_model)
         self.compute.failed.connect(self._on_failed)
         self.compute.busy_changed.connect(self._update_buttons)
         controller.session_changed.connect(self._on_session)
-        controller.preview_changed.connect(lambda *_: self._update_buttons())
+        controller.preview_changed.connect(self._on_preview_changed)
         controller.scribbles_changed.connect(self._on_first_scribble)
         self._on_method_changed()
         self._update_buttons()
@@ -359,7 +504,9 @@ class MethodPanel(QWidget):
         self.whole_volume.blockSignals(blocked)
         self.margin.setEnabled(not self.whole_volume.isChecked())
         self.info.setText("")
+        self.deep.clear()
         self._refresh_histogram()
+        self._update_buttons()
 
     def _on_parameters_changed(self) -> None:
         self._refresh_histogram()
@@ -393,9 +540,42 @@ class MethodPanel(QWidget):
         self._update_buttons()
 
     def cancel(self) -> None:
+        """Stop the run (a method that stops with a last prediction keeps it as the preview)
+        or, when nothing runs, drop the preview."""
+        running = self.compute.busy
         self.compute.cancel()
-        self.info.setText("cancelled")
+        self.info.setText("stopping…" if running else "cancelled")
         self._update_buttons()
+
+    def go_to_suggestion(self) -> None:
+        """Move the crosshair to the centre of the suggested (most uncertain) region."""
+        if self.deep.target is not None and self.controller.session is not None:
+            self.controller.set_cursor(self.deep.target)
+
+    def save_model(self, path: str | None = None) -> None:
+        """Write the trained network (file dialog unless ``path``); problems in a message box."""
+        method = self.method
+        if not hasattr(method, "save_model"):
+            return
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save model", f"{method.name}_model.json",
+                                                  "Model card (*.json)")
+            if not path:
+                return
+        try:
+            method.save_model(path)
+        except Exception as error:  # noqa: BLE001 - every failure is a message, never a traceback
+            QMessageBox.warning(self, "Save model", str(error) or type(error).__name__)
+            return
+        self._show_message(f"model saved: {path}")
+
+    def reset_model(self) -> None:
+        """Forget the trained state: the next run starts from the model again."""
+        method = self.method
+        if hasattr(method, "reset"):
+            method.reset()
+            self.deep.clear()
+            self._show_message(f"{method.title or method.name}: reset, the next run starts afresh")
 
     def _on_auto_update(self, on: bool) -> None:
         self.compute.set_auto_update(on)
@@ -413,8 +593,28 @@ class MethodPanel(QWidget):
         return self.compute.busy
 
     # -- results ------------------------------------------------------------------------------------
+    def _on_partial(self, job, result) -> None:
+        self._show_deep(result)
+
+    def _show_deep(self, result) -> None:
+        info = result.info or {}
+        self.deep.show_result(info)
+        entropy = info.get("entropy")
+        if isinstance(entropy, np.ndarray) and self.controller.preview is not None:
+            try:
+                self.controller.set_heatmap(entropy, result.roi, 0.0, 1.0, name=UNCERTAINTY)
+            except ValueError as error:
+                self._show_message(f"uncertainty map not shown: {error}")
+
+    def _on_preview_changed(self, *_args) -> None:
+        heatmap = self.controller.heatmap
+        if self.controller.preview is None and heatmap is not None and heatmap.name == UNCERTAINTY:
+            self.controller.clear_heatmap()  # the uncertainty belongs to the preview
+        self._update_buttons()
+
     def _on_result(self, job, result) -> None:
         self.info.setText(format_info(job.title, job.seconds, result.info))
+        self._show_deep(result)
         if self.method_name == "threshold":
             found = result.info.get("thresholds") or (
                 [result.info["threshold"]] if "threshold" in result.info else [])
@@ -434,9 +634,15 @@ class MethodPanel(QWidget):
         self.run_button.setEnabled(has_session)
         self.apply_button.setEnabled(has_session and self.controller.preview is not None)
         self.cancel_button.setEnabled(has_session and (self.compute.busy or self.controller.preview is not None))
+        method_class = self.methods[self.method_name]
+        trains = hasattr(method_class, "save_model") or hasattr(method_class, "reset")
+        self.deep.model_row.setVisible(trains)
+        self.deep.save_button.setEnabled(hasattr(method_class, "save_model") and not self.compute.busy)
+        self.deep.reset_button.setEnabled(hasattr(method_class, "reset") and not self.compute.busy)
 
     def _on_session(self, _session) -> None:
         self.info.setText("")
+        self.deep.clear()
         self.histogram._key = None
         self._refresh_histogram()
         self._update_buttons()
@@ -470,14 +676,17 @@ class MethodPanel(QWidget):
 
 
 #: Result facts not worth the user's attention in the panel (still in the JSON / CLI output).
-HIDDEN_INFO = ("seconds", "intensity_range", "band_fraction", "voxels")
+HIDDEN_INFO = ("seconds", "intensity_range", "band_fraction", "voxels",
+               "loss_curve", "entropy", "suggestion", "label_names", "partial")
+#: The heat-map layer's name while it shows a deep result's entropy.
+UNCERTAINTY = "uncertainty"
 
 
 def format_info(title: str, seconds: float | None, info: dict) -> str:
     """The result's facts as short HTML for the panel."""
     lines = [f"<b>{html.escape(title)}</b>" + (f" — {seconds:.2f} s" if seconds is not None else "")]
     for key, value in (info or {}).items():
-        if key in HIDDEN_INFO:
+        if key in HIDDEN_INFO or isinstance(value, np.ndarray):
             continue
         if isinstance(value, float):
             text = f"{value:.4g}"
