@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 NAME = "finetune"
@@ -42,8 +41,9 @@ def run(args) -> int:
     from segviewer.io.labels import write_label_map
     from segviewer.io.points import read_points
     from segviewer.io.scribbles import read_scribbles
-    from segviewer.methods.base import CancelToken, MethodInputError, get_method, parse_parameter_assignments
-    from segviewer.methods.request import DEFAULT_MARGIN_MM, apply_result_to_array, build_request_from_arrays
+    from segviewer.cli.segment import roi_options, run_with_console_progress
+    from segviewer.methods.base import MethodInputError, get_method, parse_parameter_assignments
+    from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
     from segviewer.model.labels import LabelMap
     from segviewer.model.points import PointSet
 
@@ -62,23 +62,10 @@ def run(args) -> int:
     points = read_points(args.points) if args.points else PointSet()
     if scribbles is None and not len(points):
         raise MethodInputError("finetune needs --scribbles (and/or --points)")
-    whole = True if args.whole_volume else (False if args.roi_margin is not None else None)
     request = build_request_from_arrays(
         method, image.array, geometry, scribbles=scribbles, unannotated=unannotated, points=list(points),
-        params=params, margin_mm=DEFAULT_MARGIN_MM if args.roi_margin is None else args.roi_margin,
-        whole_volume=whole)
-    last = [0.0]
-
-    def progress(fraction: float, text: str = "", partial=None) -> None:
-        now = time.perf_counter()
-        if args.quiet or (now - last[0] < 0.5 and fraction < 1.0):
-            return
-        last[0] = now
-        print(f"  {100 * fraction:3.0f}% {text}", file=sys.stderr)
-
-    started = time.perf_counter()
-    result = method.run(request, progress, CancelToken())
-    seconds = time.perf_counter() - started
+        params=params, **roi_options(args))
+    result, seconds = run_with_console_progress(method, request, args.quiet)
     info = result.info
     summary = {k: info[k] for k in ("model", "start", "steps", "agreement", "polarity", "input_correction",
                                     "cpu_seconds") if k in info}

@@ -87,24 +87,11 @@ def run(args) -> int:
         raise MethodInputError(f"method {method.name!r} needs --scribbles")
     if {"scribbles", "points"} <= method.requires and scribbles is None and not len(points):
         raise MethodInputError(f"method {method.name!r} needs --scribbles or --points")
-    whole = True if args.whole_volume else (False if args.roi_margin is not None else None)
     request = build_request_from_arrays(
         method, image.array, geometry, scribbles=scribbles, unannotated=unannotated, points=list(points),
         labels=label_map.array, params=params, active_label=args.label, label_values=label_map.table.values,
-        margin_mm=DEFAULT_MARGIN_MM if args.roi_margin is None else args.roi_margin, whole_volume=whole)
-
-    last = [0.0]
-
-    def progress(fraction: float, text: str = "", partial=None) -> None:
-        now = time.perf_counter()
-        if args.quiet or (now - last[0] < 0.5 and fraction < 1.0):
-            return
-        last[0] = now
-        print(f"  {100 * fraction:3.0f}% {text}", file=sys.stderr)
-
-    started = time.perf_counter()
-    result = method.run(request, progress, CancelToken())
-    seconds = time.perf_counter() - started
+        **roi_options(args))
+    result, seconds = run_with_console_progress(method, request, args.quiet)
     label_map.array = apply_result_to_array(label_map.array, result)
     label_map.table.ensure(label_map.present_values())
     write_label_map(output, label_map, geometry, protected_paths=protected)
@@ -119,6 +106,33 @@ def run(args) -> int:
                                                "info": info}, indent=2, default=str) + "\n")
     return 0
 
+
+
+def roi_options(args) -> dict:
+    """``margin_mm`` and ``whole_volume`` for a request, from ``--roi-margin`` / ``--whole-volume``
+    (neither given: the method's own default ROI)."""
+    whole = True if args.whole_volume else (False if args.roi_margin is not None else None)
+    return {"margin_mm": DEFAULT_MARGIN_MM if args.roi_margin is None else args.roi_margin,
+            "whole_volume": whole}
+
+
+def run_with_console_progress(method, request, quiet: bool):
+    """Run ``method`` on ``request``, printing progress to stderr at most twice a second.
+
+    Returns the result and the seconds it took.
+    """
+    last = [0.0]
+
+    def progress(fraction: float, text: str = "", partial=None) -> None:
+        now = time.perf_counter()
+        if quiet or (now - last[0] < 0.5 and fraction < 1.0):
+            return
+        last[0] = now
+        print(f"  {100 * fraction:3.0f}% {text}", file=sys.stderr)
+
+    started = time.perf_counter()
+    result = method.run(request, progress, CancelToken())
+    return result, time.perf_counter() - started
 
 def model_assignments(method, model: str | None) -> list[str]:
     """``--model M`` as the assignment ``model=M`` (an error for a method without a model)."""
