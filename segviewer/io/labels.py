@@ -282,6 +282,25 @@ def slicer_segment_metadata(table: LabelTable, present: list[int]) -> dict[str, 
 
 
 # -- writing -------------------------------------------------------------------------------------
+def write_layer_on_reference_grid(path: Path, array: np.ndarray, layer_geometry: Geometry,
+                                  reference_geometry: Geometry | ImageVolume | None, what: str,
+                                  protected_paths=(), metadata: dict[str, str] | None = None) -> None:
+    """Write a label-like layer (labels, scribbles) with exactly the reference geometry.
+
+    Refuses a layer that is not on the reference grid (nothing is written) and never
+    overwrites the reference image's own file or any of ``protected_paths``.
+    """
+    protected = list(protected_paths)
+    if isinstance(reference_geometry, ImageVolume):
+        protected.append(reference_geometry.path)
+    reference = _geometry_of_reference(reference_geometry) or layer_geometry
+    if not layer_geometry.same_grid(reference):
+        raise GeometryMismatchError(
+            f"{path}: the {what} are not on the image grid "
+            f"({describe_grid_difference(layer_geometry, reference)}); nothing was written")
+    write_sitk_image(path, image_to_sitk(array, reference), what, protected, LABEL_WRITE_SUFFIXES, metadata)
+
+
 def write_label_map(path: str | Path, label_map: LabelMap,
                     reference_geometry: Geometry | ImageVolume | None = None, *,
                     protected_paths=(), write_table: bool = True) -> Path:
@@ -309,19 +328,11 @@ def write_label_map(path: str | Path, label_map: LabelMap,
         The label map is not on the reference grid.
     """
     path = Path(path)
-    protected = list(protected_paths)
-    if isinstance(reference_geometry, ImageVolume):
-        protected.append(reference_geometry.path)
-    reference = _geometry_of_reference(reference_geometry) or label_map.geometry
-    if not label_map.geometry.same_grid(reference):
-        raise GeometryMismatchError(
-            f"{path}: the label map is not on the image grid "
-            f"({describe_grid_difference(label_map.geometry, reference)}); nothing was written")
-    image = image_to_sitk(label_map.array, reference)
     metadata = None
     if image_suffix(path) == ".seg.nrrd":
         metadata = slicer_segment_metadata(label_map.table, label_map.present_values())
-    write_sitk_image(path, image, "labels", protected, LABEL_WRITE_SUFFIXES, metadata)
+    write_layer_on_reference_grid(path, label_map.array, label_map.geometry, reference_geometry,
+                                  "labels", protected_paths, metadata)
     if write_table:
         write_label_table(label_table_sidecar(path), label_map.table)
     return path

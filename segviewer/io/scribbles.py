@@ -22,13 +22,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import SimpleITK as sitk
 
-from segviewer.errors import GeometryMismatchError, LabelValueError, SegviewerError
+from segviewer.errors import LabelValueError, SegviewerError
 from segviewer.io.atomic import write_text_atomically
-from segviewer.io.images import (array_from_sitk, declare_header, geometry_of, image_to_sitk,
-                                 read_sitk_image, write_sitk_image)
-from segviewer.io.labels import (_geometry_of_reference, check_label_values, describe_grid_difference,
-                                 resample_onto)
-from segviewer.io.paths import LABEL_WRITE_SUFFIXES, sidecar_path
+from segviewer.io.images import (array_from_sitk, declare_header, geometry_of, read_sitk_image)
+from segviewer.io.labels import (_geometry_of_reference, check_label_values, resample_onto,
+                                 write_layer_on_reference_grid)
+from segviewer.io.paths import sidecar_path
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 from segviewer.model.labels import LabelTable
@@ -63,16 +62,8 @@ def write_scribbles(path: str | Path, scribbles: Scribbles,
     """Save scribbles (values as in memory) with exactly the reference geometry, atomically,
     plus the sidecar naming the "not annotated" value and the classes."""
     path = Path(path)
-    protected = list(protected_paths)
-    if isinstance(reference_geometry, ImageVolume):
-        protected.append(reference_geometry.path)
-    reference = _geometry_of_reference(reference_geometry) or scribbles.geometry
-    if not scribbles.geometry.same_grid(reference):
-        raise GeometryMismatchError(
-            f"{path}: the scribbles are not on the image grid "
-            f"({describe_grid_difference(scribbles.geometry, reference)}); nothing was written")
-    image = image_to_sitk(scribbles.array, reference)
-    write_sitk_image(path, image, "scribbles", protected, LABEL_WRITE_SUFFIXES)
+    write_layer_on_reference_grid(path, scribbles.array, scribbles.geometry, reference_geometry,
+                                  "scribbles", protected_paths)
     write_text_atomically(scribble_sidecar(path),
                           json.dumps(sidecar_content(scribbles, label_table), indent=2) + "\n")
     return path
