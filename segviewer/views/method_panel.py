@@ -494,6 +494,7 @@ class MethodPanel(QWidget):
         self.description.setText(method_class.description)
         if self.form is not None:
             self.form_layout.removeWidget(self.form)
+            self.form.hide()  # deleted later, when control is back in the event loop
             self.form.deleteLater()
         self.form = ParameterForm(method_class.Parameters)
         self.form.changed.connect(self._on_parameters_changed)
@@ -601,8 +602,11 @@ class MethodPanel(QWidget):
         self.deep.show_result(info)
         entropy = info.get("entropy")
         if isinstance(entropy, np.ndarray) and self.controller.preview is not None:
+            # coloured up to the map's own peak (at least UNCERTAINTY_FLOOR): a confident model's
+            # entropies are small, and on a fixed 0..1 scale its doubts would not show at all
+            high = max(UNCERTAINTY_FLOOR, float(entropy.max()) if entropy.size else 0.0)
             try:
-                self.controller.set_heatmap(entropy, result.roi, 0.0, 1.0, name=UNCERTAINTY)
+                self.controller.set_heatmap(entropy, result.roi, 0.0, high, name=UNCERTAINTY)
             except ValueError as error:
                 self._show_message(f"uncertainty map not shown: {error}")
 
@@ -680,6 +684,8 @@ HIDDEN_INFO = ("seconds", "intensity_range", "band_fraction", "voxels",
                "loss_curve", "entropy", "suggestion", "label_names", "partial")
 #: The heat-map layer's name while it shows a deep result's entropy.
 UNCERTAINTY = "uncertainty"
+#: The heat map's colour scale never ends below this entropy (so noise is not blown up).
+UNCERTAINTY_FLOOR = 0.1
 
 
 def format_info(title: str, seconds: float | None, info: dict) -> str:

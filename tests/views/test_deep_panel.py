@@ -74,6 +74,7 @@ def test_finetune_live_outputs_go_there_save_reset(deep_window, qtbot, tmp_path,
     heatmap = controller.heatmap
     assert heatmap is not None and heatmap.name == "uncertainty" and heatmap.values.shape == SHAPE
     assert 0.0 <= float(heatmap.values.min()) and float(heatmap.values.max()) <= 1.0
+    assert heatmap.high == max(0.1, float(heatmap.values.max()))  # coloured up to its peak
     assert "entropy" not in panel.info.text() and "steps: 6" in panel.info.text()
 
     # where to scribble next, and Go there
