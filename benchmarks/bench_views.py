@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import PROJECT_ROOT, Row
+from benchmarks.common import PROJECT_ROOT, GuiHeartbeat, Row
 
 AREA = "views"
 
@@ -257,8 +257,6 @@ def _bare_surface_nets(labels: np.ndarray, values, spacing):
 
 
 def _surface_rows(app, quick: bool, rng) -> list[Row]:
-    from PySide6.QtCore import QTimer
-
     from segviewer.model.geometry import full_box
     from segviewer.views import background
     from segviewer.views.view3d import Scene3D, rebuild_surfaces
@@ -307,19 +305,9 @@ def _surface_rows(app, quick: bool, rng) -> list[Row]:
     # GUI responsiveness while a full rebuild runs on the worker thread (three runs).
     stalls, ticks = [], 0
     for _ in range(1 if quick else 3):
-        gaps, last = [], [time.perf_counter()]
-
-        def tick():
-            now = time.perf_counter()
-            gaps.append(now - last[0])
-            last[0] = now
-
-        timer = QTimer()
-        timer.setInterval(5)
-        timer.timeout.connect(tick)
+        heartbeat = GuiHeartbeat(interval_ms=5)
         finished = []
-        timer.start()
-        last[0] = time.perf_counter()
+        heartbeat.start()
         background.run_in_thread(lambda: rebuild_surfaces(labels, full_box(shape), {}, spacing, candidates=candidates),
                                  lambda results: (scene.swap_surfaces(results, session.label_table),
                                                   finished.append(True)))
@@ -327,10 +315,10 @@ def _surface_rows(app, quick: bool, rng) -> list[Row]:
         while not finished and time.monotonic() < deadline:
             app.processEvents()
             time.sleep(0.001)
-        timer.stop()
+        heartbeat.stop()
         background.wait_all()
-        stalls.append(max(gaps) if gaps else 0.0)
-        ticks += len(gaps)
+        stalls.append(max(heartbeat.gaps) if heartbeat.gaps else 0.0)
+        ticks += len(heartbeat.gaps)
     rows.append(Row(AREA, f"longest GUI-thread stall during a {size} surface rebuild (median of runs)",
                     statistics.median(stalls), "s", goal="≤ 50 ms",
                     note=f"per run {', '.join(f'{s * 1e3:.0f}' for s in stalls)} ms; 5 ms timer, {ticks} ticks"))

@@ -120,3 +120,37 @@ class RssSampler:
     @property
     def peak_extra(self) -> int:
         return self.peak - self.start_rss
+
+
+class GuiHeartbeat:
+    """A QTimer on the GUI thread recording the gaps between its ticks: the longest gap is the
+    longest time the event loop was blocked (needs a running Qt application)."""
+
+    def __init__(self, interval_ms: int = 10) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.gaps: list[float] = []
+        self.stamps: list[float] = []
+        self._last = time.perf_counter()
+        self._timer = QTimer()
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self._last)
+        self.stamps.append(now)
+        self._last = now
+
+    def start(self) -> None:
+        self.reset()
+        self._timer.start()
+
+    def reset(self) -> None:
+        """Forget the ticks so far (e.g. after letting the window settle)."""
+        self.gaps.clear()
+        self.stamps.clear()
+        self._last = time.perf_counter()
+
+    def stop(self) -> None:
+        self._timer.stop()

@@ -28,31 +28,18 @@ pytest.importorskip("pytestqt")
 
 
 def _measure(qtbot, panel, timeout_s: float) -> dict:
-    from PySide6.QtCore import QTimer
+    from benchmarks.common import GuiHeartbeat
 
-    gaps, last = [], [time.perf_counter()]
-
-    stamps = []
-
-    def tick():
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        stamps.append(now)
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
-    timer.start()
+    heartbeat = GuiHeartbeat(interval_ms=10)
+    heartbeat.start()
     qtbot.wait(200)  # settle
-    gaps.clear()
-    stamps.clear()
-    last[0] = time.perf_counter()
+    heartbeat.reset()
     started = time.perf_counter()
     panel.run()
     qtbot.waitUntil(lambda: not panel.busy, timeout=int(timeout_s * 1000))
     job_s = time.perf_counter() - started
-    timer.stop()
+    heartbeat.stop()
+    gaps, stamps = heartbeat.gaps, heartbeat.stamps
     job = panel.compute.latest
     assert job is not None and job.state == "finished", (job.state, job.error)
     values = np.asarray(gaps[1:] or [0.0])
