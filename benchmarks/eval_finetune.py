@@ -1,6 +1,7 @@
 """Quality of scribble fine-tuning: hippocampus (normal and corrupted) and spleen CT from scratch.
 
     python -m benchmarks.eval_finetune [--cases N] [--subset validation|train] [--model M] [--out FILE]
+                                       [--spleen] [--scratch-hippocampus N]
 
 For each case: the model alone, our fine-tuning from simulated 3-slice scribbles
 (:func:`segviewer.evaluation.simulate.simulate_scribbles`), and the naive recipe the issue
@@ -136,6 +137,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", choices=("normal", "corrupted", "both"), default="both")
     parser.add_argument("--param", action="append", default=[], help="fine-tuning key=value")
     parser.add_argument("--spleen", action="store_true", help="also: spleen CT from scratch vs. the graph cut")
+    parser.add_argument("--scratch-hippocampus", type=int, default=0, metavar="N",
+                        help="also: the first N validation cases from scratch (no model) vs. the graph cut")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     from segviewer.methods.base import parse_parameter_assignments
@@ -152,6 +155,9 @@ def main(argv=None) -> int:
     if args.spleen:
         report["spleen"] = spleen_report()
         print("spleen", json.dumps(report["spleen"]))
+    if args.scratch_hippocampus > 0:
+        report["hippocampus_scratch"] = hippocampus_scratch_report(split[args.subset][: args.scratch_hippocampus])
+        print("hippocampus from scratch", json.dumps(report["hippocampus_scratch"]))
     if args.out:
         Path(args.out).write_text(json.dumps(metrics.json_safe(report), indent=1))
     return 0
@@ -166,36 +172,63 @@ def spleen_case(seed: int = 0):
     return image, ref, scribbles
 
 
-def run_spleen(params: FinetuneParameters | None = None) -> dict:
-    """Graph cut vs. the online learner from scratch, same scribbles, same ROI."""
+def scratch_vs_graphcut(image, ref, scribbles, labels, params: FinetuneParameters | None = None) -> dict:
+    """The graph cut and the online learner from scratch on the same scribbles and ROI."""
     from segviewer.methods.base import get_method
     from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
 
-    image, ref, scribbles = spleen_case()
     out = {}
     params = params or FinetuneParameters(model="scratch")
     for name, method, p in (("graphcut", get_method("graphcut"), None), ("ours_scratch", FinetuneMethod(), params)):
         request = build_request_from_arrays(method, image.array, image.geometry, scribbles=scribbles,
-                                            unannotated=255, params=p, label_values=[1])
+                                            unannotated=255, params=p, label_values=labels)
         t = time.process_time()
         w = time.perf_counter()
         result = method.run(request, no_progress, CancelToken())
         cpu, wall = time.process_time() - t, time.perf_counter() - w
         pred = apply_result_to_array(np.zeros(ref.shape, np.uint8), result)
-        out[name] = {**score(pred, ref, image.geometry, [1]), "cpu_s": cpu, "wall_s": wall,
+        out[name] = {**score(pred, ref, image.geometry, labels), "cpu_s": cpu, "wall_s": wall,
                      "roi": [[s.start, s.stop] for s in result.roi]}
-        print(name, json.dumps(out[name]), flush=True)
     return out
 
 
+def run_spleen(params: FinetuneParameters | None = None, scribble_seed: int = 0) -> dict:
+    """Graph cut vs. the online learner from scratch on the spleen, same scribbles, same ROI."""
+    image, ref, scribbles = spleen_case(scribble_seed)
+    out = scratch_vs_graphcut(image, ref, scribbles, [1], params)
+    for name, row in out.items():
+        print(f"spleen scribbles {scribble_seed}", name, json.dumps(row), flush=True)
+    return out
+
+
+def _means(rows: list[dict], keys=("dice_mean", "cpu_s", "wall_s")) -> dict:
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k in keys or k.startswith(("dice_", "hd95_"))}
+
+
 def spleen_report(seeds: int = 5) -> dict:
-    """``run_spleen`` over several seeds of the online learner (its result varies with them)."""
+    """The spleen from scratch, two ways: the issue's scribbles (seed 0) with ``seeds`` seeds
+    of the learner (its result varies with them), and ``seeds`` different scribble sets."""
     rows = [run_spleen(FinetuneParameters(model="scratch", seed=s)) for s in range(seeds)]
     ours = [r["ours_scratch"] for r in rows]
+    sets = [run_spleen(scribble_seed=s) for s in range(seeds)]
     return {"graphcut": rows[0]["graphcut"],
-            "ours_scratch": {k: float(np.mean([o[k] for o in ours])) for k in ("dice_1", "hd95_1", "cpu_s", "wall_s")},
+            "ours_scratch": _means(ours),
             "ours_scratch_dice_range": [float(min(o["dice_1"] for o in ours)), float(max(o["dice_1"] for o in ours))],
-            "seeds": seeds}
+            "seeds": seeds,
+            "scribble_sets": {name: _means([r[name] for r in sets]) for name in ("graphcut", "ours_scratch")}}
+
+
+def hippocampus_scratch_report(cases: list[str]) -> dict:
+    """Both labels of the hippocampus from scratch (no model) vs the graph cut, 3-slice scribbles."""
+    rows = []
+    for case in cases:
+        image = read_image(SHARED_DATA / "hippocampus" / "imagesTr" / f"{case}.nii.gz")
+        ref = read_image(SHARED_DATA / "hippocampus" / "labelsTr" / f"{case}.nii.gz").array.astype(np.uint8)
+        scribbles = simulate_scribbles(ref, image.geometry, slices=3, seed=0)
+        rows.append(scratch_vs_graphcut(image, ref, scribbles, [1, 2]))
+        print(case, "graphcut %.3f ours_scratch %.3f" % (rows[-1]["graphcut"]["dice_mean"],
+                                                         rows[-1]["ours_scratch"]["dice_mean"]), flush=True)
+    return {name: _means([r[name] for r in rows]) for name in ("graphcut", "ours_scratch")}
 
 
 if __name__ == "__main__":

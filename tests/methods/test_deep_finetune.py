@@ -10,7 +10,7 @@ from scipy import ndimage
 from segviewer.evaluation.metrics import dice
 from segviewer.methods.base import CancelToken, MethodCancelled, MethodRequest, VoxelPoint, no_progress
 from segviewer.methods.deep.card import ModelError
-from segviewer.methods.deep.finetune import FinetuneMethod, FinetuneParameters
+from segviewer.methods.deep.finetune import FinetuneMethod, FinetuneParameters, distance_prior, intensity_evidence
 from segviewer.methods.deep.inference import UNetMethod, UNetParameters
 from segviewer.methods.deep.models import load_model
 from segviewer.model.geometry import Geometry, full_box
@@ -137,6 +137,30 @@ def test_from_scratch_on_a_blob(blob):
     result = method.run(req, no_progress, CancelToken())
     assert result.info["start"] == "scratch" and result.classes == [0, 1]
     assert dice(result.labels, inside.astype(np.uint8), label=1) > 0.85
+
+
+def test_intensity_evidence_reads_the_strokes_intensities(blob):
+    image, scribbles, inside, _ = blob
+    target = np.where(scribbles == 255, -1, scribbles).astype(np.int64)
+    evidence = intensity_evidence(image, target, 2)
+    says_label = evidence[1] > evidence[0]
+    assert says_label[inside].mean() > 0.9 and (~says_label[~inside]).mean() > 0.9
+
+
+def test_from_scratch_pools_network_and_intensity_model(blob):
+    """intensity_model = 1: the probabilities are the intensity model plus the distance prior,
+    whatever the network learnt; 0: the network's own evidence shows."""
+    image, scribbles, _, spacing = blob
+    geometry = Geometry(image.shape[::-1], spacing[::-1], (0.0, 0.0, 0.0))
+    target = np.where(scribbles == 255, -1, scribbles).astype(np.int64)
+    logits = intensity_evidence(image, target, 2) + distance_prior(target, 2, spacing, 1.5)
+    expected = np.exp(logits - logits.max(0)) / np.exp(logits - logits.max(0)).sum(0)
+    for weight, same in ((1.0, True), (0.0, False)):
+        req = MethodRequest(image=image, geometry=geometry, roi=full_box(image.shape), scribbles=scribbles,
+                            params=FinetuneParameters(model="scratch", steps=3, intensity_model=weight,
+                                                      spatial_prior=1.5), unannotated=255, label_values=[1])
+        result = FinetuneMethod().run(req, no_progress, CancelToken())
+        assert np.allclose(result.probabilities, expected, atol=1e-4) == same
 
 
 def test_from_scratch_needs_background():

@@ -28,7 +28,16 @@ within ``point_radius`` is k" (noisy-OR: ``-log(1 - prod(1 - p_k))``), a negativ
 
 From scratch (``model = scratch``, or when no model covers the scribbled labels) the network
 is :class:`~segviewer.methods.deep.networks.OnlineNet` (ECONet-like), trained on the
-request's region with the same losses (no anchor).
+request's region with the same losses (no anchor). Its evidence is pooled log-linearly with
+the scribbles' intensity model (the graph cut's kernel-density histograms, weight
+``intensity_model``), the distance-to-scribbles prior is added, and the final labels are the
+exact minimum of a contrast-sensitive Potts energy on those probabilities (ECONet + graph cut,
+as in MONAI Label). Why pool: a classifier trained with cross-entropy on a few strokes places
+its decision boundary anywhere in the intensity gap between the strokes (the boundary voxels
+are never scribbled), and on the spleen CT it placed it consistently inside the organ; the
+kernel-density model places it where the two classes' densities cross. The network keeps what
+intensity alone cannot give (local texture and context): pooled, the learner beats both the
+network alone and the graph cut on the hippocampus MR from scratch (benchmarks/eval_finetune.py).
 
 Live: every ``refresh_every`` steps the current prediction goes out through
 ``progress(..., partial=result)`` with ``info["loss_curve"]``; cancelling stops after the
@@ -79,6 +88,9 @@ class FinetuneParameters:
                           "well the model agrees with the scribbles)", min=0.0, max=100.0)
     spatial_prior: float = param(1.5, "from scratch: weight of the distance-to-scribbles prior added to the "
                                  "network's evidence (as the graph cut's); 0 = appearance only", min=0.0, max=20.0)
+    intensity_model: float = param(0.5, "from scratch: weight of the scribbles' intensity model (the graph "
+                                   "cut's histograms) pooled with the network's evidence; 0 = the network "
+                                   "alone, 1 = intensity alone", min=0.0, max=1.0)
     refine: str = param("auto", "final labels: 'graphcut' = the exact minimum of a contrast-sensitive Potts "
                         "energy on the network's probabilities (CRF MAP), 'none' = the network's argmax; auto = "
                         "graphcut from scratch, none for a pretrained model", choices=("auto", "graphcut", "none"))
@@ -216,6 +228,18 @@ def crf_refine(probabilities: np.ndarray, request: MethodRequest, class_values: 
                     if other != channel:
                         costs[other][marked] = graphcut.HARD
     return graphcut.solve_grid(costs, edges)[0]
+
+
+def intensity_evidence(raw: np.ndarray, target: np.ndarray, channels: int) -> np.ndarray:
+    """Log-posterior per channel from the scribbles' intensities alone (``target`` = channel
+    index, -1 = none): the graph cut's kernel-density model, so both methods read the strokes
+    the same way. A channel with no strokes (clicks only) gets a flat density."""
+    from segviewer.methods import graphcut
+    from segviewer.methods.common import normalise
+
+    x, _, _ = normalise(np.asarray(raw))
+    table = graphcut.cost_table(x, target, list(range(channels)), graphcut.GraphCutParameters().bins)
+    return -graphcut.data_costs(x, table)
 
 
 def distance_prior(target: np.ndarray, channels: int, spacing_zyx, weight: float) -> np.ndarray:
@@ -484,11 +508,13 @@ class FinetuneMethod(Method):
         valid = np.zeros(padded, bool)
         valid[tuple(slice(a, a + n) for (a, _), n in zip(pads, shape))] = True
         bags = [(c, pos, np.pad(m, pads)) for c, pos, m in bags]
-        prior = None
+        prior = appearance = None
         if from_scratch and params.spatial_prior > 0:
             prior = torch.as_tensor(distance_prior(t_pad, card.out_channels, spacing_zyx, params.spatial_prior))
+        if from_scratch and params.intensity_model > 0:
+            appearance = torch.as_tensor(intensity_evidence(np.pad(raw, pads, mode="edge"), t_pad, card.out_channels))
         return {
-            "prior": prior,
+            "prior": prior, "appearance": appearance, "intensity_model": float(params.intensity_model),
             "from_scratch": from_scratch, "loaded": loaded, "card": card, "mapping": mapping, "raw": raw,
             "axis_order": axis_order, "x": torch.as_tensor(np.ascontiguousarray(x_pad, dtype=np.float32)),
             "target": torch.as_tensor(np.ascontiguousarray(t_pad)),
@@ -568,6 +594,10 @@ class FinetuneMethod(Method):
         if setup["from_scratch"] or list(x.shape[2:]) == setup["roi"]:
             out = state.network(x)
             logits = (out[0] if isinstance(out, (tuple, list)) else out)[0]
+            if setup.get("appearance") is not None:
+                # log-linear pool; the network trains on its own, so it learns what intensity misses
+                weight = setup["intensity_model"]
+                logits = (1.0 - weight) * logits + weight * setup["appearance"].to(logits.device)
             if setup.get("prior") is not None:
                 logits = logits + setup["prior"].to(logits.device)
             return logits
