@@ -163,6 +163,21 @@ def test_from_scratch_pools_network_and_intensity_model(blob):
         assert np.allclose(result.probabilities, expected, atol=1e-4) == same
 
 
+def test_from_scratch_self_training_keeps_progress_moving_forward(blob):
+    """The strokes stage and the self-training stage share one progress bar and one loss curve."""
+    image, scribbles, inside, spacing = blob
+    geometry = Geometry(image.shape[::-1], spacing[::-1], (0.0, 0.0, 0.0))
+    reported = []
+    req = MethodRequest(image=image, geometry=geometry, roi=full_box(image.shape), scribbles=scribbles,
+                        params=FinetuneParameters(model="scratch", steps=30, refresh_every=5), unannotated=255,
+                        label_values=[1])
+    result = FinetuneMethod().run(req, lambda fraction, text="", partial=None: reported.append(fraction),
+                                  CancelToken())
+    assert len(result.info["loss_curve"]) == 30 and result.info["steps"] == 30
+    assert reported == sorted(reported) and reported[-1] == 1.0 and len(reported) >= 6
+    assert dice(result.labels, inside.astype(np.uint8), label=1) > 0.85
+
+
 def test_from_scratch_needs_background():
     image = np.zeros((8, 8, 8), np.float32)
     scribbles = np.full(image.shape, 255, np.uint8)

@@ -38,6 +38,12 @@ are never scribbled), and on the spleen CT it placed it consistently inside the 
 kernel-density model places it where the two classes' densities cross. The network keeps what
 intensity alone cannot give (local texture and context): pooled, the learner beats both the
 network alone and the graph cut on the hippocampus MR from scratch (benchmarks/eval_finetune.py).
+Then **self-training**: the last third of the steps trains, besides the strokes, on the refined
+labels wherever the pooled evidence is decisive (its largest class probability ≥
+``self_training``), at a tenth of the learning rate; there the refinement's edge-aware
+corrections become training targets too. The strokes are medial lines and background rings, so the network never sees
+the mixed neighbourhoods of the structure's edge; the confident pseudo-labels (confidence,
+not erosion, so thin structures keep theirs) show it the whole structure and its surroundings.
 
 Live: every ``refresh_every`` steps the current prediction goes out through
 ``progress(..., partial=result)`` with ``info["loss_curve"]``; cancelling stops after the
@@ -66,7 +72,10 @@ from segviewer.methods.deep.preprocess import normalize, resample
 
 SCRATCH = "scratch"
 PRETRAINED_STEPS = 40
-SCRATCH_STEPS = 100
+SCRATCH_STEPS = 150
+#: from scratch: the share of a run's steps spent self-training, and its learning-rate factor
+SELF_TRAINING_SHARE = 1 / 3
+SELF_TRAINING_RATE = 0.1
 SCRATCH_DILATIONS = (1,)
 SCRATCH_FEATURES = 16
 LR_DECAY = True
@@ -80,7 +89,7 @@ class FinetuneParameters:
     model: str = param("hippocampus_unet", "model to start from: a bundled name, a card/TorchScript/bundle path, "
                        "or 'scratch' for a small network trained from the scribbles alone")
     steps: int = param(0, "optimisation steps in this run (0 = automatic: 40 for a pretrained model, "
-                       "100 from scratch)", min=0, max=5000)
+                       "150 from scratch)", min=0, max=5000)
     learning_rate: float = param(0.01, "learning rate of the input adapter and of a scratch network "
                                  "(the pretrained weights use a fraction of it)", min=1e-5, max=1.0)
     smoothness: float = param(0.5, "weight of the intensity-weighted smoothness (CRF-type) loss", min=0.0, max=100.0)
@@ -91,6 +100,9 @@ class FinetuneParameters:
     intensity_model: float = param(0.5, "from scratch: weight of the scribbles' intensity model (the graph "
                                    "cut's histograms) pooled with the network's evidence; 0 = the network "
                                    "alone, 1 = intensity alone", min=0.0, max=1.0)
+    self_training: float = param(0.8, "from scratch: the last third of the steps also trains on the refined "
+                                 "labels where the evidence is at least this sure (0 = strokes only)",
+                                 min=0.0, max=0.99)
     refine: str = param("auto", "final labels: 'graphcut' = the exact minimum of a contrast-sensitive Potts "
                         "energy on the network's probabilities (CRF MAP), 'none' = the network's argmax; auto = "
                         "graphcut from scratch, none for a pretrained model", choices=("auto", "graphcut", "none"))
@@ -409,7 +421,12 @@ class FinetuneMethod(Method):
         progress(0.02, "training")
         cancelled = False
         try:
-            self._train(state, setup, params, progress, cancel, request)
+            self_training = setup["from_scratch"] and params.self_training > 0 and setup["mapping"].identity
+            later = int(params.steps * SELF_TRAINING_SHARE) if self_training else 0
+            split = 0.02 + 0.95 * (params.steps - later) / params.steps
+            self._train(state, setup, params, progress, cancel, request, params.steps - later, (0.02, split))
+            if later:
+                self._self_train(state, setup, params, progress, cancel, request, later, (split, 0.97))
         except MethodCancelled:
             cancelled = True
         probabilities = self._predict(state, setup)
@@ -692,7 +709,32 @@ class FinetuneMethod(Method):
                   for c, r, n in zip(centre, roi, shape)]
         return tuple(slice(s, s + r) for s, r in zip(starts, roi))
 
-    def _train(self, state, setup, params, progress, cancel, request) -> None:
+    def _self_train(self, state, setup, params, progress, cancel, request, steps: int, span) -> None:
+        """Train on the strokes plus the refined labels where the evidence is decisive (scratch only)."""
+        import torch
+
+        probabilities = self._predict(state, setup)
+        labels = self._result(request, state, setup, probabilities).labels
+        channels = np.searchsorted(state.card.class_values, labels)
+        # decisive evidence, labelled with the refined result even where the refinement overrules
+        # it: those edge-aware corrections are what the network should learn
+        sure = probabilities.max(0) >= params.self_training
+        strokes = setup["target"]
+        pseudo = np.where(sure, channels, -1).astype(np.int64)
+        marked = strokes.numpy() >= 0
+        pseudo[marked] = strokes.numpy()[marked]
+        setup["target"] = torch.as_tensor(pseudo)
+        setup.pop("_scribbled", None)  # training windows are now centred on pseudo-labels too
+        for group in state.optimizer.param_groups:
+            group["lr"] = group["initial_lr_factor"] * params.learning_rate * SELF_TRAINING_RATE
+        try:
+            self._train(state, setup, params, progress, cancel, request, steps, span)
+        finally:
+            setup["target"] = strokes
+            setup.pop("_scribbled", None)
+
+    def _train(self, state, setup, params, progress, cancel, request, steps: int, span=(0.02, 0.97)) -> None:
+        """``steps`` optimisation steps; previews report progress within ``span``."""
         import torch
 
         device = setup["device"]
@@ -715,12 +757,12 @@ class FinetuneMethod(Method):
         # pretrained models, the robust window for scratch)
         sigma = 0.5 if not setup["from_scratch"] else 0.25
         base_rates = [group["lr"] for group in state.optimizer.param_groups]
-        for step in range(params.steps):
+        for step in range(steps):
             cancel.raise_if_cancelled()
             if state.source_kind == "scratch" and LR_DECAY:
                 # settle at the end of each run: the prediction shown does not jump between steps
                 for group, rate in zip(state.optimizer.param_groups, base_rates):
-                    group["lr"] = rate * (1.0 - 0.9 * step / max(1, params.steps - 1))
+                    group["lr"] = rate * (1.0 - 0.9 * step / max(1, steps - 1))
             window = self._training_window(setup, rng)
             x = x_full[window][None, None]
             image = x[0, 0]
@@ -757,10 +799,10 @@ class FinetuneMethod(Method):
             state.optimizer.step()
             state.steps_done += 1
             state.loss_curve.append(round(loss.item(), 5))
-            if (step + 1) % params.refresh_every == 0 and step + 1 < params.steps:
+            if (step + 1) % params.refresh_every == 0 and step + 1 < steps:
                 probabilities = self._predict(state, setup)
                 partial = self._result(request, state, setup, probabilities, light=True)
-                progress(0.02 + 0.95 * (step + 1) / params.steps,
+                progress(span[0] + (span[1] - span[0]) * (step + 1) / steps,
                          f"step {state.steps_done}, loss {loss.item():.4f}", partial=partial)
 
     # -- outputs --------------------------------------------------------------------------------
