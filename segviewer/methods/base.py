@@ -135,6 +135,9 @@ class Method:
     #: (PyMaxflow): the GUI's worker then runs it in a helper process so the interface never
     #: stalls. Methods whose heavy parts release the GIL (NumPy, SimpleITK, torch) leave it False.
     gil_bound: ClassVar[bool] = False
+    #: True when the method sends its GIL-holding steps through :mod:`segviewer.methods.offload`
+    #: (the GUI then starts the helper process while the user is still drawing).
+    offloads: ClassVar[bool] = False
 
     def run(self, request: MethodRequest, progress: Progress, cancel: CancelToken) -> MethodResult:
         raise NotImplementedError

@@ -156,7 +156,7 @@ class ComputeController(QObject):
 
     def prestart(self, method: Method | None = None) -> None:
         """Start the helper process early when the method will need it."""
-        if method is not None and getattr(method, "gil_bound", False):
+        if method is not None and (getattr(method, "gil_bound", False) or getattr(method, "offloads", False)):
             self.worker.prestart_process()
 
     def cancel(self) -> None:

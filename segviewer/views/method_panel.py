@@ -585,7 +585,7 @@ class MethodPanel(QWidget):
 
     def _on_first_scribble(self, *_args) -> None:
         # start the helper process while the user is still drawing (it takes a second to import)
-        if getattr(self.method, "gil_bound", False) and not self.compute.started:
+        if not self.compute.started:
             self.compute.prestart(self.method)
 
     @property

@@ -4,7 +4,9 @@ PyMaxflow keeps Python's global interpreter lock for the whole max-flow computat
 on a thread, a one-second cut freezes the interface for one second. The worker thread
 instead sends ``(method class, request)`` to a persistent helper process (started with
 ``spawn``: safe with threads, Qt and every OS) and waits on the pipe, which releases the
-GIL. Progress comes back as messages. Cancel terminates the helper at once; a spare
+GIL. Progress comes back as messages. A method running on the worker thread can also send
+single GIL-holding steps there (:meth:`ProcessRunner.call`, through
+:mod:`segviewer.methods.offload`). Cancel terminates the helper at once; a spare
 helper, started in advance, takes over so the next job does not wait for a fresh process
 to import NumPy, SciPy, SimpleITK and PyMaxflow (1–2 s).
 """
@@ -32,7 +34,8 @@ class HelperProcessError(SegviewerError):
 
 
 def _helper_main(connection) -> None:  # runs in the helper process
-    """Serve jobs until the pipe closes: ("run", method class, request) → messages."""
+    """Serve jobs until the pipe closes: ("run", method class, request) or ("call", function,
+    args) → messages."""
     while True:
         try:
             message = connection.recv()
@@ -40,13 +43,16 @@ def _helper_main(connection) -> None:  # runs in the helper process
             return
         if message is None:
             return
-        _, method_class, request = message
+        kind, target, payload = message
 
         def progress(fraction: float, text: str = "", partial: Any = None) -> None:
             connection.send(("progress", float(fraction), str(text)))
 
         try:
-            result = method_class().run(request, progress, CancelToken())
+            if kind == "call":
+                result = target(*payload)
+            else:
+                result = target().run(payload, progress, CancelToken())
             connection.send(("result", result))
         except BaseException as error:  # noqa: BLE001 - reported to the parent
             try:
@@ -118,13 +124,20 @@ class ProcessRunner:
 
     def run(self, method: Method, request: MethodRequest, progress, cancel: CancelToken) -> MethodResult:
         """``method.run(request)`` in the helper; progress forwarded; cancel kills it."""
+        return self._exchange(("run", type(method), request), progress, cancel)
+
+    def call(self, function, args: tuple, cancel: CancelToken) -> Any:
+        """``function(*args)`` in the helper (a module-level function); cancel kills it."""
+        return self._exchange(("call", function, tuple(args)), lambda *_: None, cancel)
+
+    def _exchange(self, message: tuple, progress, cancel: CancelToken) -> Any:
         if self._closed:
             raise HelperProcessError("the compute helper has been closed")
         for attempt in range(2):  # a helper that died while idle: the spare takes the job
             with self._lock:
                 helper = self._ensure_active()
             try:
-                helper.connection.send(("run", type(method), request))
+                helper.connection.send(message)
                 break
             except (OSError, BrokenPipeError) as error:
                 code = helper.process.exitcode

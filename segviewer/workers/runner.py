@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from segviewer.errors import SegviewerError
+from segviewer.methods import offload
 from segviewer.methods.base import CancelToken, Method, MethodCancelled, MethodRequest, MethodResult
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,11 @@ class ComputeWorker:
         if self._isolate and getattr(method, "gil_bound", False):
             def function(progress, cancel):
                 return self._processes().run(method, request, progress, cancel)
+        elif self._isolate:
+            def function(progress, cancel):
+                # its GIL-holding steps (segviewer.methods.offload) go to the helper process
+                with offload.using(lambda step, args: self._processes().call(step, args, cancel)):
+                    return method.run(request, progress, cancel)
         else:
             def function(progress, cancel):
                 return method.run(request, progress, cancel)

@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from segviewer.methods import offload
 from segviewer.methods.base import (
     CancelToken, Method, MethodCancelled, MethodInputError, MethodRequest, MethodResult, Progress, param, register,
 )
@@ -239,7 +240,7 @@ def crf_refine(probabilities: np.ndarray, request: MethodRequest, class_values: 
                 for other in range(costs.shape[0]):
                     if other != channel:
                         costs[other][marked] = graphcut.HARD
-    return graphcut.solve_grid(costs, edges)[0]
+    return offload.call(graphcut.solve_grid, costs, edges)[0]  # PyMaxflow holds the GIL
 
 
 def intensity_evidence(raw: np.ndarray, target: np.ndarray, channels: int) -> np.ndarray:
@@ -255,34 +256,24 @@ def intensity_evidence(raw: np.ndarray, target: np.ndarray, channels: int) -> np
 
 
 def distance_prior(target: np.ndarray, channels: int, spacing_zyx, weight: float) -> np.ndarray:
-    """Log-prior per channel from the distance (mm) to each class's scribbles.
-
-    ``-weight * (d_c - min_k d_k) / tau_c``, ``tau_c`` the median distance from class c's
-    scribbles to the nearest scribble of another class (scale free: a hippocampus and a
-    spleen get the same prior relative to their size) — the graph cut's spatial prior, here
-    added to the network's evidence so that look-alike tissue far from every stroke of a
-    class is not claimed for it.
+    """Log-prior per channel from the distance (mm) to each class's scribbles: the graph cut's
+    own spatial prior (:func:`segviewer.methods.graphcut.distance_prior`, scale free), times
+    ``-weight``, added to the network's evidence so that look-alike tissue far from every
+    stroke of a class is not claimed for it. A class with no strokes gets no evidence for it.
     """
-    from scipy import ndimage
+    from segviewer.methods import graphcut
 
-    distances = np.zeros((channels, *target.shape), np.float32)
-    present = []
-    for c in range(channels):
-        mask = target == c
-        if mask.any():
-            distances[c] = ndimage.distance_transform_edt(~mask, sampling=spacing_zyx)
-            present.append(c)
-    prior = np.zeros_like(distances)
+    prior = np.zeros((channels, *target.shape), np.float32)
+    present = [c for c in range(channels) if (target == c).any()]
     if len(present) < 2:
         return prior
-    nearest = np.min(distances[present], axis=0)
-    for c in present:
-        others = np.min(distances[[o for o in present if o != c]], axis=0)
-        tau = max(float(np.median(others[target == c])), 2.0 * min(spacing_zyx))
-        prior[c] = -weight * (distances[c] - nearest) / tau
+    masks = np.stack([target == c for c in present])
+    # the distance transforms hold the GIL: in the GUI they run in the helper process
+    scaled, _ = offload.call(graphcut.distance_prior, masks, tuple(spacing_zyx), 2.0 * min(spacing_zyx))
+    prior[present] = -weight * scaled
     for c in range(channels):
         if c not in present:
-            prior[c] = prior[present].min(axis=0)  # unscribbled class: no evidence for it
+            prior[c] = prior[present].min(axis=0)
     return prior
 
 
@@ -389,6 +380,8 @@ class FinetuneMethod(Method):
     #: scribbles and/or clicks (either is enough)
     requires = frozenset({"scribbles", "points"})
     uses_roi = True
+    #: the distance prior and the graph-cut refinement hold the GIL (SciPy, PyMaxflow)
+    offloads = True
 
     def __init__(self) -> None:
         self.state: TuningState | None = None
