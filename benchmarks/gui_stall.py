@@ -1,12 +1,15 @@
-"""GUI responsiveness while a long graph cut runs (pytest-qt under Xvfb; run by
-``benchmarks/bench_methods.py`` in full mode, which reads the JSON it writes).
+"""GUI responsiveness while a long graph cut and a from-scratch fine-tuning run (pytest-qt under
+Xvfb; run by ``benchmarks/bench_methods.py`` in full mode, which reads the JSON it writes).
 
 The real main window shows a 512×512×300 CT-like volume (the chest series tiled along z)
 with 3-slice scribbles; the method panel runs a graph cut with 26 neighbours and no
 coarse-to-fine on the scribbles' ROI (~20–30 s). A 10 ms QTimer on the GUI thread records
 the gaps between its ticks while the job runs: once with the helper process (how the GUI
 runs GIL-bound methods) and once with the cut on the worker thread itself (the stall the
-helper process avoids). Output: ``$SEGVIEWER_STALL_OUT`` (JSON).
+helper process avoids). Then the spleen CT with 3-slice scribbles and fine-tuning from
+scratch (default steps): its distance prior and graph-cut refinement go to the helper process
+(``segviewer.methods.offload``), against the same run with every step on the worker thread.
+Output: ``$SEGVIEWER_STALL_OUT`` (JSON, one entry per test).
 """
 
 from __future__ import annotations
@@ -50,27 +53,51 @@ def _measure(qtbot, panel, timeout_s: float) -> dict:
                            for i in worst if i + 1 < len(stamps)]}
 
 
-def test_gui_stall_during_a_long_cut(qtbot, qapp, tmp_path):
+def _write(name: str, results: dict) -> None:
+    out = os.environ.get("SEGVIEWER_STALL_OUT")
+    if out:
+        path = Path(out)
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[name] = results
+        path.write_text(json.dumps(data, indent=2))
+    print(name, json.dumps(results, indent=2))
+
+
+def _main_window(qtbot, tmp_path, volume):
     from PySide6.QtCore import QSettings
 
-    from benchmarks.bench_methods import tiled_ct_case
-    from segviewer.model.geometry import full_box
-    from segviewer.model.image import ImageVolume
-    from segviewer.model.session import SCRIBBLES, Session
+    from segviewer.model.session import Session
     from segviewer.views.app import create_application
     from segviewer.views.main_window import MainWindow
 
     create_application()
-    case = tiled_ct_case()
-    assert case is not None, "the chest CT series is needed"
-    image, geometry, scribbles, _ = case
     window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), view3d_mode="off")
     window.resize(1400, 900)
     window.show()
     qtbot.waitExposed(window)
-    session = Session(ImageVolume(image, geometry, name="tiled chest CT"))
+    session = Session(volume)
     window.controller.set_session(session)
     qtbot.wait(500)
+    return window, session
+
+
+def _close(window) -> None:
+    window.ask_save_changes = lambda text: None
+    window._confirm_discard = lambda what: True
+    window.close()
+    window.deleteLater()
+
+
+def test_gui_stall_during_a_long_cut(qtbot, qapp, tmp_path):
+    from benchmarks.bench_methods import tiled_ct_case
+    from segviewer.model.geometry import full_box
+    from segviewer.model.image import ImageVolume
+    from segviewer.model.session import SCRIBBLES
+
+    case = tiled_ct_case()
+    assert case is not None, "the chest CT series is needed"
+    image, geometry, scribbles, _ = case
+    window, session = _main_window(qtbot, tmp_path, ImageVolume(image, geometry, name="tiled chest CT"))
     session.apply_layer_crop(SCRIBBLES, full_box(image.shape), scribbles, "scribbles",
                              where=scribbles != np.iinfo(scribbles.dtype).max)
     panel = window.docks["segment"].widget()
@@ -85,11 +112,32 @@ def test_gui_stall_during_a_long_cut(qtbot, qapp, tmp_path):
     panel.compute._isolate = False
     results["in_thread"] = _measure(qtbot, panel, 600)
     panel.compute.shutdown()
-    out = os.environ.get("SEGVIEWER_STALL_OUT")
-    if out:
-        Path(out).write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
-    window.ask_save_changes = lambda text: None
-    window._confirm_discard = lambda what: True
-    window.close()
-    window.deleteLater()
+    _write("graphcut", results)
+    _close(window)
+
+
+def test_gui_stall_during_fine_tuning_from_scratch(qtbot, qapp, tmp_path):
+    from benchmarks.common import SHARED_DATA
+    from segviewer.evaluation.simulate import simulate_scribbles
+    from segviewer.io.images import read_image
+    from segviewer.model.geometry import full_box
+    from segviewer.model.session import SCRIBBLES
+
+    image = read_image(SHARED_DATA / "spleen_ct" / "spleen_ct.nii.gz")
+    reference = read_image(SHARED_DATA / "spleen_ct" / "spleen_ct_label.nii.gz").array.astype(np.uint8)
+    scribbles = simulate_scribbles(reference, image.geometry, slices=3, seed=0)
+    window, session = _main_window(qtbot, tmp_path, image)
+    session.apply_layer_crop(SCRIBBLES, full_box(scribbles.shape), scribbles, "scribbles", where=scribbles != 255)
+    panel = window.docks["segment"].widget()
+    panel.select_method("finetune")
+    panel.form.set_value("model", "scratch")
+    panel.form.set_value("continue_training", False)
+    panel.compute.prestart(panel.method)
+    _measure(qtbot, panel, 600)  # the first run imports torch (a one-off stall), not measured
+    results = {"helper": _measure(qtbot, panel, 600)}
+    panel.compute.shutdown()
+    panel.compute._isolate = False
+    results["in_thread"] = _measure(qtbot, panel, 600)
+    panel.compute.shutdown()
+    _write("finetune_scratch", results)
+    _close(window)
