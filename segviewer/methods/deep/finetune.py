@@ -41,9 +41,10 @@ network alone and the graph cut on the hippocampus MR from scratch (benchmarks/e
 Then **self-training**: the last third of the steps trains, besides the strokes, on the refined
 labels wherever the pooled evidence is decisive (its largest class probability ≥
 ``self_training``), at a tenth of the learning rate; there the refinement's edge-aware
-corrections become training targets too. The strokes are medial lines and background rings, so the network never sees
-the mixed neighbourhoods of the structure's edge; the confident pseudo-labels (confidence,
-not erosion, so thin structures keep theirs) show it the whole structure and its surroundings.
+corrections become training targets too. Strokes are medial lines and background rings, so
+the network never sees the mixed neighbourhoods of the structure's edge; the confident
+pseudo-labels (chosen by confidence, not erosion, so thin structures keep theirs) show it the
+whole structure and its surroundings.
 
 Live: every ``refresh_every`` steps the current prediction goes out through
 ``progress(..., partial=result)`` with ``info["loss_curve"]``; cancelling stops after the
