@@ -53,6 +53,17 @@ def _measure(qtbot, panel, timeout_s: float) -> dict:
                            for i in worst if i + 1 < len(stamps)]}
 
 
+def _helper_then_in_thread(qtbot, panel) -> dict:
+    """The panel's job as the GUI runs it, then with every step on the worker thread itself
+    (what the helper process saves us from)."""
+    results = {"helper": _measure(qtbot, panel, 600)}
+    panel.compute.shutdown()
+    panel.compute._isolate = False
+    results["in_thread"] = _measure(qtbot, panel, 600)
+    panel.compute.shutdown()
+    return results
+
+
 def _write(name: str, results: dict) -> None:
     out = os.environ.get("SEGVIEWER_STALL_OUT")
     if out:
@@ -106,13 +117,7 @@ def test_gui_stall_during_a_long_cut(qtbot, qapp, tmp_path):
     panel.form.set_value("multiscale", "off")
     panel.compute.prestart(panel.method)
     qtbot.wait(3000)  # the helper process finishes importing
-    results = {"helper": _measure(qtbot, panel, 600)}
-    # the same job on the worker thread itself: what the helper process saves us from
-    panel.compute.shutdown()
-    panel.compute._isolate = False
-    results["in_thread"] = _measure(qtbot, panel, 600)
-    panel.compute.shutdown()
-    _write("graphcut", results)
+    _write("graphcut", _helper_then_in_thread(qtbot, panel))
     _close(window)
 
 
@@ -134,10 +139,5 @@ def test_gui_stall_during_fine_tuning_from_scratch(qtbot, qapp, tmp_path):
     panel.form.set_value("continue_training", False)
     panel.compute.prestart(panel.method)
     _measure(qtbot, panel, 600)  # the first run imports torch (a one-off stall), not measured
-    results = {"helper": _measure(qtbot, panel, 600)}
-    panel.compute.shutdown()
-    panel.compute._isolate = False
-    results["in_thread"] = _measure(qtbot, panel, 600)
-    panel.compute.shutdown()
-    _write("finetune_scratch", results)
+    _write("finetune_scratch", _helper_then_in_thread(qtbot, panel))
     _close(window)

@@ -4,6 +4,7 @@ on the worker thread send their GIL-holding steps there too (fine-tuning)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -47,13 +48,26 @@ def worker():
         assert not process.is_alive()
 
 
-def heartbeat_gaps(stop: threading.Event, gaps: list) -> None:
-    last = time.perf_counter()
-    while not stop.is_set():
-        time.sleep(0.005)
-        now = time.perf_counter()
-        gaps.append(now - last)
-        last = now
+@contextlib.contextmanager
+def heartbeat():
+    """Gaps (s) between the 5 ms ticks of a Python thread: long ones mean our GIL was held."""
+    stop, gaps = threading.Event(), []
+
+    def beat() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            time.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    thread = threading.Thread(target=beat)
+    thread.start()
+    try:
+        yield gaps
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_graph_cut_runs_in_the_helper_without_holding_our_gil(worker, blob):
@@ -66,15 +80,11 @@ def test_graph_cut_runs_in_the_helper_without_holding_our_gil(worker, blob):
     assert job.result.labels.shape == small.image.shape
 
     method, request = big_request()
-    stop, gaps = threading.Event(), []
-    beat = threading.Thread(target=heartbeat_gaps, args=(stop, gaps))
-    beat.start()
-    started = time.perf_counter()
-    job = worker.submit_method(method, request)
-    assert worker.wait_idle(120)
-    elapsed = time.perf_counter() - started
-    stop.set()
-    beat.join()
+    with heartbeat() as gaps:
+        started = time.perf_counter()
+        job = worker.submit_method(method, request)
+        assert worker.wait_idle(120)
+        elapsed = time.perf_counter() - started
     assert job.state == FINISHED, job.error
     # In-thread, PyMaxflow would hold the GIL for the whole solve (seconds); here the
     # heartbeat keeps beating. Generous bound: shared CI machines are noisy.
@@ -166,13 +176,9 @@ def test_fine_tuning_from_scratch_keeps_our_gil_free(worker, spleen_paths):
     warm_up = worker.submit_method(method, request)  # first use imports torch (once per session)
     assert worker.wait_idle(120) and warm_up.state == FINISHED, warm_up.error
     request = dataclasses.replace(request, params=FinetuneParameters(model="scratch", steps=6, continue_training=False))
-    stop, gaps = threading.Event(), []
-    beat = threading.Thread(target=heartbeat_gaps, args=(stop, gaps))
-    beat.start()
-    job = worker.submit_method(method, request)
-    assert worker.wait_idle(120)
-    stop.set()
-    beat.join()
+    with heartbeat() as gaps:
+        job = worker.submit_method(method, request)
+        assert worker.wait_idle(120)
     assert job.state == FINISHED, job.error
     assert job.result.labels.any()
     assert max(gaps) < 0.15, max(gaps)  # generous: torch's threads share the 2 cores with us
