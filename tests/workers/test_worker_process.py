@@ -36,6 +36,25 @@ def big_request(size=(60, 160, 160), seed=0):
     return method, request
 
 
+def start_a_big_cut(worker):
+    """Submit the big cut and return once the helper is computing it: (method, job)."""
+    method, request = big_request()
+    job = worker.submit_method(method, request)
+    deadline = time.monotonic() + 30
+    while job.fraction <= 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return method, job
+
+
+def assert_a_small_cut_finishes(worker, method, blob) -> None:
+    """After a cancel or a crash the spare helper takes the next job."""
+    image, scribbles, truth, spacing = blob
+    geometry = Geometry(image.shape[::-1], spacing[::-1], (0.0, 0.0, 0.0))
+    small = build_request_from_arrays(method, image, geometry, scribbles=scribbles)
+    again = worker.submit_method(method, small)
+    assert worker.wait_idle(60) and again.state == FINISHED, again.error
+
+
 @pytest.fixture
 def worker():
     w = ComputeWorker(isolate_gil_bound=True)
@@ -92,37 +111,21 @@ def test_graph_cut_runs_in_the_helper_without_holding_our_gil(worker, blob):
 
 
 def test_cancel_stops_the_solve_at_once_and_the_spare_takes_over(worker, blob):
-    method, request = big_request()
-    job = worker.submit_method(method, request)
-    deadline = time.monotonic() + 30
-    while job.fraction <= 0 and time.monotonic() < deadline:  # the helper is computing
-        time.sleep(0.01)
+    method, job = start_a_big_cut(worker)
     time.sleep(0.2)
     started = time.perf_counter()
     worker.cancel(job)
     assert worker.wait_idle(10)
     assert job.state == CANCELLED and time.perf_counter() - started < 2.0
-    image, scribbles, truth, spacing = blob
-    geometry = Geometry(image.shape[::-1], spacing[::-1], (0.0, 0.0, 0.0))
-    small = build_request_from_arrays(method, image, geometry, scribbles=scribbles)
-    again = worker.submit_method(method, small)
-    assert worker.wait_idle(60) and again.state == FINISHED, again.error
+    assert_a_small_cut_finishes(worker, method, blob)
 
 
 def test_a_dead_helper_is_an_error_message_not_a_crash(worker, blob):
-    method, request = big_request()
-    job = worker.submit_method(method, request)
-    deadline = time.monotonic() + 30
-    while job.fraction <= 0 and time.monotonic() < deadline:  # the helper is computing
-        time.sleep(0.01)
+    method, job = start_a_big_cut(worker)
     worker._process_runner._active.process.kill()
     assert worker.wait_idle(30)
     assert job.state == FAILED and "helper process stopped" in job.error
-    image, scribbles, truth, spacing = blob
-    geometry = Geometry(image.shape[::-1], spacing[::-1], (0.0, 0.0, 0.0))
-    small = build_request_from_arrays(method, image, geometry, scribbles=scribbles)
-    again = worker.submit_method(method, small)
-    assert worker.wait_idle(60) and again.state == FINISHED, again.error
+    assert_a_small_cut_finishes(worker, method, blob)
 
 
 def test_user_errors_cross_the_process_boundary(worker, blob):
