@@ -1,0 +1,45 @@
+"""Render the hicolor PNG icons from the scalable SVG: ``python packaging/linux/make_icons.py``.
+
+The PNGs are committed, so this runs only when the SVG changes (it needs PySide6's QtSvg).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HICOLOR = Path(__file__).resolve().parent / "icons" / "hicolor"
+SVG = HICOLOR / "scalable" / "apps" / "segviewer.svg"
+#: The usual hicolor sizes a launcher or file manager asks for.
+SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
+
+
+def main() -> int:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication, QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    app = QGuiApplication.instance() or QGuiApplication(["make_icons", "-platform", "offscreen"])
+    renderer = QSvgRenderer(str(SVG))
+    if not renderer.isValid():
+        print(f"make_icons: cannot read {SVG}", file=sys.stderr)
+        return 1
+    for size in SIZES:
+        image = QImage(size, size, QImage.Format.Format_ARGB32)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        renderer.render(painter)
+        painter.end()
+        target = HICOLOR / f"{size}x{size}" / "apps" / "segviewer.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not image.save(str(target)):
+            print(f"make_icons: cannot write {target}", file=sys.stderr)
+            return 1
+        print(target.relative_to(HICOLOR.parent.parent))
+    del app
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
