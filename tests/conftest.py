@@ -26,6 +26,15 @@ def spleen_paths(shared_data):
     return folder / "spleen_ct.nii.gz", folder / "spleen_ct_label.nii.gz"
 
 
+@pytest.fixture(autouse=True)
+def private_config(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own settings folder (the model trust store lives there): a test
+    never reads or writes the user's real ~/.config."""
+    folder = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
 from segviewer.errors import SegviewerError
 from segviewer.evaluation.cases import find_cases, read_case, select_cases
 from segviewer.evaluation.interactive import (
@@ -44,6 +45,7 @@ def add_arguments(parser) -> None:
                                  description=__doc__.split("\n\n")[1])
     interactive.add_argument("--method", required=True, help="method name (see 'segviewer methods')")
     interactive.add_argument("--model", help="model file or folder for methods that take one")
+    add_trust_argument(interactive)
     interactive.add_argument("--cases", required=True,
                              help="folder of image/label pairs (imagesTr/labelsTr, or NAME + NAME_label), "
                                   "or one image with its NAME_label beside it")
@@ -100,6 +102,7 @@ def format_table(runs: list[CaseRun], summary: dict, cap: int) -> str:
 def run_interactive(args) -> int:
     method = get_method(args.method)
     params = make_parameters(method, args.param, args.model)
+    trust_if_asked(args, params)
     cases = select_cases(find_cases(args.cases), args.split, args.subset, args.limit)
     if not cases:
         raise SegviewerError("no cases selected")

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
+
 NAME = "finetune"
 HELP = "fine-tune a U-Net (or train one from scratch) on an image from its scribbles; save the tuned model"
 
@@ -22,6 +24,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--points", help="point prompts (JSON, positions in mm)")
     parser.add_argument("--model", default="hippocampus_unet",
                         help="bundled model name, model card (.json), TorchScript, MONAI bundle folder, or 'scratch'")
+    add_trust_argument(parser)
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a fine-tuning parameter (repeatable), e.g. steps=60; see: segviewer methods")
     parser.add_argument("--save-model", metavar="OUT", help="write the tuned model: OUT.pt + OUT.json (model card)")
@@ -51,6 +54,7 @@ def run(args) -> int:
         raise MethodInputError("nothing to write: give -o LABELS, --save-model OUT and/or --entropy FILE")
     method = get_method("finetune")
     params = parse_parameter_assignments(method.Parameters, args.param + [f"model={args.model}"])
+    trust_if_asked(args, params)
     image = read_image(args.image)
     geometry = image.geometry
     scribbles = unannotated = None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
 from segviewer.io.images import read_image
 from segviewer.io.labels import read_label_map, write_label_map
 from segviewer.io.points import read_points
@@ -49,6 +50,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", metavar="M",
                         help="the model of a deep method (unet, finetune): a bundled name, a model card "
                              "(.json), a TorchScript file or a bundle folder; short for --param model=M")
+    add_trust_argument(parser)
     roi = parser.add_mutually_exclusive_group()
     roi.add_argument("--roi-margin", type=float, default=None, metavar="MM",
                      help=f"work on the scribbles' box grown by MM millimetres (default {DEFAULT_MARGIN_MM:g})")
@@ -61,6 +63,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     method = get_method(args.method)
     params = parse_parameter_assignments(method.Parameters, model_assignments(method, args.model) + args.param)
+    trust_if_asked(args, params)
     output = Path(args.output)
     protected = [Path(p) for p in (args.image, args.scribbles, args.points, args.labels) if p]
     if output.resolve() in {p.resolve() for p in protected}:

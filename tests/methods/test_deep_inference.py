@@ -12,7 +12,7 @@ from segviewer.evaluation.metrics import dice
 from segviewer.methods.base import CancelToken, MethodCancelled, MethodRequest, no_progress
 from segviewer.methods.deep.card import ModelCard
 from segviewer.methods.deep.inference import UNetMethod, UNetParameters, sliding_window_logits
-from segviewer.methods.deep.models import TORCHSCRIPT_CARD, load_model
+from segviewer.methods.deep.models import TORCHSCRIPT_CARD, load_model, trust_model
 from segviewer.methods.deep.preprocess import normalize
 from segviewer.model.geometry import Geometry, full_box
 
@@ -59,6 +59,7 @@ def scripted_model(tmp_path, module, name, **card_fields):
                      **card_fields)
     path = tmp_path / f"{name}.ts"
     torch.jit.save(torch.jit.script(module), str(path), _extra_files={TORCHSCRIPT_CARD: json.dumps(card.to_dict())})
+    trust_model(path)  # TorchScript is code: it runs only once trusted
     return str(path)
 
 

@@ -11,7 +11,7 @@ import torch
 from segviewer.methods.base import CancelToken, MethodRequest, no_progress
 from segviewer.methods.deep.card import ModelCard, ModelError, build_network
 from segviewer.methods.deep.inference import UNetMethod, UNetParameters
-from segviewer.methods.deep.models import TORCHSCRIPT_CARD, load_model
+from segviewer.methods.deep.models import TORCHSCRIPT_CARD, load_model, trust_model
 from segviewer.model.geometry import Geometry, full_box
 
 from test_deep_card import small_card
@@ -68,10 +68,12 @@ def test_torchscript_with_embedded_card_and_with_card_beside(tmp_path):
     scripted = torch.jit.trace(network, torch.randn(1, 1, 16, 16, 16))
     embedded = tmp_path / "embedded.ts"
     torch.jit.save(scripted, str(embedded), _extra_files={TORCHSCRIPT_CARD: json.dumps(card.to_dict())})
+    trust_model(embedded)  # TorchScript is code: it runs once trusted (tests/methods/test_model_trust.py)
     loaded = load_model(embedded, cache=False)
     assert loaded.kind == "torchscript" and loaded.card.labels == {1: "a", 2: "b"}
     beside = tmp_path / "beside.pt"
     torch.jit.save(scripted, str(beside))
+    trust_model(beside)
     with pytest.raises(ModelError, match="TorchScript model needs a model card"):
         load_model(beside, cache=False)
     card.save(tmp_path / "beside.json")
@@ -114,6 +116,7 @@ def write_bundle(folder, out_channels=2, state=True):
 
 def test_monai_bundle_folder(tmp_path):
     bundle = write_bundle(tmp_path / "bundle")
+    trust_model(bundle)
     loaded = load_model(bundle, cache=False)
     card = loaded.card
     assert loaded.kind == "bundle"
@@ -129,6 +132,7 @@ def test_monai_bundle_folder(tmp_path):
 
 def test_bundle_without_weights(tmp_path):
     bundle = write_bundle(tmp_path / "bundle", state=False)
+    trust_model(bundle)
     with pytest.raises(ModelError, match="without models/model.pt"):
         load_model(bundle, cache=False)
 
@@ -156,6 +160,7 @@ def test_mismatched_channels_and_labels_are_clear_errors(tmp_path):
     card.network["kwargs"].pop("out_channels")
     scripted = torch.jit.trace(build_network(small_card()).eval(), torch.randn(1, 1, 16, 16, 16))
     torch.jit.save(scripted, str(tmp_path / "liar.ts"), _extra_files={TORCHSCRIPT_CARD: json.dumps(card.to_dict())})
+    trust_model(tmp_path / "liar.ts")
     image = np.zeros((16, 16, 16), np.float32)
     with pytest.raises(ModelError, match="returned 3 channels but its card lists 3 labels"):
         UNetMethod().run(request_for(image, UNetParameters(model=str(tmp_path / "liar.ts"))), no_progress,

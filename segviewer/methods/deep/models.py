@@ -4,16 +4,29 @@ Every loader returns a :class:`LoadedModel`: a network in eval mode and the :cla
 that says how to feed it and what its outputs mean. Anything that does not fit (no card, a
 card whose labels do not match the outputs, weights that do not fit the network, an input
 channel count other than one) raises :class:`ModelError` with a message naming the problem.
+
+Trust: a state dict is read with ``weights_only=True`` and runs no code. A TorchScript file
+and a MONAI bundle (whose configs hold Python expressions and ``_target_`` classes) are code:
+they load only when the user has trusted their content (:mod:`segviewer.io.trust`;
+``--trust-model`` on the command line, a dialog in the app), else :class:`ModelTrustError`.
+Until then nothing of them is executed: TorchScript is recognised by its zip entries and a
+bundle's configs are read as plain JSON/YAML. The bundled models are trusted as installed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
+import pickle
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from segviewer.io.paths import resource_folders
+from segviewer.io.trust import content_digest, is_trusted, record_trust
 from segviewer.methods.deep.card import ModelCard, ModelError, build_network
 
 #: Name of the bundled model (a card + weights in resources/models/).
@@ -57,18 +70,102 @@ class LoadedModel:
         return self.network.state_dict()
 
 
+#: Model kinds that carry code, as the trust messages name them.
+CODE_KINDS = {"torchscript": "a TorchScript file (a compiled program)",
+              "bundle": "a MONAI bundle (its configs run Python expressions)"}
+
+
+class ModelTrustError(ModelError):
+    """A model that carries code (TorchScript, MONAI bundle) whose content the user has not
+    trusted. ``digest`` is the SHA-256 the user is asked to trust."""
+
+    def __init__(self, path: str | Path, kind: str, digest: str) -> None:
+        self.path, self.kind, self.digest = Path(path), kind, digest
+        super().__init__(f"{path}: {CODE_KINDS[kind]} can run code on this computer, and you have not "
+                         f"trusted it (SHA-256 {digest}). If you trust its source, run again with "
+                         "--trust-model (in the app: answer 'Trust and run' in the dialog)")
+
+    def __reduce__(self):  # crosses the helper-process boundary intact
+        return type(self), (str(self.path), self.kind, self.digest)
+
+
+def looks_like_path(text: str) -> bool:
+    """A path has a folder separator, a suffix or a leading ``~``; anything else is a name."""
+    separators = {"/", os.sep, os.altsep} - {None}
+    return any(s in text for s in separators) or bool(Path(text).suffix) or text.startswith("~")
+
+
 def resolve_model_path(model: str | Path | None) -> Path:
-    """A path as given, or a bundled model name (``hippocampus_unet``); empty = bundled default."""
+    """A path (see :func:`looks_like_path`), or a bundled model name (``hippocampus_unet``);
+    empty = bundled default. A bare name is only ever a bundled model: a file or folder of
+    that name in the current folder must not take its place unasked."""
     text = str(model or "").strip()
     if not text:
         return bundled_model_path()
+    if not looks_like_path(text):
+        bundled = bundled_model_path(text)
+        if bundled.is_file():
+            return bundled
+        names = ", ".join(sorted(p.stem for p in models_folder().glob("*.json"))) or "none"
+        here = f"; for the {text!r} in the current folder write ./{text}" if Path(text).exists() else ""
+        raise ModelError(f"model {text!r}: no bundled model of that name (bundled: {names}){here}")
     path = Path(text).expanduser()
-    if path.exists():
-        return path
-    bundled = bundled_model_path(text)
-    if bundled.exists():
-        return bundled
-    raise ModelError(f"model {text!r}: no such file or folder, and no bundled model of that name")
+    if not path.exists():
+        raise ModelError(f"model {text!r}: no such file or folder")
+    return path
+
+
+def is_torchscript(path: Path) -> bool:
+    """True for a TorchScript archive (it holds compiled ``code/``), decided from its zip
+    entries without loading it; ``torch.save`` state dicts have none."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any("/code/" in name or name.endswith("constants.pkl") for name in names)
+
+
+def code_kind(path: Path) -> str | None:
+    """``"torchscript"`` or ``"bundle"`` for a model that carries code, else None."""
+    if path.is_dir():
+        return "bundle" if (path / "configs").is_dir() else None
+    if path.is_file() and path.suffix.lower() != ".json" and is_torchscript(path):
+        return "torchscript"
+    return None
+
+
+def is_bundled(path: Path) -> bool:
+    """True for a file of the installed bundled models (trusted as installed)."""
+    return path.resolve().parent == models_folder().resolve()
+
+
+def check_trusted(path: Path, kind: str, digest: str | None = None) -> None:
+    """Raise :class:`ModelTrustError` unless the content of ``path`` is trusted."""
+    if is_bundled(path):
+        return
+    digest = digest or content_digest(path)
+    if not is_trusted(digest):
+        raise ModelTrustError(path, kind, digest)
+
+
+@dataclass(frozen=True)
+class TrustRecord:
+    path: Path
+    kind: str
+    digest: str
+
+
+def trust_model(model: str | Path | None) -> TrustRecord | None:
+    """Trust the model the user named (``--trust-model``): record its content's SHA-256.
+    Returns what was recorded, or None for a model that runs no code (nothing to trust)."""
+    path = resolve_model_path(model)
+    kind = code_kind(path)
+    if kind is None or is_bundled(path):
+        return None
+    digest = content_digest(path)
+    record_trust(digest, path, kind)
+    return TrustRecord(path, kind, digest)
 
 
 _CACHE: dict = {}
@@ -95,16 +192,26 @@ def load_model(model: str | Path | None = None, device: str = "cpu", *, cache: b
     return loaded
 
 
+def _declared_int(card: ModelCard, name: str) -> int | None:
+    """A network argument of the card as an int; None when absent or not a plain number (a
+    bundle's ``@reference`` or ``$expression``, known only once the bundle is parsed)."""
+    value = card.network.get("kwargs", {}).get(name)
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def check_card(card: ModelCard, source: Path) -> None:
     if card.in_channels != 1:
         raise ModelError(f"{source}: the model takes {card.in_channels} input channels; "
                          "segviewer feeds one image (1 channel)")
-    declared = card.network.get("kwargs", {}).get("out_channels")
-    if declared is not None and int(declared) != card.out_channels:
+    declared = _declared_int(card, "out_channels")
+    if declared is not None and declared != card.out_channels:
         raise ModelError(f"{source}: the network has {declared} output channels but the card lists "
                          f"{len(card.labels)} labels + background = {card.out_channels}")
-    declared_in = card.network.get("kwargs", {}).get("in_channels")
-    if declared_in is not None and int(declared_in) != card.in_channels:
+    declared_in = _declared_int(card, "in_channels")
+    if declared_in is not None and declared_in != card.in_channels:
         raise ModelError(f"{source}: the network takes {declared_in} input channels but the card says "
                          f"{card.in_channels}")
 
@@ -119,9 +226,8 @@ def _load_uncached(path: Path, device: str) -> LoadedModel:
         return _load_state_dict(path.parent / card.weights, card, device)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
-    torchscript = _try_torchscript(path, device)
-    if torchscript is not None:
-        return torchscript
+    if is_torchscript(path):
+        return _load_torchscript(path, device)
     card_path = path.with_suffix(".json")
     if not card_path.exists():
         raise ModelError(f"{path}: a state dict needs a model card; put a JSON card named "
@@ -136,6 +242,10 @@ def _read_state(path: Path) -> dict:
         raise ModelError(f"{path}: weights file not found")
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's own text would advise weights_only=False: never
+        raise ModelError(f"{path}: holds pickled Python objects, not only weights (a whole pickled "
+                         "model?); segviewer reads plain state dicts (save model.state_dict()) or "
+                         "TorchScript files") from None
     except Exception as error:  # noqa: BLE001 - torch raises many kinds
         raise ModelError(f"{path}: not a readable PyTorch weights file ({type(error).__name__}: "
                          f"{str(error).splitlines()[0] if str(error) else ''})") from None
@@ -174,14 +284,16 @@ def _load_state_dict(weights: Path, card: ModelCard, device: str) -> LoadedModel
     return LoadedModel(card, network, "state_dict", weights)
 
 
-def _try_torchscript(path: Path, device: str) -> LoadedModel | None:
+def _load_torchscript(path: Path, device: str) -> LoadedModel:
     import torch
 
+    data = path.read_bytes()  # hashed and loaded from the same bytes: nothing swapped in between
+    check_trusted(path, "torchscript", hashlib.sha256(data).hexdigest())
     extra = {TORCHSCRIPT_CARD: ""}
     try:
-        network = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    except Exception:  # noqa: BLE001 - not TorchScript: the caller tries a state dict
-        return None
+        network = torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra)
+    except Exception as error:  # noqa: BLE001 - torch raises many kinds
+        raise ModelError(f"{path}: not a readable TorchScript file ({type(error).__name__})") from None
     if extra[TORCHSCRIPT_CARD]:
         try:
             card = ModelCard.from_dict(json.loads(extra[TORCHSCRIPT_CARD]), source=f"{path} (embedded card)")
@@ -238,6 +350,23 @@ def _bundle_card(folder: Path, inference: dict, metadata: dict) -> ModelCard:
     )
 
 
+def _read_config(path: Path) -> dict:
+    """A bundle config as plain data: JSON or YAML parsed, nothing evaluated or instantiated."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as error:  # noqa: BLE001 - OSError, decoding, JSON or YAML errors
+        raise ModelError(f"{path}: not a readable bundle config ({type(error).__name__})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: a bundle config must hold a mapping")
+    return data
+
+
 def _load_bundle(folder: Path, device: str) -> LoadedModel:
     cards = sorted(folder.glob("*.json"))
     configs = folder / "configs"
@@ -245,24 +374,23 @@ def _load_bundle(folder: Path, device: str) -> LoadedModel:
         if len(cards) == 1:  # a plain folder holding one segviewer card + its weights
             return _load_uncached(cards[0], device)
         raise ModelError(f"{folder}: not a MONAI bundle (no configs/ folder) and not a folder with one model card")
-    try:
-        metadata = json.loads((configs / "metadata.json").read_text())
-    except FileNotFoundError:
-        raise ModelError(f"{folder}: MONAI bundle without configs/metadata.json") from None
+    check_trusted(folder, "bundle")
+    if not (configs / "metadata.json").is_file():
+        raise ModelError(f"{folder}: MONAI bundle without configs/metadata.json")
+    metadata = _read_config(configs / "metadata.json")
     inference_path = next((p for p in (configs / "inference.json", configs / "inference.yaml") if p.exists()), None)
     if inference_path is None:
         raise ModelError(f"{folder}: MONAI bundle without configs/inference.json")
-    from monai.bundle import ConfigParser
-
-    parser = ConfigParser()
-    parser.read_config(str(inference_path))
-    parser["bundle_root"] = str(folder)
-    raw = parser.get()
+    raw = _read_config(inference_path)
     card = _bundle_card(folder, raw, metadata)
     check_card(card, folder)
     torchscript = folder / "models" / "model.ts"
     weights = folder / "models" / "model.pt"
     if weights.exists():
+        from monai.bundle import ConfigParser  # evaluates the trusted bundle's expressions
+
+        parser = ConfigParser(raw)
+        parser["bundle_root"] = str(folder)
         try:
             network = parser.get_parsed_content("network_def", instantiate=True)
         except Exception as error:  # noqa: BLE001 - the bundle's own config failed
