@@ -1,0 +1,60 @@
+"""Smoke test of the PyInstaller bundle, run alone in a clean environment (no venv, no PYTHONPATH).
+
+Skipped unless ``SEGVIEWER_BUNDLE`` names an unpacked bundle (or a tarball), or
+``bash packaging/build_bundle.sh`` has left a tarball in dist/: building it takes minutes, so CI
+does not. ``python -m benchmarks.run --only packaging`` builds it when missing and runs the same
+checks (benchmarks.bench_packaging.smoke_test).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bench_packaging import newest_tarball, picture_spread, run_clean, smoke_test, unpack
+
+pytestmark = [pytest.mark.slow, pytest.mark.gui]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    chosen = os.environ.get("SEGVIEWER_BUNDLE")
+    source = Path(chosen) if chosen else newest_tarball()
+    if source is None:
+        pytest.skip("no bundle: set SEGVIEWER_BUNDLE or run bash packaging/build_bundle.sh")
+    if source.is_dir():
+        return source
+    return unpack(source, tmp_path_factory.mktemp("bundle"))
+
+
+def test_bundle_holds_the_app_demo_model_and_licences(bundle):
+    assert os.access(bundle / "segviewer", os.X_OK)
+    assert (bundle / "demo" / "spleen_ct.nii.gz").is_file() and (bundle / "demo" / "ATTRIBUTION.md").is_file()
+    assert (bundle / "models" / "hippocampus_unet.pt").is_file()
+    summary = (bundle / "licenses" / "SUMMARY.txt").read_text()
+    assert "PyMaxflow" in summary and "torch" in summary
+    assert "GPL-3.0" in (bundle / "README.txt").read_text()
+
+
+def test_bundle_info_and_screenshot_of_the_demo_without_python(bundle, tmp_path):
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("the screenshot needs an X display (run under xvfb-run)")
+    figures = smoke_test(bundle, tmp_path)  # raises with the bundle's stderr when a command fails
+    assert figures["pixel_std"] > 10, "the screenshot is blank"
+    assert picture_spread(tmp_path / "bundle-screenshot.png") == figures["pixel_std"]
+
+
+def test_bundle_finds_its_model_and_runs_the_graph_cut(bundle, tmp_path):
+    listing = run_clean([str(bundle / "segviewer"), "methods"])
+    assert listing.returncode == 0 and "hippocampus_unet" in listing.stdout, listing.stderr
+    # PyMaxflow's native solver and SimpleITK's writers work from the bundle.
+    demo = bundle / "demo" / "spleen_ct.nii.gz"
+    scribbles = tmp_path / "scribbles.nii.gz"
+    simulate = run_clean([str(bundle / "segviewer"), "simulate", str(bundle / "demo" / "spleen_ct_label.nii.gz"),
+                          "-o", str(scribbles)])
+    assert simulate.returncode == 0, simulate.stderr
+    segment = run_clean([str(bundle / "segviewer"), "segment", str(demo), "--method", "graphcut",
+                         "--scribbles", str(scribbles), "-o", str(tmp_path / "seg.nii.gz")])
+    assert segment.returncode == 0 and (tmp_path / "seg.nii.gz").is_file(), segment.stderr
