@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from segviewer.io.atomic import input_guard
 from segviewer.io.images import read_geometry, read_image, resample_image, write_image
 from segviewer.io.labels import read_label_map, write_label_map
 
@@ -30,7 +31,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     output = Path(args.output)
-    protected = [Path(args.input)] + ([Path(args.reference)] if args.reference else [])
+    protected = input_guard(image=args.input, reference=args.reference)
     reference = read_geometry(args.reference, args.reference_series) if args.reference else None
     if args.labels:
         label_map, message = read_label_map(args.input, reference)

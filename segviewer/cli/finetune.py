@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
 
@@ -40,7 +39,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from segviewer.io.images import image_to_sitk, read_image
+    from segviewer.io.atomic import input_guard
+    from segviewer.io.images import image_to_sitk, read_image, write_sitk_image
+    from segviewer.io.paths import IMAGE_WRITE_SUFFIXES, check_write_suffix
+    from segviewer.methods.deep.models import resolve_model_path
+    from segviewer.methods.deep.saving import model_files, model_output_paths
     from segviewer.io.labels import write_label_map
     from segviewer.io.points import read_points
     from segviewer.io.scribbles import read_scribbles
@@ -54,6 +57,15 @@ def run(args) -> int:
         raise MethodInputError("nothing to write: give -o LABELS, --save-model OUT and/or --entropy FILE")
     method = get_method("finetune")
     params = parse_parameter_assignments(method.Parameters, args.param + [f"model={args.model}"])
+    source_model = None if args.model.strip().lower() == "scratch" else model_files(resolve_model_path(args.model))
+    guard = input_guard(image=args.image, scribbles=args.scribbles, points=args.points, model=source_model)
+    outputs = [(args.output, "the label map")] if args.output else []
+    if args.entropy:
+        check_write_suffix(args.entropy, IMAGE_WRITE_SUFFIXES, "the uncertainty map")
+        outputs.append((args.entropy, "the uncertainty map"))
+    if args.save_model:
+        outputs += [(path, "the tuned model") for path in model_output_paths(args.save_model)]
+    guard.check_all(outputs)  # refused before minutes of tuning
     trust_if_asked(args, params)
     image = read_image(args.image)
     geometry = image.geometry
@@ -79,20 +91,17 @@ def run(args) -> int:
         label_map = LabelMap.empty(geometry)
         label_map.array = apply_result_to_array(label_map.array, result)
         label_map.table.ensure(label_map.present_values())
-        write_label_map(args.output, label_map, geometry)
+        write_label_map(args.output, label_map, geometry, protected_paths=guard)
         print(f"wrote {args.output} ({seconds:.1f} s)")
     if args.entropy:
-        import SimpleITK as sitk
-
         full = np.zeros(image.shape, np.float32)
         full[result.roi] = info["entropy"]
-        sitk.WriteImage(image_to_sitk(full, geometry), str(args.entropy), True)
+        write_sitk_image(args.entropy, image_to_sitk(full, geometry), "the uncertainty map", guard)
         print(f"wrote {args.entropy}")
     if args.save_model:
-        card = method.save_model(args.save_model)
-        stem = Path(args.save_model)
-        stem = stem.with_suffix("") if stem.suffix.lower() in (".json", ".pt", ".pth") else stem
-        print(f"wrote {stem.with_suffix('.pt')} and {stem.with_suffix('.json')} (model {card.name})")
+        card = method.save_model(args.save_model, guard=guard)
+        weights_path, card_path = model_output_paths(args.save_model)
+        print(f"wrote {weights_path} and {card_path} (model {card.name})")
     if not args.quiet:
         print(json.dumps(summary, default=str))
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
+from segviewer.io.atomic import input_guard, write_text_atomically
 from segviewer.io.images import read_image
 from segviewer.io.labels import read_label_map, write_label_map
 from segviewer.io.points import read_points
@@ -65,9 +66,11 @@ def run(args) -> int:
     params = parse_parameter_assignments(method.Parameters, model_assignments(method, args.model) + args.param)
     trust_if_asked(args, params)
     output = Path(args.output)
-    protected = [Path(p) for p in (args.image, args.scribbles, args.points, args.labels) if p]
-    if output.resolve() in {p.resolve() for p in protected}:
-        raise MethodInputError(f"{output}: refusing to overwrite an input file")
+    from segviewer.methods.deep.saving import model_files  # noqa: PLC0415 - deep methods load lazily
+
+    guard = input_guard(image=args.image, scribbles=args.scribbles, points=args.points, labels=args.labels,
+                        model=model_files(args.model) if args.model else None)
+    guard.check_all([(output, "the label map"), (args.info, "the method's info")])
     image = read_image(args.image)
     geometry = image.geometry
     notes = []
@@ -97,7 +100,7 @@ def run(args) -> int:
     result, seconds = run_with_console_progress(method, request, args.quiet)
     label_map.array = apply_result_to_array(label_map.array, result)
     label_map.table.ensure(label_map.present_values())
-    write_label_map(output, label_map, geometry, protected_paths=protected)
+    write_label_map(output, label_map, geometry, protected_paths=guard)
     box = " ".join(f"{s.start}:{s.stop}" for s in reversed(result.roi))
     print(f"wrote {output} ({method.name}, ROI i j k = {box}, {seconds:.2f} s)")
     info = {key: value for key, value in (result.info or {}).items()
@@ -105,8 +108,9 @@ def run(args) -> int:
     if info and not args.quiet:
         print(json.dumps(info, default=str))
     if args.info:
-        Path(args.info).write_text(json.dumps({"method": method.name, "seconds": seconds, "roi": box,
-                                               "info": info}, indent=2, default=str) + "\n")
+        write_text_atomically(args.info, json.dumps({"method": method.name, "seconds": seconds, "roi": box,
+                                                     "info": info}, indent=2, default=str) + "\n",
+                              guard=guard, what="the method's info")
     return 0
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from segviewer.evaluation.cases import (
-    read_label_array,
-    write_points_file,
-    write_scribble_file,
-)
+from segviewer.evaluation.cases import read_label_array
 from segviewer.evaluation.simulate import (
     StrokeStyle,
     simulate_points,
     simulate_scribbles,
 )
+from segviewer.io.atomic import input_guard
+from segviewer.io.points import write_points
+from segviewer.io.scribbles import write_scribbles
+from segviewer.model.points import PointSet
+from segviewer.model.scribbles import Scribbles
 
 NAME = "simulate"
 HELP = ("draw scribbles from a reference label map as a user would: strokes inside each structure "
@@ -39,6 +40,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    guard = input_guard(reference=args.reference)
+    guard.check_all([(args.output, "the scribbles"), (args.points, "the clicks")])
     reference, geometry = read_label_array(args.reference)
     if args.slices < 1:
         from segviewer.evaluation.cases import CaseError
@@ -48,7 +51,7 @@ def run(args) -> int:
     style = StrokeStyle(radius_voxels=args.brush_radius, background_distance_mm=args.background_distance)
     scribbles = simulate_scribbles(reference, geometry, slices=args.slices, axis=args.axis, seed=args.seed,
                                    labels=labels, style=style, background=not args.no_background)
-    write_scribble_file(args.output, scribbles, geometry)
+    write_scribbles(args.output, Scribbles(scribbles, geometry), protected_paths=guard)
     unannotated = int(np.iinfo(scribbles.dtype).max)
     counts = {int(v): int(n) for v, n in zip(*np.unique(scribbles, return_counts=True)) if v != unannotated}
     summary = ", ".join(f"{'background' if v == 0 else f'label {v}'}: {n}" for v, n in counts.items())
@@ -56,6 +59,6 @@ def run(args) -> int:
     if args.points:
         points = simulate_points(reference, geometry, positive=args.positive, negative=args.negative,
                                  axis=args.axis, seed=args.seed, labels=labels, style=style)
-        write_points_file(args.points, points)
+        write_points(args.points, PointSet(list(points)), guard=guard)
         print(f"wrote {args.points} ({len(points)} clicks)")
     return 0

@@ -1,74 +1,524 @@
-"""Atomic writes: write to a temporary file beside the target, then rename over it.
+"""The one output writer: every file segviewer writes goes through :func:`write_atomically`.
 
-A crash or a full disk in the middle of a save leaves the previous file intact: the new
-content only replaces it by ``os.replace``, which is atomic on one file system.
+What it promises (docs/reliability.md lists the tests that hold each promise):
+
+- **Inputs are never touched.** A command (or a GUI session) builds an :class:`OutputGuard`
+  from its inputs once and passes it to every write; the guard also covers the data files
+  that ``.mhd`` / ``.nhdr`` headers name. Every image opened in this process is protected
+  too (:data:`SOURCE_IMAGES`). A write onto a protected path is refused before anything
+  is created.
+- **An output is complete or absent.** The content goes to a temporary beside the target
+  (``.NAME.XXXXXXXX.partial…``), is flushed to disk (``fsync``) and checked (size, and for
+  images that the header re-reads and every declared voxel byte is present: ITK's NIfTI
+  and GIPL writers report success on a full disk), and only then renamed over the target;
+  the folder is synced after the rename. Any failure leaves the previous file as it was and
+  no temporary behind, and raises :class:`WritePathError` with one line for the user.
+- **Two-file formats** (``.mhd`` + data, ``.nhdr`` + data) write their data under a new,
+  unique name (``NAME.<8 hex>.zraw``) that the new header references; the header's rename
+  is the commit point. A reader therefore sees the old header with the old data or the new
+  header with the new data, never a mix, and no data file another header references is
+  overwritten. Our own previous data file is removed after the commit.
+- **Modes**: a replaced file keeps its permission bits; a new file gets the umask's default.
+- **Stale temporaries** that a killed writer left (older than :data:`STALE_AFTER_S`) are
+  removed when the folder is written to again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
+import re
+import secrets
 import shutil
-import tempfile
+import struct
+import time
+import zipfile
+import zlib
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
+
+from segviewer.io.paths import WritePathError, image_suffix
+
+#: Temporaries older than this (seconds) were left by a killed writer and are removed.
+STALE_AFTER_S = 3600.0
+
+#: Formats whose header names a separate data file (written under a unique name).
+MULTI_FILE_SUFFIXES = (".mhd", ".nhdr")
+
+_TEMPORARY_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.partial(\..*)?$")
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_GIPL_HEADER_BYTES = 256
+
+
+# -- what must never be overwritten ---------------------------------------------------------
+class OutputGuard:
+    """The files no output may land on: the inputs of one command or one GUI session.
+
+    ``guard.protect(path, role)`` adds a file (with the data files its ``.mhd`` / ``.nhdr``
+    header names); :meth:`check` refuses a target that is one of them (same path after
+    resolving links, or the same file through a hard link) or a folder.
+    """
+
+    def __init__(self, *paths: str | Path | None, role: str = "an input of this command") -> None:
+        self._roles: dict[Path, str] = {}
+        self._inodes: dict[tuple[int, int], Path] = {}
+        self.protect(*paths, role=role)
+
+    def protect(self, *paths: str | Path | None, role: str = "an input of this command") -> "OutputGuard":
+        """Protect ``paths`` (None is skipped); returns the guard for chaining."""
+        for path in paths:
+            if path is None:
+                continue
+            path = Path(path)
+            for item in (path, *data_files_of(path)):
+                self._add(item, role if item == path else f"the data file of {path.name}")
+        return self
+
+    def _add(self, path: Path, role: str) -> None:
+        try:
+            resolved = path.resolve()
+        except OSError:  # pragma: no cover - unresolvable: nothing could be overwritten there
+            return
+        self._roles.setdefault(resolved, role)
+        with contextlib.suppress(OSError):
+            status = resolved.stat()
+            self._inodes.setdefault((status.st_dev, status.st_ino), resolved)
+
+    def role_of(self, target: str | Path) -> str | None:
+        """What ``target`` is to this guard ("the scribbles" ...), or None when unprotected."""
+        resolved = Path(target).resolve()
+        if resolved in self._roles:
+            return self._roles[resolved]
+        with contextlib.suppress(OSError):
+            status = resolved.stat()
+            known = self._inodes.get((status.st_dev, status.st_ino))
+            if known is not None:
+                return self._roles[known]
+        return None
+
+    def __contains__(self, target: object) -> bool:
+        return isinstance(target, (str, Path)) and self.role_of(target) is not None
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(list(self._roles))
+
+    def merged(self, *others: "OutputGuard | Iterable[str | Path | None] | None") -> "OutputGuard":
+        """A new guard protecting this guard's files and ``others``'."""
+        combined = OutputGuard()
+        for other in (self, *others):
+            if isinstance(other, OutputGuard):
+                combined._roles.update({k: v for k, v in other._roles.items() if k not in combined._roles})
+                combined._inodes.update({k: v for k, v in other._inodes.items() if k not in combined._inodes})
+            elif other is not None:
+                combined.protect(*other)
+        return combined
+
+    def check(self, target: str | Path, what: str = "the output") -> Path:
+        """Refuse ``target`` when it is a folder or protected (here or in :data:`SOURCE_IMAGES`)."""
+        target = Path(target)
+        if target.is_dir():
+            raise WritePathError(f"{target}: is a folder; give a file name to save {what} to")
+        for guard in (self, SOURCE_IMAGES):
+            role = guard.role_of(target)
+            if role is not None:
+                raise WritePathError(f"{target}: is {role}; refusing to overwrite it with {what}")
+        return target
+
+
+    def check_all(self, outputs: Iterable[tuple[str | Path | None, str]]) -> None:
+        """:meth:`check` each ``(target, what)`` of a command (None skipped), and refuse two
+        outputs on one file - the second would silently replace the first."""
+        seen: dict[Path, str] = {}
+        for target, what in outputs:
+            if target is None:
+                continue
+            self.check(target, what)
+            key = Path(target).resolve()
+            if key in seen:
+                raise WritePathError(f"{target}: given for both {seen[key]} and {what}")
+            seen[key] = what
+
+
+#: Every image opened in this process (see ``segviewer.io.images.remember_source``).
+SOURCE_IMAGES = OutputGuard()
+
+
+def as_guard(protected: "OutputGuard | Iterable[str | Path | None] | None") -> OutputGuard:
+    """``protected`` as a guard: a guard as it is, or a list of paths to protect."""
+    if isinstance(protected, OutputGuard):
+        return protected
+    return OutputGuard(*(protected or ()))
+
+
+def data_files_of(header: str | Path) -> list[Path]:
+    """The data files a ``.mhd`` / ``.nhdr`` (or Analyze ``.hdr``) header names; [] otherwise."""
+    header = Path(header)
+    suffix = image_suffix(header)
+    if suffix == ".hdr":
+        return [header.with_suffix(".img")]
+    if suffix not in MULTI_FILE_SUFFIXES or not header.is_file():
+        return []
+    try:
+        with open(header, "rb") as handle:
+            text = handle.read(1 << 16).decode("latin-1")
+    except OSError:
+        return []
+    names: list[str] = []
+    if suffix == ".mhd":
+        match = re.search(r"^\s*ElementDataFile\s*=\s*(.+?)\s*$", text, re.MULTILINE)
+        if match and match.group(1) not in ("LOCAL",):
+            value = match.group(1)
+            if value.startswith("LIST"):
+                after = text[match.end():].split("\n")
+                names = [line.strip() for line in after if line.strip()]
+            else:
+                names = [value]
+    else:
+        match = re.search(r"^\s*data ?file\s*:\s*(.+?)\s*$", text, re.MULTILINE | re.IGNORECASE)
+        if match:
+            value = match.group(1)
+            if value.startswith("LIST"):
+                names = [line.strip() for line in text[match.end():].split("\n") if line.strip()]
+            elif "%" not in value:  # a printf pattern names many files: protect the header only
+                names = [value]
+    return [p if p.is_absolute() else header.parent / p for p in map(Path, names)]
+
+
+# -- writing ---------------------------------------------------------------------------------
+def write_atomically(target: str | Path, write: Callable[[Path], None], *,
+                     guard: OutputGuard | Iterable[str | Path | None] | None = None,
+                     what: str = "the output", verify: Callable[[Path], None] | None = None) -> Path:
+    """Call ``write(path)`` on a temporary with the target's suffix, check it, move it in place.
+
+    ``guard`` lists the files the target must not be; ``verify(path)`` adds a check of the
+    temporary to the standard ones (size, images, PNG, JSON, model files). Raises
+    :class:`WritePathError` (one line) on any failure, with the previous file intact.
+    """
+    target = Path(target)
+    as_guard(guard).check(target, what)
+    with _reporting(target):
+        clean_stale_temporaries(target.parent)
+        if image_suffix(target) in MULTI_FILE_SUFFIXES:
+            _write_multi_file(target, write, verify, guard)
+        else:
+            _write_single_file(target, write, verify)
+        _sync_folder(target.parent)
+    return target
+
+
+def write_text_atomically(target: str | Path, text: str, *,
+                          guard: OutputGuard | Iterable[str | Path | None] | None = None,
+                          what: str = "the output") -> Path:
+    """Write ``text`` (UTF-8) to ``target`` through :func:`write_atomically`."""
+    data = text.encode("utf-8")
+
+    def write(path: Path) -> None:
+        with open(path, "wb") as handle:
+            handle.write(data)
+
+    def verify(path: Path) -> None:
+        _require(path.stat().st_size == len(data), path, f"wrote {path.stat().st_size} of {len(data)} bytes")
+
+    return write_atomically(target, write, guard=guard, what=what, verify=verify)
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; on success it replaces ``target``.
-
-    The temporary name keeps the target's suffixes so format-sniffing writers
-    (SimpleITK picks NIfTI/NRRD by extension) write the right format. A failure leaves
-    ``target`` untouched and removes the temporary file.
-    """
+def atomic_path(target: str | Path, *, guard: OutputGuard | Iterable[str | Path | None] | None = None,
+                what: str = "the output") -> Iterator[Path]:
+    """``with atomic_path(t) as p: <write p>`` - the same checks and commit as
+    :func:`write_atomically`, for a single-file output."""
     target = Path(target)
-    suffix = "".join(target.suffixes)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial" + suffix,
-                                             dir=target.parent)
-    os.close(descriptor)
-    temporary_path = Path(temporary)
+    as_guard(guard).check(target, what)
+    if image_suffix(target) in MULTI_FILE_SUFFIXES:
+        raise WritePathError(f"{target}: a two-file format; use write_atomically")
+    with _reporting(target):
+        clean_stale_temporaries(target.parent)
+        temporary = _new_temporary(target)
     try:
-        yield temporary_path
-        os.replace(temporary_path, target)
+        yield temporary
+        with _reporting(target):
+            _commit(temporary, target, None)
+            _sync_folder(target.parent)
     finally:
-        if temporary_path.exists():
-            temporary_path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
 
 
-def write_atomically(target: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temporary_path)`` and move the result over ``target``."""
-    with atomic_path(target) as temporary:
-        write(temporary)
-
-
-def write_text_atomically(target: str | Path, text: str) -> None:
-    write_atomically(target, lambda p: p.write_text(text, encoding="utf-8"))
-
-
-def write_into_place(target: str | Path, write: Callable[[Path], None]) -> list[Path]:
-    """Call ``write(path)`` where ``path`` has the target's exact name inside a temporary
-    folder beside the target, then move every file it produced into the target's folder.
-
-    For formats that write more than one file (``.mhd`` + ``.raw``, ``.nhdr`` + data,
-    ``.hdr`` + ``.img``) and record the data file's *name* in the header: the names stay
-    right because they are final from the start. Companion files are moved first and the
-    target last, each with an atomic ``os.replace``. Returns the paths written.
-    """
-    target = Path(target)
-    folder = target.parent if str(target.parent) else Path(".")
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=folder))
+@contextlib.contextmanager
+def _reporting(target: Path) -> Iterator[None]:
+    """Turn a failed write into one line for the user (:class:`WritePathError`)."""
     try:
-        write(staging / target.name)
+        yield
+    except OSError as error:
+        raise WritePathError(f"{target}: could not be written ({describe_os_error(error)})") from None
+    except RuntimeError as error:  # ITK and torch writers report I/O failures this way
+        raise WritePathError(f"{target}: could not be written ({_last_line(error)})") from None
+
+
+def write_into_place(target: str | Path, write: Callable[[Path], None], **options) -> list[Path]:
+    """Kept for callers of the old API: :func:`write_atomically`, returning the files written."""
+    target = write_atomically(target, write, **options)
+    return [*data_files_of(target), target]
+
+
+def _write_single_file(target: Path, write: Callable[[Path], None], verify) -> None:
+    temporary = _new_temporary(target)
+    try:
+        write(temporary)
+        _commit(temporary, target, verify)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+def _commit(temporary: Path, target: Path, verify) -> None:
+    """Sync and check a written temporary, then rename it over ``target``."""
+    _sync_file(temporary)
+    verify_output(temporary, target)
+    if verify is not None:
+        verify(temporary)
+    _keep_mode(target, temporary)
+    os.replace(temporary, target)
+
+
+def _write_multi_file(target: Path, write: Callable[[Path], None], verify, guard) -> None:
+    """Header + data: the data under a new unique name, then the header's rename commits."""
+    folder = target.parent
+    staging = _new_temporary(target, folder=True)
+    try:
+        suffix = image_suffix(target)
+        stem = target.name[: len(target.name) - len(suffix)]
+        while True:
+            unique = f"{stem}.{secrets.token_hex(4)}"
+            if not any(p.name.startswith(unique + ".") for p in folder.iterdir()):
+                break
+        header = staging / (unique + suffix)
+        write(header)
         produced = sorted(p for p in staging.iterdir() if p.is_file())
-        if staging / target.name not in produced:
-            raise OSError(f"the writer did not create {target.name}")
-        companions = [p for p in produced if p.name != target.name]
-        written = []
-        for item in (*companions, staging / target.name):
-            destination = folder / item.name
-            os.replace(item, destination)
-            written.append(destination)
-        return written
+        if header not in produced:
+            raise WritePathError(f"{target}: the writer did not create the header")
+        for item in produced:
+            _sync_file(item)
+        verify_output(header, target)
+        if verify is not None:
+            verify(header)
+        previous = [p for p in data_files_of(target) if p.exists()]
+        moved: list[Path] = []
+        try:
+            for item in produced:
+                if item != header:
+                    _keep_mode(target, item)
+                    moved.append(folder / item.name)
+                    os.replace(item, moved[-1])  # a new unique name: nothing is overwritten
+            _keep_mode(target, header)
+            os.replace(header, target)  # the commit point
+        except BaseException:
+            for item in moved:  # not committed: the new data files belong to nobody
+                with contextlib.suppress(OSError):
+                    item.unlink()
+            raise
+        keep = as_guard(guard).merged(SOURCE_IMAGES)
+        own = re.compile(re.escape(stem) + r"\.[0-9a-f]{8}\.")
+        for old in previous:  # our own earlier data file, now referenced by nothing we wrote
+            if own.match(old.name) and old.parent.resolve() == folder.resolve() and old not in keep:
+                with contextlib.suppress(OSError):
+                    old.unlink()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _new_temporary(target: Path, folder: bool = False) -> Path:
+    """A new, empty temporary file (or folder) beside ``target``, named ``.NAME.XXXXXXXX.partial…``.
+
+    Created with mode 0666 (files) / 0777 (folders) so the umask applies, as for any new file.
+    """
+    suffix = "" if folder else image_suffix(target)
+    for _ in range(100):
+        path = target.parent / f".{target.name}.{secrets.token_hex(4)}.partial{suffix}"
+        try:
+            if folder:
+                os.mkdir(path, 0o777)
+            else:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target))
+
+
+def _keep_mode(target: Path, temporary: Path) -> None:
+    """Give ``temporary`` the permission bits of the file it replaces (if any)."""
+    with contextlib.suppress(FileNotFoundError):
+        mode = target.stat().st_mode
+        os.chmod(temporary, mode & 0o7777)
+
+
+def _sync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename durable (the folder's entry), where the platform allows it."""
+    try:
+        descriptor = os.open(folder if str(folder) else ".", os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - e.g. Windows cannot open folders
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def clean_stale_temporaries(folder: str | Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove ``.NAME.XXXXXXXX.partial…`` files and folders older than ``older_than_s``."""
+    folder = Path(folder) if str(folder) else Path(".")
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _TEMPORARY_NAME.match(entry.name):
+            continue
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime < older_than_s:
+                continue  # perhaps another writer's, still at work
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+# -- checking what was written ---------------------------------------------------------------
+def verify_output(path: Path, target: Path) -> None:
+    """Check a written temporary before it replaces ``target`` (the format comes from
+    ``target``'s name). Raises :class:`WritePathError` when it is empty or incomplete."""
+    size = path.stat().st_size
+    _require(size > 0, path, "the file is empty")
+    suffix = image_suffix(target)
+    from segviewer.io.paths import IMAGE_SUFFIXES  # noqa: PLC0415 - paths is imported already
+
+    if suffix in IMAGE_SUFFIXES and suffix != ".dcm":
+        _verify_image(path, suffix)
+    elif suffix == ".png":
+        with open(path, "rb") as handle:
+            handle.seek(max(0, size - len(_PNG_END)))
+            _require(handle.read() == _PNG_END, path, "the PNG file is incomplete")
+    elif suffix in (".pt", ".pth"):
+        _require(zipfile.is_zipfile(path), path, "the model file is incomplete")
+    elif suffix == ".json":
+        try:
+            json.loads(path.read_bytes())
+        except ValueError:
+            _require(False, path, "the JSON file is incomplete")
+
+
+def _verify_image(path: Path, suffix: str) -> None:
+    """The header re-reads, every data file is non-empty, and (NIfTI, GIPL, whose writers
+    do not report a short write) every declared voxel byte is there."""
+    import SimpleITK as sitk  # noqa: PLC0415 - only image outputs need it
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        _require(False, path, "the written header does not read back")
+    for data in data_files_of(path):
+        _require(data.is_file() and data.stat().st_size > 0, path, f"its data file {data.name} is empty")
+    if suffix in (".nii", ".nii.gz"):
+        from segviewer.errors import ImageReadError  # noqa: PLC0415
+        from segviewer.io.images import check_nifti_complete  # noqa: PLC0415 - images imports us
+
+        try:
+            check_nifti_complete(path)
+        except ImageReadError as error:
+            _require(False, path, str(error).split(" - ", 1)[-1])
+    elif suffix in (".gipl", ".gipl.gz"):
+        voxels = 1
+        for extent in reader.GetSize():
+            voxels *= extent
+        expected = _GIPL_HEADER_BYTES + voxels * reader.GetNumberOfComponents() * _bytes_per_component(reader)
+        actual = _gzip_size(path, expected) if suffix == ".gipl.gz" else path.stat().st_size
+        _require(actual >= expected, path, f"it holds {actual} of {expected} bytes")
+
+
+def _bytes_per_component(reader) -> int:
+    import SimpleITK as sitk  # noqa: PLC0415
+
+    sizes = {sitk.sitkUInt8: 1, sitk.sitkInt8: 1, sitk.sitkUInt16: 2, sitk.sitkInt16: 2,
+             sitk.sitkUInt32: 4, sitk.sitkInt32: 4, sitk.sitkFloat32: 4, sitk.sitkFloat64: 8,
+             sitk.sitkUInt64: 8, sitk.sitkInt64: 8}
+    return sizes.get(reader.GetPixelIDValue(), 1)
+
+
+def _gzip_size(path: Path, expected: int) -> int:
+    """Uncompressed size of a gzip file: the trailer when it agrees with ``expected``,
+    else counted by decompressing (a truncated stream counts what it holds)."""
+    with open(path, "rb") as handle:
+        handle.seek(-4, 2)
+        if struct.unpack("<I", handle.read(4))[0] == expected % 2**32:
+            return expected
+    total = 0
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    with contextlib.suppress(zlib.error), open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            total += len(decompressor.decompress(chunk))
+    return total
+
+
+def _require(condition: bool, path: Path, detail: str) -> None:
+    if not condition:
+        # ENOSPC: a short or empty result almost always means a full disk (or a quota).
+        raise OSError(errno.ENOSPC, f"incomplete write: {detail}; is the disk full?", str(path))
+
+
+def describe_os_error(error: OSError) -> str:
+    """A short reason for the user ("No space left on device", "Permission denied" ...)."""
+    if error.errno == errno.EFBIG:
+        return "File too large; the disk or the file size limit is full"
+    return error.strerror or str(error)
+
+
+def _last_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def input_guard(**inputs: str | Path | Iterable[str | Path | None] | None) -> OutputGuard:
+    """The guard of a command's inputs, named by what they are::
+
+        input_guard(image=args.image, scribbles=args.scribbles, points=args.points)
+
+    A value may be one path, None, or a list of paths. The JSON sidecars of label-like
+    inputs (``case.labels.json``, ``case.scribbles.json``) are protected with them.
+    """
+    from segviewer.io.paths import sidecar_path  # noqa: PLC0415 - keeps the top imports short
+
+    guard = OutputGuard()
+    for kind, value in inputs.items():
+        paths = [value] if value is None or isinstance(value, (str, Path)) else list(value)
+        for path in paths:
+            if path is None:
+                continue
+            name = kind.replace("_", " ")
+            guard.protect(path, role="the source image" if kind == "image" else f"the input {name}")
+            if Path(path).is_file() and image_suffix(path) in _LABEL_LIKE_SUFFIXES:
+                guard.protect(sidecar_path(path, "labels"), sidecar_path(path, "scribbles"),
+                              role=f"the sidecar of the input {name}")
+    return guard
+
+
+_LABEL_LIKE_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd")

@@ -15,15 +15,16 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import ImageReadError
-from segviewer.io.atomic import write_into_place
+from segviewer.io.atomic import SOURCE_IMAGES, OutputGuard, as_guard, write_atomically
 from segviewer.io.memory import ensure_fits_in_memory
 from segviewer.io.paths import (DIRECTION_KEEPING_SUFFIXES, IMAGE_WRITE_SUFFIXES, WritePathError,
-                                check_write_suffix, image_suffix, refuse_protected)
+                                check_write_suffix, image_suffix)
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 
@@ -38,10 +39,6 @@ _PIXEL_DTYPES = {
 #: Peak memory of ITK's readers as a multiple of the array (measured; NIfTI reads into a
 #: buffer of its own and copies, MetaImage partly so). Used only to refuse early.
 _READ_PEAK_FACTOR = {"NiftiImageIO": 2.0, "MetaImageIO": 1.5}
-
-#: Absolute paths of every image opened in this process: writers refuse to overwrite them.
-_SOURCE_PATHS: set[Path] = set()
-
 
 # -- SimpleITK <-> NumPy -------------------------------------------------------------------
 def geometry_of(image: sitk.Image) -> Geometry:
@@ -347,17 +344,14 @@ def _require_exists(path: Path) -> None:
 
 
 def remember_source(path: str | Path, extra=()) -> None:
-    """Record ``path`` (and ``extra`` files) as source images writers must not overwrite."""
-    for item in (path, *extra):
-        try:
-            _SOURCE_PATHS.add(Path(item).resolve())
-        except OSError:  # pragma: no cover - unresolvable path: nothing to protect
-            pass
+    """Record ``path`` (and ``extra`` files; an ``.mhd``/``.nhdr``'s data file comes with it)
+    as source images no writer may overwrite (:data:`segviewer.io.atomic.SOURCE_IMAGES`)."""
+    SOURCE_IMAGES.protect(path, *extra, role="a source image")
 
 
 def source_paths() -> frozenset[Path]:
     """Every image path opened in this process (writers refuse to overwrite them)."""
-    return frozenset(_SOURCE_PATHS)
+    return frozenset(SOURCE_IMAGES)
 
 
 def describe_itk_error(path: Path, error: Exception) -> str:
@@ -463,12 +457,15 @@ def _gunzipped_size(path: Path) -> int:
 
 # -- writing -------------------------------------------------------------------------------
 def write_sitk_image(path: str | Path, image: sitk.Image, what: str = "image",
-                     protected_paths=(), allowed_suffixes=IMAGE_WRITE_SUFFIXES,
+                     protected_paths: OutputGuard | Iterable = (), allowed_suffixes=IMAGE_WRITE_SUFFIXES,
                      metadata: dict[str, str] | None = None) -> Path:
-    """Write ``image`` atomically, refusing source images and formats that would lose geometry."""
+    """Write ``image`` through the one output writer (:func:`segviewer.io.atomic.write_atomically`:
+    complete or absent, never over ``protected_paths`` - a guard or paths - nor a source
+    image), refusing formats that would lose its geometry."""
     path = Path(path)
     suffix = check_write_suffix(path, allowed_suffixes, what)
-    refuse_protected(path, (*protected_paths, *_SOURCE_PATHS), what)
+    guard = as_guard(protected_paths)
+    guard.check(path, what)
     if suffix not in DIRECTION_KEEPING_SUFFIXES:
         direction = np.reshape(image.GetDirection(), (3, 3))
         if not np.allclose(direction, np.eye(3), atol=1e-6):
@@ -481,20 +478,12 @@ def write_sitk_image(path: str | Path, image: sitk.Image, what: str = "image",
         writer = sitk.ImageFileWriter()
         writer.SetFileName(str(temporary))
         writer.SetUseCompression(suffix not in (".nii",))
-        try:
-            writer.Execute(image)
-        except RuntimeError as error:
-            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-            raise WritePathError(f"{path}: could not be written ({lines[-1] if lines else error})") from None
+        writer.Execute(image)
 
-    try:
-        write_into_place(path, write)
-    except OSError as error:
-        raise WritePathError(f"{path}: could not be written ({error.strerror or error})") from None
-    return path
+    return write_atomically(path, write, guard=guard, what=what)
 
 
-def write_image(path: str | Path, volume: ImageVolume, protected_paths=()) -> Path:
+def write_image(path: str | Path, volume: ImageVolume, protected_paths: OutputGuard | Iterable = ()) -> Path:
     """Write an image volume with its geometry (atomic; never over a source image)."""
     image = image_to_sitk(volume.array, volume.geometry)
     return write_sitk_image(path, image, "the image", protected_paths)

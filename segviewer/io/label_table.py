@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 
 from segviewer.errors import SegviewerError
-from segviewer.io.atomic import write_text_atomically
+from segviewer.io.atomic import OutputGuard, write_text_atomically
 from segviewer.io.paths import sidecar_path
 from segviewer.model.labels import LabelInfo, LabelTable, default_colour
 
@@ -158,14 +158,15 @@ def read_label_table(path: str | Path) -> LabelTable:
     return parse_label_description(text, str(path))
 
 
-def write_label_table(path: str | Path, table: LabelTable) -> Path:
-    """Write ``table`` atomically: JSON for ``.json``, ITK-SNAP's format otherwise."""
+def write_label_table(path: str | Path, table: LabelTable, *, guard: OutputGuard | None = None) -> Path:
+    """Write ``table`` atomically (never over a file ``guard`` protects): JSON for
+    ``.json``, ITK-SNAP's format otherwise."""
     path = Path(path)
     if path.suffix.lower() == ".json":
         text = json.dumps(table_to_json(table), indent=2) + "\n"
     else:
         text = format_label_description(table)
-    write_text_atomically(path, text)
+    write_text_atomically(path, text, guard=guard, what="the label table")
     return path
 
 

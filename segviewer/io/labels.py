@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import GeometryMismatchError, ImageReadError, LabelValueError
+from segviewer.io.atomic import OutputGuard, as_guard
 from segviewer.io.images import (ImageHeader, array_from_sitk, declare_header, geometry_of,
                                  image_to_sitk, read_sitk_image, write_sitk_image)
 from segviewer.io.label_table import (find_label_table, label_table_sidecar, read_label_table,
@@ -284,26 +285,30 @@ def slicer_segment_metadata(table: LabelTable, present: list[int]) -> dict[str, 
 # -- writing -------------------------------------------------------------------------------------
 def write_layer_on_reference_grid(path: Path, array: np.ndarray, layer_geometry: Geometry,
                                   reference_geometry: Geometry | ImageVolume | None, what: str,
-                                  protected_paths=(), metadata: dict[str, str] | None = None) -> None:
+                                  protected_paths: OutputGuard | Iterable = (),
+                                  metadata: dict[str, str] | None = None) -> OutputGuard:
     """Write a label-like layer (labels, scribbles) with exactly the reference geometry.
 
     Refuses a layer that is not on the reference grid (nothing is written) and never
-    overwrites the reference image's own file or any of ``protected_paths``.
+    overwrites the reference image's own file or any of ``protected_paths`` (a guard or
+    paths). Returns the guard used, for the layer's sidecar.
     """
-    protected = list(protected_paths)
-    if isinstance(reference_geometry, ImageVolume):
-        protected.append(reference_geometry.path)
+    protected = as_guard(protected_paths)
+    if isinstance(reference_geometry, ImageVolume) and reference_geometry.path is not None:
+        protected = protected.merged(OutputGuard(reference_geometry.path, role="the source image"))
     reference = _geometry_of_reference(reference_geometry) or layer_geometry
     if not layer_geometry.same_grid(reference):
         raise GeometryMismatchError(
             f"{path}: the {what} are not on the image grid "
             f"({describe_grid_difference(layer_geometry, reference)}); nothing was written")
+    protected.check(path, what)  # before the grid work below allocates anything
     write_sitk_image(path, image_to_sitk(array, reference), what, protected, LABEL_WRITE_SUFFIXES, metadata)
+    return protected
 
 
 def write_label_map(path: str | Path, label_map: LabelMap,
                     reference_geometry: Geometry | ImageVolume | None = None, *,
-                    protected_paths=(), write_table: bool = True) -> Path:
+                    protected_paths: OutputGuard | Iterable = (), write_table: bool = True) -> Path:
     """Save ``label_map`` with exactly the reference image's geometry.
 
     Parameters
@@ -316,7 +321,8 @@ def write_label_map(path: str | Path, label_map: LabelMap,
         The label map must be on that grid; its geometry is what gets written.
         Defaults to the label map's own geometry (always the image grid in a session).
     protected_paths
-        Files never to overwrite, besides every image opened in this process.
+        An :class:`~segviewer.io.atomic.OutputGuard` (or paths): files never to overwrite,
+        besides every image opened in this process. The sidecar is checked against it too.
     write_table
         Also write the label table as ``<name>.labels.json`` beside the file.
 
@@ -331,8 +337,8 @@ def write_label_map(path: str | Path, label_map: LabelMap,
     metadata = None
     if image_suffix(path) == ".seg.nrrd":
         metadata = slicer_segment_metadata(label_map.table, label_map.present_values())
-    write_layer_on_reference_grid(path, label_map.array, label_map.geometry, reference_geometry,
-                                  "labels", protected_paths, metadata)
+    guard = write_layer_on_reference_grid(path, label_map.array, label_map.geometry, reference_geometry,
+                                          "labels", protected_paths, metadata)
     if write_table:
-        write_label_table(label_table_sidecar(path), label_map.table)
+        write_label_table(label_table_sidecar(path), label_map.table, guard=guard)
     return path

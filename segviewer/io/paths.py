@@ -1,4 +1,6 @@
-"""File names: image suffixes, JSON sidecars beside a mask, and paths a write must never touch."""
+"""File names: image suffixes, JSON sidecars beside a mask, write formats, resource folders.
+
+Which paths a write must never touch is :class:`segviewer.io.atomic.OutputGuard`'s job."""
 
 from __future__ import annotations
 
@@ -61,27 +63,6 @@ def check_write_suffix(path: str | Path, allowed: Iterable[str], what: str) -> s
         raise WritePathError(
             f"{path}: cannot save {what} as '{suffix or 'no suffix'}'; use one of " + ", ".join(allowed))
     return suffix
-
-
-def same_file(a: str | Path, b: str | Path) -> bool:
-    """True when ``a`` and ``b`` name the same file (after resolving links), existing or not."""
-    a, b = Path(a), Path(b)
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
-
-
-def refuse_protected(target: str | Path, protected: Iterable[str | Path | None], what: str) -> None:
-    """Refuse to write ``target`` when it is a folder or one of the ``protected`` source files."""
-    target = Path(target)
-    if target.is_dir():
-        raise WritePathError(f"{target}: is a folder; give a file name to save {what} to")
-    for source in protected:
-        if source is not None and same_file(target, source):
-            raise WritePathError(f"{target}: is the source image; refusing to overwrite it with {what}")
 
 
 def resource_folders(kind: str, override_variable: str | None = None) -> list[Path]:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from segviewer.errors import SegviewerError
-from segviewer.io.atomic import write_text_atomically
+from segviewer.io.atomic import OutputGuard, write_text_atomically
 from segviewer.model.geometry import Geometry
 from segviewer.model.points import PointPrompt, PointSet
 
@@ -30,10 +30,11 @@ def points_to_json(points: PointSet) -> dict:
             "unit": "mm", "points": points.to_list()}
 
 
-def write_points(path: str | Path, points: PointSet) -> Path:
-    """Write ``points`` atomically as JSON."""
+def write_points(path: str | Path, points: PointSet, *, guard: OutputGuard | None = None) -> Path:
+    """Write ``points`` atomically as JSON (never over a file ``guard`` protects)."""
     path = Path(path)
-    write_text_atomically(path, json.dumps(points_to_json(points), indent=2) + "\n")
+    write_text_atomically(path, json.dumps(points_to_json(points), indent=2) + "\n",
+                          guard=guard, what="the points")
     return path
 
 

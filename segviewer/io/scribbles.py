@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import LabelValueError, SegviewerError
-from segviewer.io.atomic import write_text_atomically
+from segviewer.io.atomic import OutputGuard, write_text_atomically
 from segviewer.io.images import (array_from_sitk, declare_header, geometry_of, read_sitk_image)
 from segviewer.io.labels import (_geometry_of_reference, check_label_values, resample_onto,
                                  write_layer_on_reference_grid)
@@ -58,14 +58,17 @@ def scribble_sidecar(path: str | Path) -> Path:
 # -- writing ---------------------------------------------------------------------------------
 def write_scribbles(path: str | Path, scribbles: Scribbles,
                     reference_geometry: Geometry | ImageVolume | None = None,
-                    label_table: LabelTable | None = None, *, protected_paths=()) -> Path:
+                    label_table: LabelTable | None = None, *,
+                    protected_paths: OutputGuard | Iterable = ()) -> Path:
     """Save scribbles (values as in memory) with exactly the reference geometry, atomically,
-    plus the sidecar naming the "not annotated" value and the classes."""
+    plus the sidecar naming the "not annotated" value and the classes; neither over a file
+    ``protected_paths`` (a guard or paths) protects."""
     path = Path(path)
-    write_layer_on_reference_grid(path, scribbles.array, scribbles.geometry, reference_geometry,
-                                  "scribbles", protected_paths)
+    guard = write_layer_on_reference_grid(path, scribbles.array, scribbles.geometry, reference_geometry,
+                                          "scribbles", protected_paths)
     write_text_atomically(scribble_sidecar(path),
-                          json.dumps(sidecar_content(scribbles, label_table), indent=2) + "\n")
+                          json.dumps(sidecar_content(scribbles, label_table), indent=2) + "\n",
+                          guard=guard, what="the scribbles' sidecar")
     return path
 
 

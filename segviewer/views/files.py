@@ -2,14 +2,17 @@
 
 The menus, drag and drop, the command line and the tests open and save through these few
 functions, so every path gets the I/O layer's checks (resampling by physical position,
-refusing non-label values, never overwriting the source image, atomic writes) and its
-messages ("resampled onto the image grid ...") reach the status bar.
+refusing non-label values, atomic writes) and its messages ("resampled onto the image
+grid ...") reach the status bar. Every save takes the :class:`OutputGuard` of the session
+(:func:`session_guard`): the image and the files of the layers other than the one saved.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from segviewer.errors import SegviewerError
+from segviewer.io.atomic import OutputGuard, input_guard, write_atomically
 from segviewer.io.demo import demo_image_path, demo_labels_path
 from segviewer.io.images import read_image
 from segviewer.io.labels import read_label_map, write_label_map
@@ -22,8 +25,8 @@ from segviewer.model.labels import LabelMap, LabelTable
 from segviewer.model.scribbles import Scribbles
 
 __all__ = ["IMAGE_FILTER", "LABEL_FILTER", "POINTS_FILTER", "demo_paths", "guess_kind", "open_image",
-           "read_labels", "read_points", "read_scribbles", "write_labels", "write_points",
-           "write_scribbles"]
+           "read_labels", "read_points", "read_scribbles", "session_guard", "write_labels",
+           "write_picture", "write_points", "write_scribbles"]
 
 #: File-dialog filters.
 IMAGE_FILTER = ("Images (*.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.gipl *.gipl.gz *.dcm);;"
@@ -50,9 +53,23 @@ def read_labels(path: str | Path, geometry: Geometry) -> tuple[LabelMap, str]:
     return label_map, message
 
 
-def write_labels(path: str | Path, label_map: LabelMap, image: ImageVolume | None = None) -> None:
-    """Save with exactly the image's geometry; never over the image file itself."""
-    write_label_map(path, label_map, image)
+def session_guard(session, saving: str = "") -> OutputGuard:
+    """What a save from ``session`` must not overwrite: the image, and the files the layers
+    other than ``saving`` ("labels", "scribbles", "points"; "" = none) came from."""
+    if session is None:
+        return OutputGuard()
+    image = session.image
+    layers = {"labels": session.labels_path, "scribbles": session.scribbles_path,
+              "points": session.points_path}
+    return input_guard(image=getattr(image, "path", None),
+                       **{kind: path for kind, path in layers.items() if kind != saving})
+
+
+def write_labels(path: str | Path, label_map: LabelMap, image: ImageVolume | None = None,
+                 guard: OutputGuard | None = None) -> None:
+    """Save with exactly the image's geometry; never over the image file or what ``guard``
+    protects."""
+    write_label_map(path, label_map, image, protected_paths=guard)
 
 
 def read_scribbles(path: str | Path, geometry: Geometry) -> tuple[Scribbles, str]:
@@ -61,8 +78,18 @@ def read_scribbles(path: str | Path, geometry: Geometry) -> tuple[Scribbles, str
 
 
 def write_scribbles(path: str | Path, scribbles: Scribbles, image: ImageVolume | None = None,
-                    table: LabelTable | None = None) -> None:
-    _write_scribbles(path, scribbles, image, label_table=table)
+                    table: LabelTable | None = None, guard: OutputGuard | None = None) -> None:
+    _write_scribbles(path, scribbles, image, label_table=table, protected_paths=guard)
+
+
+def write_picture(path: str | Path, pixmap, guard: OutputGuard | None = None) -> None:
+    """Save a QPixmap/QImage (the format from the suffix: .png, .jpg ...) through the one writer."""
+
+    def write(temporary: Path) -> None:
+        if not pixmap.save(str(temporary)):
+            raise SegviewerError(f"{path}: could not write the picture (use .png or .jpg)")
+
+    write_atomically(path, write, guard=guard, what="the picture")
 
 
 def guess_kind(path: str | Path) -> str:

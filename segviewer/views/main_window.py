@@ -770,16 +770,17 @@ class MainWindow(QMainWindow):
             self.show_error("Not saved", "Refusing to overwrite the source image; choose another name.")
             return False
         layer = {"labels": LABELS, "scribbles": SCRIBBLES}.get(kind, "points")
+        guard = files.session_guard(session, kind)  # the image and the other layers' files
         if kind == "labels":
             snapshot = LabelMap(session.labels.array.copy(), session.geometry, session.label_table.copy())
-            write = lambda: files.write_labels(path, snapshot, session.image)  # noqa: E731
+            write = lambda: files.write_labels(path, snapshot, session.image, guard)  # noqa: E731
         elif kind == "scribbles":
             snapshot = Scribbles(session.scribbles.array.copy(), session.geometry)
             table = session.label_table.copy()
-            write = lambda: files.write_scribbles(path, snapshot, session.image, table)  # noqa: E731
+            write = lambda: files.write_scribbles(path, snapshot, session.image, table, guard)  # noqa: E731
         else:
             snapshot = session.points.copy()
-            write = lambda: files.write_points(path, snapshot)  # noqa: E731
+            write = lambda: files.write_points(path, snapshot, guard=guard)  # noqa: E731
         edits_at_snapshot = self._edits.get(layer, 0)
 
         def done(_result=None) -> None:
@@ -861,9 +862,10 @@ class MainWindow(QMainWindow):
                 painter.end()
         return pixmap
 
-    def export_screenshot(self, path: str | Path) -> None:
-        if not self.grab_with_3d().save(str(path)):
-            raise SegviewerError(f"{path}: could not write the picture")
+    def export_screenshot(self, path: str | Path, guard=None) -> None:
+        """Save the window as a picture (complete or absent; never over a file ``guard`` or
+        the session protects)."""
+        files.write_picture(path, self.grab_with_3d(), guard or files.session_guard(self.controller.session))
 
     def export_screenshot_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export screenshot", str(Path(self._last_folder()) / "segviewer.png"),

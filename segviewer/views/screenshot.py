@@ -75,8 +75,14 @@ def take_screenshot(image: str | Path | None, output: str | Path, labels: str | 
     """Open ``image`` (the demo when None) in a main window of ``size`` and save it to ``output``.
 
     ``slice_mm`` puts the cursor (and so the three slices) at an LPS point in mm; ``layout``
-    maximises one view ("axial", "sagittal", "coronal", "3d"; "" = 2x2).
+    maximises one view ("axial", "sagittal", "coronal", "3d"; "" = 2x2). ``output`` is
+    refused (before anything is drawn) when it is one of the inputs; it is written complete
+    or not at all.
     """
+    from segviewer.io.atomic import input_guard
+
+    guard = input_guard(image=image, labels=labels, scribbles=scribbles, points=points)
+    guard.check(output, "the screenshot")
     mode = _prepare_platform()
     from PySide6.QtCore import QSettings
 
@@ -109,7 +115,7 @@ def take_screenshot(image: str | Path | None, output: str | Path, labels: str | 
             window.controller.update_display(outline=outline)
             window.grid.maximise(layout)
             wait_until_idle(app, window, others_since=threads_before)
-            window.export_screenshot(output)
+            window.export_screenshot(output, guard)
             ratio = window.devicePixelRatioF()
             panes = {}
             for key, view in window.views.items():

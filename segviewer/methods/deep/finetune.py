@@ -840,10 +840,11 @@ class FinetuneMethod(Method):
                             classes=list(values), info=info)
 
     # -- saving ------------------------------------------------------------------------------
-    def save_model(self, path) -> "object":
-        """Write the tuned network + an updated model card (``<path>.pt`` + ``<path>.json``)."""
+    def save_model(self, path, guard=None) -> "object":
+        """Write the tuned network + an updated model card (``<path>.pt`` + ``<path>.json``),
+        never over a file ``guard`` (an :class:`~segviewer.io.atomic.OutputGuard`) protects."""
         from segviewer.methods.deep.saving import save_tuned_model
 
         if self.state is None:
             raise ModelError("nothing to save: fine-tune first")
-        return save_tuned_model(self.state, path)
+        return save_tuned_model(self.state, path, guard)

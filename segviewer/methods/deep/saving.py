@@ -3,19 +3,43 @@
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 
+from segviewer.io.atomic import (OutputGuard, as_guard, describe_os_error, write_atomically,
+                                 write_text_atomically)
+from segviewer.io.paths import WritePathError
 from segviewer.methods.deep.card import ModelCard, ModelError
 
 
-def _paths(path) -> tuple[Path, Path]:
+def model_output_paths(path) -> tuple[Path, Path]:
     path = Path(path)
     stem = path.with_suffix("") if path.suffix.lower() in (".json", ".pt", ".pth") else path
     return stem.with_suffix(".pt"), stem.with_suffix(".json")
 
 
-def save_tuned_model(state, path) -> ModelCard:
-    """``<stem>.pt`` (state dict) + ``<stem>.json`` (card). Returns the card.
+def model_files(model: str | Path) -> list[Path]:
+    """The files a model on disk consists of, to protect them from being overwritten: the
+    file itself, a card's weights file and same-stem siblings (``.pt``/``.pth``/``.json``),
+    or every file of a bundle folder."""
+    path = Path(model)
+    if path.is_dir():
+        return [p for p in path.rglob("*") if p.is_file()][:10000]
+    stem = path.with_suffix("") if path.suffix.lower() in (".json", ".pt", ".pth") else path
+    files = [path, *(stem.with_suffix(s) for s in (".pt", ".pth", ".json"))]
+    if path.suffix.lower() == ".json" and path.is_file():
+        try:
+            weights = json.loads(path.read_text(encoding="utf-8")).get("weights")
+        except (OSError, ValueError, AttributeError):
+            weights = None
+        if isinstance(weights, str) and weights:
+            files.append(path.parent / weights)
+    return files
+
+
+def save_tuned_model(state, path, guard: OutputGuard | None = None) -> ModelCard:
+    """``<stem>.pt`` (state dict) + ``<stem>.json`` (card), each complete or absent and never
+    over a file ``guard`` protects (the model tuning started from, say). Returns the card.
 
     A fine-tuned pretrained network is saved as an
     :class:`~segviewer.methods.deep.networks.AdaptedNetwork` (its input adapter in front of
@@ -25,8 +49,15 @@ def save_tuned_model(state, path) -> ModelCard:
     """
     import torch
 
-    weights_path, card_path = _paths(path)
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    weights_path, card_path = model_output_paths(path)
+    guard = as_guard(guard)
+    for target in (weights_path, card_path):  # both refused before either is written
+        guard.check(target, "the tuned model")
+    try:
+        weights_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise WritePathError(f"{weights_path.parent}: cannot create the folder "
+                             f"({describe_os_error(error)})") from None
     card = state.card.copy()
     if state.adapter is not None:
         adapter = state.adapter
@@ -65,6 +96,9 @@ def save_tuned_model(state, path) -> ModelCard:
         card.name = card_path.stem
     else:
         card.name = f"{state.card.name}_tuned" if not state.card.name.endswith("_tuned") else state.card.name
-    torch.save(weights, weights_path)
-    card.save(card_path)
+    # Weights first, card last: a card never names weights that are not all there.
+    write_atomically(weights_path, lambda temporary: torch.save(weights, temporary), guard=guard,
+                     what="the tuned model")
+    write_text_atomically(card_path, json.dumps(card.to_dict(), indent=2) + "\n", guard=guard,
+                          what="the tuned model's card")
     return card
