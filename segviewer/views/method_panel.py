@@ -20,6 +20,12 @@ button, and — for a method that can (``save_model`` / ``reset``, i.e. fine-tun
 "Save model…" and "Reset". The panel keeps ONE instance per method, so a fine-tuning run
 continues from the previous one; Cancel while it trains stops it and keeps its prediction.
 A ``model`` text parameter gets a "…" picker (model card, TorchScript file, bundle folder).
+
+A model that carries code (TorchScript, MONAI bundle) and is not trusted fails on the worker
+with a :class:`~segviewer.methods.deep.models.ModelTrustError` holding its SHA-256. The panel
+then asks once (:class:`TrustModelDialog`, showing the path and that digest; the GUI thread
+never hashes): "Trust and run" records the digest and submits the run again, "Don't run"
+leaves the model unloaded and is not asked again this session.
 """
 
 from __future__ import annotations
@@ -30,11 +36,13 @@ import math
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -54,6 +62,7 @@ from PySide6.QtWidgets import (
 )
 
 from segviewer.errors import SegviewerError
+from segviewer.io.trust import record_trust
 from segviewer.methods.base import (
     Method,
     MethodInputError,
@@ -62,9 +71,11 @@ from segviewer.methods.base import (
     registered_methods,
     validate_parameter,
 )
+from segviewer.methods.deep.models import CODE_KINDS, ModelTrustError
 from segviewer.methods.request import DEFAULT_MARGIN_MM
 from segviewer.views.compute import ComputeController, RunSettings
 from segviewer.views.controller import ViewerController
+from segviewer.workers.runner import FAILED
 
 #: Methods listed first, in this order; the others (e.g. deep-learning ones) follow by name.
 PREFERRED_ORDER = ("graphcut", "watershed", "region_growing", "threshold")
@@ -349,6 +360,40 @@ class DeepOutputs(QWidget):
         return 0 if x is None else len(x)
 
 
+class TrustModelDialog(QDialog):
+    """Asks whether to run a model that carries code: shows its path and SHA-256.
+
+    "Trust and run" accepts, "Don't run" (the default button, also Escape) rejects."""
+
+    def __init__(self, path: str, kind: str, digest: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("trust_model_dialog")
+        self.setWindowTitle("Trust this model?")
+        self.path, self.kind, self.digest = path, kind, digest
+        layout = QVBoxLayout(self)
+        what = QLabel(f"{html.escape(path)}<br>is {html.escape(CODE_KINDS.get(kind, kind))}: it can run "
+                      "any code on this computer, with your rights. Run it only if you trust where it "
+                      "came from.<br><br>SHA-256 of its content:")
+        what.setWordWrap(True)
+        layout.addWidget(what)
+        self.digest_label = QLabel(digest)
+        self.digest_label.setObjectName("trust_model_digest")
+        self.digest_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.digest_label.setStyleSheet("font-family: monospace;")
+        layout.addWidget(self.digest_label)
+        layout.addWidget(QLabel("<b>Trust and run this model?</b> (remembered until its content changes)"))
+        buttons = QDialogButtonBox()
+        self.trust_button = buttons.addButton("Trust and run", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.trust_button.setObjectName("trust_model")
+        self.refuse_button = buttons.addButton("Don't run", QDialogButtonBox.ButtonRole.RejectRole)
+        self.refuse_button.setObjectName("refuse_model")
+        self.refuse_button.setDefault(True)  # Enter must not consent by accident
+        self.trust_button.setAutoDefault(False)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+
 def suggestion_centre(suggestion: dict) -> tuple[int, int, int] | None:
     """The voxel ``(i, j, k)`` at the centre of the suggested box (array-order bounds
     ``[[k0, k1], [j0, j1], [i0, i1]]``), else its ``index``."""
@@ -374,6 +419,9 @@ class MethodPanel(QWidget):
         self.methods: dict[str, type[Method]] = registered_methods()
         self._instances: dict[str, Method] = {}
         self.form: ParameterForm | None = None
+        #: the open "trust this model?" dialog, and the digests refused this session
+        self.trust_dialog: TrustModelDialog | None = None
+        self._refused_digests: set[str] = set()
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -460,6 +508,7 @@ class MethodPanel(QWidget):
         self.deep.save_button.clicked.connect(lambda: self.save_model())
         self.deep.reset_button.clicked.connect(self.reset_model)
         self.compute.failed.connect(self._on_failed)
+        self.compute.job_event.connect(self._on_job_event)
         self.compute.busy_changed.connect(self._update_buttons)
         controller.session_changed.connect(self._on_session)
         controller.preview_changed.connect(self._on_preview_changed)
@@ -628,6 +677,44 @@ class MethodPanel(QWidget):
     def _on_failed(self, message: str) -> None:
         self.info.setText(f"<span style='color:#c03030'>{html.escape(message)}</span>")
         self._update_buttons()
+
+    # -- trusting a model that carries code ------------------------------------------------------
+    def _on_job_event(self, event) -> None:
+        error = event.error
+        if event.kind != FAILED or not isinstance(error, ModelTrustError) or event.job is not self.compute.latest:
+            return
+        settings = (event.job.context or {}).get("settings")
+        if self.trust_dialog is not None or settings is None or error.digest in self._refused_digests:
+            return
+        # asked once the worker's event is fully handled (the failure message shows meanwhile)
+        path, kind, digest = str(error.path), error.kind, error.digest
+        QTimer.singleShot(0, lambda: self.ask_trust(path, kind, digest, settings))
+
+    def ask_trust(self, path: str, kind: str, digest: str, settings: RunSettings) -> TrustModelDialog:
+        """Open the trust dialog (window-modal, not blocking); its answer reruns or refuses."""
+        dialog = TrustModelDialog(path, kind, digest, self)
+        self.trust_dialog = dialog
+        dialog.finished.connect(lambda result: self._on_trust_answer(dialog, settings, result))
+        dialog.open()
+        return dialog
+
+    def _on_trust_answer(self, dialog: TrustModelDialog, settings: RunSettings, result: int) -> None:
+        self.trust_dialog = None
+        dialog.deleteLater()
+        if result != QDialog.DialogCode.Accepted:
+            self._refused_digests.add(dialog.digest)
+            text = f"model not trusted, not loaded: {dialog.path}"
+            self.info.setText(f"<span style='color:#c03030'>{html.escape(text)}</span>")
+            self._show_message(text)
+            return
+        try:
+            record_trust(dialog.digest, dialog.path, dialog.kind)
+        except (OSError, SegviewerError) as error:  # e.g. a read-only config folder: run nothing
+            self._on_failed(f"could not remember the trust: {error}")
+            return
+        self._show_message(f"trusted {dialog.path} (SHA-256 {dialog.digest[:16]}…); running it")
+        self.info.setText("running…")
+        self.compute.run(settings)
 
     def _show_message(self, text: str) -> None:
         self.message.emit(text)

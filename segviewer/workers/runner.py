@@ -77,7 +77,8 @@ class Job:
 class JobEvent:
     """What happened to a job: ``kind`` is one of queued, started, progress, finished,
     failed, cancelled. ``fraction``/``text``/``partial`` for progress; ``result`` when
-    finished; ``message`` when failed or cancelled."""
+    finished; ``message`` when failed or cancelled, and ``error`` (the exception) when failed,
+    for a listener that can act on it (the GUI asks to trust an untrusted model)."""
 
     kind: str
     job: Job
@@ -86,6 +87,7 @@ class JobEvent:
     partial: Any = None
     result: Any = None
     message: str = ""
+    error: BaseException | None = None
 
 
 Listener = Callable[[JobEvent], None]
@@ -309,7 +311,7 @@ class ComputeWorker:
             if not isinstance(error, SegviewerError):
                 log.error("%s\n%s", message, "".join(traceback.format_exception(error)))
             job.error = message
-            self._finish(job, FAILED, message=message)
+            self._finish(job, FAILED, message=message, error=error)
             return
         if job.cancel_token.cancelled:  # finished, but nobody wants it any more
             self._finish(job, CANCELLED, message="cancelled")
@@ -317,12 +319,13 @@ class ComputeWorker:
         job.result = result
         self._finish(job, FINISHED, result=result)
 
-    def _finish(self, job: Job, state: str, result: Any = None, message: str = "") -> None:
+    def _finish(self, job: Job, state: str, result: Any = None, message: str = "",
+                error: BaseException | None = None) -> None:
         job.state = state
         job.finished_at = time.perf_counter()
         if state == FINISHED:
             job.fraction = 1.0
-        self._emit(JobEvent(state, job, job.fraction, job.text, result=result, message=message))
+        self._emit(JobEvent(state, job, job.fraction, job.text, result=result, message=message, error=error))
 
 
 def run_method_sync(method: Method, request: MethodRequest, progress=None,
