@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from segviewer.io.images import read_image
+from segviewer.io.jsonfile import dumps
 from segviewer.io.memory import format_bytes
 
 NAME = "info"
@@ -81,5 +80,5 @@ def _text(info: dict) -> str:
 def run(args) -> int:
     volume = read_image(args.image, series=args.series)
     info = describe(volume)
-    print(json.dumps(info, indent=2) if args.json else _text(info))
+    print(dumps(info, indent=2) if args.json else _text(info))
     return 0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from segviewer.io.images import read_image
+from segviewer.io.jsonfile import dumps
 from segviewer.io.labels import read_label_map
 from segviewer.tools.statistics import format_table, label_statistics
 
@@ -24,6 +24,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     image = read_image(args.image)
+    if image.metadata.get("message"):  # e.g. non-finite voxels: their statistics are null
+        print(f"segviewer: note: {image.metadata['message']}", file=sys.stderr)
     label_map, message = read_label_map(args.labels, image.geometry)
     if message:
         print(f"segviewer: {args.labels}: {message}", file=sys.stderr)
@@ -31,10 +33,10 @@ def run(args) -> int:
                             names=label_map.table.name_of,
                             full_connectivity=args.connectivity == 26)
     if args.json:
-        print(json.dumps({"image": str(args.image), "labels": str(args.labels),
-                          "connectivity": args.connectivity,
-                          "spacing_mm": list(image.geometry.spacing),
-                          "statistics": [r.to_dict() for r in rows]}, indent=2))
+        print(dumps({"image": str(args.image), "labels": str(args.labels),
+                     "connectivity": args.connectivity,
+                     "spacing_mm": list(image.geometry.spacing),
+                     "statistics": [r.to_dict() for r in rows]}, indent=2))
     else:
         print(format_table(rows) if rows else "no labels (every voxel is 0)")
     return 0

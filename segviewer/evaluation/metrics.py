@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from segviewer.io.jsonfile import json_safe  # noqa: F401  (one helper for every JSON writer)
 from segviewer.model.geometry import Box, Geometry, bounding_box, grow_box, union_box
 
 SpacingLike = Sequence[float] | Geometry | None
@@ -392,20 +393,3 @@ def instance_metrics(pred: np.ndarray, ref: np.ndarray, iou_threshold: float = 0
     sq = float(np.mean(matched)) if matched else 0.0
     return InstanceMetrics(iou_threshold, n_pred, n_ref, tp, fp, fn, precision, recall, rq, sq, rq,
                            sq * rq, matched)
-
-
-# -- JSON ------------------------------------------------------------------------------------
-def json_safe(value):
-    """Replace NaN and ±inf by None and NumPy scalars by Python ones, recursively."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value

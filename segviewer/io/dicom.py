@@ -2,6 +2,16 @@
 
 Slices are ordered by GDCM along the slice normal (image position patient), exactly as
 ``SimpleITK.ImageSeriesReader`` does, so the geometry equals SimpleITK's own series reader.
+
+ITK builds the volume from the slice positions it is given without checking them, so a
+missing, duplicated or unreadable slice gives a volume with the wrong spacing and no
+warning. :func:`check_slice_positions` checks them first, as 3D Slicer's DICOM loader does:
+
+* copies of one slice (same SOP instance at the same position) are dropped, with a note;
+* different images at one position (two echoes, phases or acquisitions in one series) and
+  uneven steps between slices (a missing or unreadable file) are refused, naming the
+  slices, their positions and files. Slicer only warns about uneven spacing; we refuse,
+  because every distance and volume measured on such a volume would be wrong.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import ImageReadError
@@ -24,6 +35,13 @@ MAX_DEPTH = 3
 
 _TAGS = {"description": "0008|103e", "modality": "0008|0060", "series_number": "0020|0011",
          "patient_id": "0010|0020", "study_date": "0008|0020"}
+_POSITION, _ORIENTATION, _SOP_INSTANCE = "0020|0032", "0020|0037", "0008|0018"
+
+#: Slices closer than this along the normal are at the same position (mm).
+SAME_POSITION_MM = 0.01
+#: Steps between slices may differ by this much (mm, plus 0.1 % of the step) - Slicer's
+#: DICOM loader uses 0.01 mm.
+SPACING_TOLERANCE_MM = 0.01
 
 
 @dataclass(frozen=True)
@@ -163,8 +181,7 @@ def read_dicom_series(folder: str | Path, series: str | int | None = None) -> Im
     volume = read_series(chosen)
     volume.metadata["series"] = [s.to_dict() for s in found]
     volume.metadata["series_index"] = found.index(chosen)
-    if message:
-        volume.metadata["message"] = message
+    volume.add_note(message)
     return volume
 
 
@@ -181,34 +198,168 @@ def read_series_of_file(path: str | Path, header: ImageHeader | None = None) -> 
     volume = read_series(_describe(uid, path.parent, files))
     volume.path = path
     if len(files) > 1:
-        volume.metadata["message"] = f"read the whole series of {path.name} ({len(files)} files)"
+        volume.add_note(f"read the whole series of {path.name} ({len(files)} files)")
     return volume
 
 
 def read_series(series: SeriesInfo) -> ImageVolume:
-    """Read the files of ``series`` into a volume (memory checked before reading)."""
+    """Read the files of ``series`` into a volume (memory checked before reading, slice
+    positions checked after: see :func:`check_slice_positions`)."""
     try:
         itemsize = pixel_dtype(series.pixel_id).itemsize
     except ImageReadError:
         itemsize = 8  # unknown yet: assume the widest scalar
     ensure_fits_in_memory(series.voxel_count * itemsize, series.folder, "DICOM series")
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(list(series.files))
-    reader.MetaDataDictionaryArrayUpdateOff()
-    reader.LoadPrivateTagsOff()
-    try:
-        image = reader.Execute()
-    except RuntimeError as error:
-        raise ImageReadError(describe_itk_error(series.folder, error)) from None
+    files = list(series.files)
+    image, reader = _execute(series.folder, files)
+    note = ""
+    if len(files) > 1 and series.frames <= 1:
+        kept, note = check_slice_positions(series.folder, files, _slice_tags(reader, len(files)))
+        if kept != files:
+            files = kept
+            image, reader = _execute(series.folder, files)
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImageReadError(f"{series.folder}: a colour DICOM series; segviewer opens scalar volumes")
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)
     pixel_dtype(image.GetPixelID(), series.folder)
     metadata = {"format": "DICOM", "series_uid": series.uid, "modality": series.modality,
-                "series_description": series.description, "files": list(series.files)}
+                "series_description": series.description, "files": files}
     volume = ImageVolume(array_from_sitk(image), geometry_of(image),
                          name=series.description or series.folder.name, path=series.folder,
                          metadata=metadata)
+    volume.add_note(note)
     remember_source(series.folder, series.files)
     return volume
+
+
+def _execute(folder: Path, files: list[str]) -> tuple[sitk.Image, sitk.ImageSeriesReader]:
+    """Read ``files`` as one volume; the reader keeps each slice's tags for the checks."""
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()
+    reader.LoadPrivateTagsOff()
+    try:
+        with _itk_warnings_off():  # ITK's "non uniform sampling" warning: we say it better
+            image = reader.Execute()
+    except RuntimeError as error:
+        raise ImageReadError(_slice_sizes_message(folder, files)
+                             or describe_itk_error(folder, error)) from None
+    return image, reader
+
+
+def _slice_tags(reader: sitk.ImageSeriesReader, count: int) -> list[dict[str, str]]:
+    """Position, orientation and SOP instance UID of each slice the reader read."""
+    return [{tag: reader.GetMetaData(n, tag).strip() if reader.HasMetaDataKey(n, tag) else ""
+             for tag in (_POSITION, _ORIENTATION, _SOP_INSTANCE)} for n in range(count)]
+
+
+def _numbers(text: str, count: int) -> np.ndarray | None:
+    try:
+        values = np.array([float(v) for v in text.split("\\")])
+    except ValueError:
+        return None
+    return values if values.size == count and np.all(np.isfinite(values)) else None
+
+
+def check_slice_positions(folder: Path, files: list[str], tags: list[dict[str, str]]) -> tuple[list[str], str]:
+    """Check that the slices of a series sit at distinct, evenly spaced positions along the
+    slice normal (image position patient projected on the normal of image orientation).
+
+    Returns the files to read, in position order (copies of one slice dropped), and a note
+    for the user ("" when there is nothing to say). Raises :class:`ImageReadError` naming
+    the slices for different images at one position and for uneven steps (a gap).
+    Series without positions or orientation are left as they are.
+    """
+    orientation = _numbers(tags[0][_ORIENTATION], 6)
+    positions = [_numbers(t[_POSITION], 3) for t in tags]
+    if orientation is None or any(p is None for p in positions):
+        return files, ""
+    normal = np.cross(orientation[:3], orientation[3:])
+    along = np.array([float(np.dot(p, normal)) for p in positions])
+    order = sorted(range(len(files)), key=lambda n: (along[n], Path(files[n]).name))
+    kept, dropped = [order[0]], []
+    for n in order[1:]:
+        if abs(along[n] - along[kept[-1]]) > SAME_POSITION_MM:
+            kept.append(n)
+        elif tags[n][_SOP_INSTANCE] and tags[n][_SOP_INSTANCE] == tags[kept[-1]][_SOP_INSTANCE]:
+            dropped.append((n, kept[-1]))  # the same image twice (a copied file)
+        else:
+            raise ImageReadError(
+                f"{folder}: two different images at the same position ({along[n]:.6g} mm along the "
+                f"slice normal): {Path(files[kept[-1]]).name} and {Path(files[n]).name}; the series mixes "
+                "acquisitions (echoes, phases or a repeated scan) - move one set to another folder")
+    _check_even_steps(folder, [files[n] for n in kept], along[kept])
+    note = ""
+    if dropped:
+        copies = ", ".join(f"{Path(files[n]).name} (a copy of {Path(files[first]).name})"
+                           for n, first in dropped)
+        note = f"ignored {len(dropped)} duplicate file(s) of the same slice: {copies}"
+    if not dropped:
+        return files, note
+    return [files[n] for n in kept], note
+
+
+def _check_even_steps(folder: Path, files: list[str], along: np.ndarray) -> None:
+    """Refuse uneven steps between consecutive slice positions, naming the slices."""
+    if len(along) < 3:
+        return
+    steps = np.diff(along)
+    step = float(np.median(steps))
+    uneven = np.flatnonzero(np.abs(steps - step) > SPACING_TOLERANCE_MM + 1e-3 * step)
+    if not uneven.size:
+        return
+    gaps = "; ".join(f"{steps[n]:.4g} mm between slice {n + 1} ({Path(files[n]).name}, at {along[n]:.6g} mm) "
+                     f"and slice {n + 2} ({Path(files[n + 1]).name}, at {along[n + 1]:.6g} mm)"
+                     for n in uneven[:3])
+    more = f" and {uneven.size - 3} more" if uneven.size > 3 else ""
+    uneven_text = f"the slices are not evenly spaced (step {step:.4g} mm, but {gaps}{more})"
+    unreadable = _unreadable_dicom_files(folder, files)
+    if unreadable:
+        raise ImageReadError(f"{folder}: {', '.join(unreadable)} could not be read (truncated or damaged?), "
+                             f"so {uneven_text}; the series was not opened")
+    raise ImageReadError(f"{folder}: {uneven_text} - a slice may be missing; its geometry would be wrong, "
+                         "so the series was not opened")
+
+
+def _unreadable_dicom_files(folder: Path, files: list[str]) -> list[str]:
+    """Names of files beside the series that start like DICOM but that GDCM cannot read."""
+    listed = {Path(f).name for f in files}
+    found = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name in listed or not entry.is_file():
+            continue
+        try:
+            with open(entry.path, "rb") as handle:
+                if handle.read(132)[128:] != b"DICM":
+                    continue
+        except OSError:
+            continue
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(entry.path)
+        try:
+            with _itk_warnings_off():
+                reader.ReadImageInformation()
+        except RuntimeError:
+            found.append(entry.name)
+    return found
+
+
+def _slice_sizes_message(folder: Path, files: list[str]) -> str:
+    """A clear message when the series' slices are of different sizes ("" otherwise)."""
+    sizes: dict[tuple, list[str]] = {}
+    for file in files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(file)
+        try:
+            with _itk_warnings_off():
+                reader.ReadImageInformation()
+        except RuntimeError:
+            continue
+        sizes.setdefault(tuple(reader.GetSize()[:2]), []).append(Path(file).name)
+    if len(sizes) < 2:
+        return ""
+    groups = "; ".join(f"{len(names)} of {size[0]}x{size[1]} ({', '.join(names[:3])}{' ...' if len(names) > 3 else ''})"
+                       for size, names in sorted(sizes.items(), key=lambda item: -len(item[1])))
+    return (f"{folder}: the series has slices of {len(sizes)} different sizes: {groups}; a volume needs "
+            "one slice size - move the odd slices to another folder")

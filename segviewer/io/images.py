@@ -25,6 +25,8 @@ from segviewer.io.atomic import SOURCE_IMAGES, OutputGuard, as_guard, write_atom
 from segviewer.io.memory import ensure_fits_in_memory
 from segviewer.io.paths import (DIRECTION_KEEPING_SUFFIXES, IMAGE_WRITE_SUFFIXES, WritePathError,
                                 check_write_suffix, image_suffix)
+from segviewer.io.rawdata import (check_data_present, nifti1_fields, nifti_bad_pixdim_axes,
+                                   restore_nifti_non_finite)
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 
@@ -215,8 +217,40 @@ def read_image(path: str | Path, series: str | int | None = None) -> ImageVolume
             image = read_sitk_image(path, "image", header=header)
             volume = ImageVolume(array_from_sitk(image), geometry_of(image), name=path.name,
                                  path=path, metadata={"format": _format_name(header.image_io)})
+            if header.image_io == "NiftiImageIO":
+                volume.add_note(_invented_spacing_note(path, volume.geometry))
+    check_spacing(volume.geometry, path)
+    non_finite = volume.count_non_finite()
+    volume.metadata["non_finite_voxels"] = non_finite
+    if non_finite:
+        volume.add_note(f"{non_finite} voxels are NaN or infinite: treated as missing data "
+                        "(methods never label them)")
     remember_source(volume.path or path, volume.metadata.get("files", ()))
     return volume
+
+
+#: Voxel sizes segviewer accepts, in mm: 1 nm (electron microscopy) to 100 m. Beyond them
+#: a header is damaged, and margins or distances counted in voxels overflow.
+SPACING_RANGE_MM = (1e-6, 1e5)
+
+
+def check_spacing(geometry: Geometry, path: str | Path) -> None:
+    """Refuse voxel sizes that are not numbers or are absurd (see :data:`SPACING_RANGE_MM`)."""
+    low, high = SPACING_RANGE_MM
+    if not all(np.isfinite(s) and low <= s <= high for s in geometry.spacing):
+        spacing = " x ".join(f"{s:g}" for s in geometry.spacing)
+        raise ImageReadError(f"{path}: voxel size {spacing} mm is outside {low:g} .. {high:g} mm; "
+                             "the header is damaged (fix its spacing, e.g. with SimpleITK)")
+
+
+def _invented_spacing_note(path: Path, geometry: Geometry) -> str:
+    """A warning when ITK took 1 mm for NIfTI voxel sizes the header gives as 0 (or worse)."""
+    axes = nifti_bad_pixdim_axes(_read_nifti_head(path) or b"")
+    if not axes:
+        return ""
+    sizes = ", ".join(f"{geometry.spacing['ijk'.index(axis)]:g} mm along {axis}" for axis in axes)
+    return (f"the header gives no voxel size along {', '.join(axes)} (pixdim 0); taken as {sizes}: "
+            "distances and volumes are not real")
 
 
 def declare_header(path: str | Path) -> ImageHeader:
@@ -253,6 +287,9 @@ def read_sitk_image(path: str | Path, what: str = "image", *, header: ImageHeade
         pixel_dtype(header.pixel_id, path)
     ensure_fits_in_memory(header.nbytes, path, what, _READ_PEAK_FACTOR.get(header.image_io, 1.0))
     check_nifti_complete(path)
+    if header.pixel_id in _PIXEL_DTYPES:  # NRRD, MetaImage, GIPL: as many bytes as declared?
+        check_data_present(path, int(np.prod(header.size, dtype=np.int64)) * header.components,
+                           header.bytes_per_voxel // header.components)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     if header.dimension == 4:
@@ -262,6 +299,9 @@ def read_sitk_image(path: str | Path, what: str = "image", *, header: ImageHeade
         image = reader.Execute()
     except RuntimeError as error:
         raise ImageReadError(describe_itk_error(path, error)) from None
+    if image_suffix(path) in (".nii", ".nii.gz") and image.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
+        # nifti1_io turned NaN/inf into 0: put them back, to be reported as missing data
+        restore_nifti_non_finite(path, _read_nifti_head(path) or b"", array_from_sitk(image).reshape(-1))
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)  # one slice: spacing 1 and origin 0 along k
     if image.GetDimension() != 3:
@@ -302,17 +342,10 @@ def _nifti_quick_header(path: Path) -> ImageHeader | None:
     """A NIfTI-1 header as ITK would report it, or None to let ITK read the header."""
     if image_suffix(path) not in (".nii", ".nii.gz"):
         return None
-    head = _read_nifti_head(path)
-    if head is None or len(head) < 348:
+    fields = nifti1_fields(_read_nifti_head(path) or b"")
+    if fields is None:
         return None
-    for endian in "<>":
-        if struct.unpack(endian + "i", head[:4])[0] == 348:
-            break
-    else:
-        return None
-    dims = struct.unpack(endian + "8h", head[40:56])
-    datatype = struct.unpack(endian + "h", head[70:72])[0]
-    slope, intercept = struct.unpack(endian + "2f", head[112:120])
+    _, dims, datatype, _, _, slope, intercept = fields
     ndim = dims[0]
     pixel_id = _NIFTI_DATATYPES.get(datatype)
     if pixel_id is None or not 2 <= ndim <= 4 or any(d <= 0 for d in dims[1:ndim + 1]):

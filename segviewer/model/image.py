@@ -73,6 +73,21 @@ class ImageVolume:
         lo, hi = np.percentile(sample, [low, high])
         return float(lo), float(hi)
 
+    def count_non_finite(self) -> int:
+        """Voxels that are NaN or ±inf (0 for integer images); one slice at a time, so no
+        volume-sized temporary is made."""
+        if not np.issubdtype(self.array.dtype, np.floating):
+            return 0
+        if np.isfinite(self.array.sum(dtype=np.float64)):
+            return 0  # the common case, without a boolean temporary
+        return int(sum(np.count_nonzero(~np.isfinite(plane)) for plane in self.array))
+
+    def add_note(self, text: str) -> None:
+        """Add a line for the user to ``metadata["message"]`` (shown by the GUI's status bar
+        and the command line's notes), keeping what is already there."""
+        if text:
+            self.metadata["message"] = "; ".join(filter(None, [self.metadata.get("message", ""), text]))
+
     def value_at(self, index: tuple[int, int, int]) -> float:
         i, j, k = index
         return float(self.array[k, j, i])

@@ -130,3 +130,97 @@ def test_mirrored_model_output_lands_on_the_same_anatomy(shared_data):
         assert series.array[label_map.array == bone].mean() > 200
     # The raw array (mirrored) would put them over air or soft tissue.
     assert series.array[original_array == 69].mean() < 0
+
+
+# -- slices missing, duplicated, unreadable or of two sizes (issue 11) -------------------------
+_UID = "1.2.826.0.1.3680043.2.1125.11.1"
+
+
+def _write_slices(folder, count=10, step=2.0, sizes=None, tilt=False):
+    """A synthetic series, one DICOM file per slice (``slice000.dcm`` ...), written by
+    SimpleITK with positions ``k * step`` along the slice normal (oblique when ``tilt``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    row, column = ((1, 0, 0), (0, 0.8, -0.6)) if tilt else ((1, 0, 0), (0, 1, 0))
+    normal = np.cross(row, column)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for k in range(count):
+        rows, columns = sizes[k] if sizes else (8, 12)
+        image = sitk.GetImageFromArray((np.arange(rows * columns, dtype=np.int16) + 100 * k).reshape(1, rows, columns))
+        image.SetSpacing((0.5, 0.5, step))
+        position = normal * k * step + (3.0, -4.0, 5.0)
+        tags = {"0020|000e": _UID, "0020|0032": "\\".join(f"{v:.6f}" for v in position),
+                "0020|0037": "\\".join(str(v) for v in (*row, *column)), "0020|0013": str(k + 1),
+                "0008|0018": f"{_UID}.{k + 1}", "0008|0060": "CT", "0010|0020": "test",
+                "0028|0030": "0.5\\0.5"}
+        for key, value in tags.items():
+            image.SetMetaData(key, value)
+        writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
+        writer.Execute(image)
+    return folder
+
+
+@pytest.mark.parametrize("tilt", [False, True])
+def test_even_series_reads_with_its_step(tmp_path, tilt):
+    volume = read_image(_write_slices(tmp_path / "series", tilt=tilt))
+    assert volume.geometry.size == (12, 8, 10)
+    assert volume.geometry.spacing[2] == pytest.approx(2.0)
+    assert "message" not in volume.metadata
+
+
+def test_a_missing_slice_is_refused_naming_the_gap(tmp_path):
+    folder = _write_slices(tmp_path / "series")
+    (folder / "slice004.dcm").unlink()  # before: read as 9 slices 2.25 mm apart, exit 0
+    with pytest.raises(ImageReadError) as caught:
+        read_image(folder)
+    message = str(caught.value)
+    assert "not evenly spaced" in message and "a slice may be missing" in message
+    assert "4 mm between slice 4 (slice003.dcm, at" in message and "slice 5 (slice005.dcm" in message
+
+
+def test_a_truncated_slice_is_named(tmp_path):
+    folder = _write_slices(tmp_path / "series")
+    data = (folder / "slice004.dcm").read_bytes()
+    (folder / "slice004.dcm").write_bytes(data[: len(data) // 2])  # GDCM leaves it out of the series
+    with pytest.raises(ImageReadError, match=r"slice004\.dcm could not be read \(truncated or damaged\?\)"):
+        read_image(folder)
+
+
+def test_a_copied_slice_is_dropped_with_a_note(tmp_path):
+    folder = _write_slices(tmp_path / "series")
+    reference = read_image(folder)
+    shutil.copy(folder / "slice004.dcm", folder / "slice004_copy.dcm")  # before: 11 slices, 1 mm
+    volume = read_image(folder)
+    assert volume.geometry == reference.geometry
+    np.testing.assert_array_equal(volume.array, reference.array)
+    assert "ignored 1 duplicate file(s) of the same slice: slice004_copy.dcm (a copy of slice004.dcm)" \
+        in volume.metadata["message"]
+    assert len(volume.metadata["files"]) == 10
+
+
+def test_two_images_at_one_position_are_refused(tmp_path):
+    folder = _write_slices(tmp_path / "series")
+    image = sitk.ReadImage(str(folder / "slice004.dcm"))
+    image.SetMetaData("0008|0018", f"{_UID}.99")  # another image (an echo) at the same place
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    writer.SetFileName(str(folder / "echo2.dcm"))
+    writer.Execute(image)
+    with pytest.raises(ImageReadError, match="two different images at the same position .*echo2.dcm"):
+        read_image(folder)
+
+
+def test_slices_of_two_sizes_get_a_clear_message(tmp_path):
+    folder = _write_slices(tmp_path / "series", sizes=[(8, 12)] * 6 + [(10, 12)] * 4)
+    with pytest.raises(ImageReadError, match=r"slices of 2 different sizes: 6 of 12x8 .*4 of 12x10 \(slice006.dcm"):
+        read_image(folder)
+
+
+def test_series_problems_reach_the_command_line(tmp_path, capsys):
+    from segviewer.cli import main
+
+    folder = _write_slices(tmp_path / "series")
+    (folder / "slice004.dcm").unlink()
+    assert main(["info", str(folder)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("segviewer: error: ") and error.count("\n") == 1 and "not evenly spaced" in error

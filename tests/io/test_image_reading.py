@@ -80,10 +80,11 @@ def test_nan_voxels_do_not_break_loading(tmp_path, suffix):
     assert np.isfinite(low) and np.isfinite(high)
     assert low == pytest.approx(-5) and high == pytest.approx(5)
     assert all(np.isfinite(volume.percentiles()))
-    if suffix == ".nii.gz":
-        assert volume.array[1, 2, 3] == 0  # ITK's NIfTI reader turns NaN and Inf into 0
-    else:
-        assert np.isnan(volume.array[1, 2, 3]) and np.isinf(volume.array[2, 2, 2])
+    # Every format keeps them (ITK's NIfTI reader turns NaN and Inf into 0: put back), and
+    # the user is told how many there are.
+    assert np.isnan(volume.array[1, 2, 3]) and np.isinf(volume.array[2, 2, 2])
+    assert volume.metadata["non_finite_voxels"] == 2
+    assert "2 voxels are NaN or infinite" in volume.metadata["message"]
 
 
 def test_four_d_with_one_volume_reads_as_3d(tmp_path):
@@ -259,3 +260,78 @@ def test_unknown_output_suffix_is_refused(small_nifti, tmp_path):
     _, _, geometry = small_nifti
     with pytest.raises(WritePathError, match="use one of"):
         write_label_map(tmp_path / "labels.png", LabelMap.empty(geometry), geometry)
+
+
+# -- headers that lie, and NIfTI values ITK changes (issue 11) ---------------------------------
+def _nifti_with_pixdim(tmp_path, pixdim_j: float):
+    """A float NIfTI whose voxel size along j is ``pixdim_j`` (patched in the raw header)."""
+    path = tmp_path / "pixdim.nii"
+    nib.save(nib.Nifti1Image(np.ones((5, 4, 3), dtype=np.float32), np.diag([1.5, 1.0, 2.0, 1.0])), path)
+    data = bytearray(path.read_bytes())
+    data[84:88] = np.float32(pixdim_j).tobytes()  # pixdim[2]
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_nifti_voxel_size_zero_is_reported(tmp_path):
+    volume = read_image(_nifti_with_pixdim(tmp_path, 0.0))
+    assert volume.geometry.spacing == pytest.approx((1.5, 1.0, 2.0))  # ITK's 1 mm, but the user is told
+    assert "no voxel size along j (pixdim 0); taken as 1 mm along j" in volume.metadata["message"]
+    assert "message" not in read_image(_nifti_with_pixdim(tmp_path, 1.0)).metadata
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_nifti_non_finite_values_are_kept_and_counted(tmp_path, compressed):
+    array = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    array[0, 0, 0], array[1, 1, 1], array[2, 2, 2] = np.nan, np.inf, -np.inf
+    path = tmp_path / ("values.nii.gz" if compressed else "values.nii")
+    nib.save(nib.Nifti1Image(array.T, np.eye(4)), path)  # nibabel: (i, j, k); ours: (k, j, i)
+    volume = read_image(path)
+    assert np.isnan(volume.array[0, 0, 0]) and volume.array[1, 1, 1] == np.inf and volume.array[2, 2, 2] == -np.inf
+    assert volume.array[0, 0, 1] == 1 and volume.metadata["non_finite_voxels"] == 3
+    assert volume.intensity_range == (1.0, 59.0)
+
+
+def _tiny_files_declaring_a_huge_volume(tmp_path):
+    """1 kB files whose headers declare 1000³ voxels (1 GB)."""
+    payload = bytes(1000)
+    files = {
+        "raw.nrrd": b"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 1000 1000 1000\nencoding: raw\n\n" + payload,
+        "gzip.nrrd": b"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 1000 1000 1000\nencoding: gzip\n\n" + payload,
+        "local.mha": (b"ObjectType = Image\nNDims = 3\nDimSize = 1000 1000 1000\nElementType = MET_UCHAR\n"
+                      b"ElementDataFile = LOCAL\n" + payload),
+        "detached.mhd": (b"ObjectType = Image\nNDims = 3\nDimSize = 1000 1000 1000\nElementType = MET_UCHAR\n"
+                         b"ElementDataFile = detached.raw\n"),
+        "detached.nhdr": (b"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 1000 1000 1000\nencoding: raw\n"
+                          b"data file: detached.raw\n"),
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    (tmp_path / "detached.raw").write_bytes(payload)
+    return [tmp_path / name for name in files]
+
+
+def test_declared_size_beyond_the_file_is_refused_before_allocating(tmp_path, monkeypatch):
+    # Memory is plentiful here, so only the file-size check can refuse: before it, ITK
+    # allocated the whole gigabyte and then failed to read.
+    monkeypatch.setenv("SEGVIEWER_MEMORY_LIMIT", str(64 << 30))
+    for path in _tiny_files_declaring_a_huge_volume(tmp_path):
+        with pytest.raises(ImageReadError, match="is truncated|compressed bytes can hold"):
+            read_image(path)
+
+
+def test_declared_size_check_accepts_real_files(tmp_path):
+    geometry = Geometry((9, 7, 5), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+    volume = ImageVolume(np.zeros(geometry.shape, dtype=np.int16), geometry)  # compresses extremely well
+    for suffix in (".nrrd", ".mha", ".mhd", ".nhdr", ".gipl", ".gipl.gz"):
+        read_image(write_image(tmp_path / f"zeros{suffix}", volume))
+
+
+@pytest.mark.parametrize("spacing", [1e-30, 1e30])
+def test_absurd_voxel_sizes_are_refused(tmp_path, spacing):
+    image = sitk.GetImageFromArray(np.zeros((4, 5, 6), dtype=np.int16))
+    image.SetSpacing((1.0, spacing, 1.0))
+    path = tmp_path / "spacing.nrrd"
+    sitk.WriteImage(image, str(path))
+    with pytest.raises(ImageReadError, match="voxel size .* mm is outside 1e-06 .. 100000 mm"):
+        read_image(path)

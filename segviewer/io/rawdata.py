@@ -1,0 +1,187 @@
+"""What ITK's readers do not check, read from the files themselves.
+
+* NRRD, MetaImage and GIPL headers may declare far more voxels than the file holds; ITK
+  allocates the whole declared volume before it notices (a 1 kB file declaring 1000³ costs
+  1 GB). :func:`check_data_present` compares the declaration with the bytes on disk first.
+* ITK's NIfTI reader (nifti1_io) replaces NaN and ±inf voxels by 0 and a voxel size
+  (``pixdim``) of 0 by 1 mm, without a word. :func:`restore_nifti_non_finite` puts the
+  non-finite values back (so they are reported and treated as missing data, as for every
+  other format) and :func:`nifti_bad_pixdim_axes` says which voxel sizes were invented.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segviewer.errors import ImageReadError
+from segviewer.io.paths import image_suffix
+
+#: The most deflate (gzip, zlib) can compress: 1032 bytes out per byte in.
+DEFLATE_MAX_RATIO = 1032
+
+#: Bytes of a text header read at most (headers are a few hundred bytes).
+_HEADER_BYTES = 1 << 16
+
+#: Voxels checked per step when scanning NIfTI data (bounds the temporary memory).
+_SCAN_VOXELS = 1 << 22
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a file's voxels are stored, and the fewest bytes one value takes there."""
+
+    files: tuple[Path, ...]
+    bytes_per_value: float
+
+
+def data_source(path: str | Path, itemsize: int) -> DataSource | None:
+    """The file(s) holding the voxels of an NRRD, MetaImage or GIPL file, or None when
+    unknown (another format, a list or pattern of data files, bzip2)."""
+    path = Path(path)
+    suffix = image_suffix(path)
+    if suffix in (".nrrd", ".seg.nrrd", ".nhdr"):
+        return _nrrd_source(path, itemsize)
+    if suffix in (".mha", ".mhd"):
+        return _metaimage_source(path, itemsize)
+    if suffix in (".gipl", ".gipl.gz"):
+        return DataSource((path,), itemsize / DEFLATE_MAX_RATIO if suffix == ".gipl.gz" else itemsize)
+    return None
+
+
+def check_data_present(path: str | Path, values: int, itemsize: int) -> None:
+    """Raise :class:`ImageReadError` when the file(s) cannot hold ``values`` voxel values of
+    ``itemsize`` bytes, before anything is allocated."""
+    source = data_source(path, itemsize)
+    if source is None:
+        return
+    try:
+        available = sum(file.stat().st_size for file in source.files)
+    except OSError:
+        return  # a missing data file: ITK's own message names it
+    needed = values * source.bytes_per_value
+    if needed <= available:
+        return
+    declared = values * itemsize
+    if source.bytes_per_value >= itemsize:
+        raise ImageReadError(f"{path}: is truncated - it holds {available} bytes of the {declared} "
+                             "its header declares")
+    raise ImageReadError(f"{path}: its header declares {declared} bytes of voxels, more than its "
+                         f"{available} compressed bytes can hold; the file is truncated or damaged")
+
+
+def _text_header(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(_HEADER_BYTES).decode("latin-1")
+    except OSError:
+        return ""
+
+
+def _nrrd_source(path: Path, itemsize: int) -> DataSource | None:
+    text = _text_header(path)
+    if not text.startswith("NRRD"):
+        return None
+    header = re.split(r"\r?\n\r?\n", text, maxsplit=1)[0]
+    fields = {}
+    for line in header.splitlines()[1:]:
+        if line.startswith("#") or ":=" in line or ":" not in line:
+            continue
+        key, value = line.split(":", 1)
+        fields[key.strip().lower()] = value.strip()
+    encoding = fields.get("encoding", "raw").lower()
+    per_value = {"raw": itemsize, "gzip": itemsize / DEFLATE_MAX_RATIO, "gz": itemsize / DEFLATE_MAX_RATIO,
+                 "hex": 2 * itemsize, "ascii": 1, "text": 1, "txt": 1}.get(encoding)
+    data_file = fields.get("data file", fields.get("datafile"))
+    if per_value is None or (data_file and (" " in data_file or "%" in data_file or data_file == "LIST")):
+        return None  # bzip2, or a list/pattern of data files: no bound here
+    return DataSource((path.parent / data_file,) if data_file else (path,), per_value)
+
+
+def _metaimage_source(path: Path, itemsize: int) -> DataSource | None:
+    fields = {}
+    for line in _text_header(path).splitlines():
+        if "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        fields[key.strip().lower()] = value.strip()
+        if key.strip().lower() == "elementdatafile":
+            break
+    data_file = fields.get("elementdatafile")
+    if not data_file or data_file.upper() == "LIST" or " " in data_file or "%" in data_file:
+        return None
+    compressed = fields.get("compresseddata", "false").lower() == "true"
+    per_value = itemsize / DEFLATE_MAX_RATIO if compressed else itemsize
+    return DataSource((path,) if data_file.upper() == "LOCAL" else (path.parent / data_file,), per_value)
+
+
+# -- NIfTI ---------------------------------------------------------------------------------
+def nifti1_fields(head: bytes):
+    """(endian, dims, datatype, pixdim, vox_offset, slope, intercept) of a NIfTI-1 header."""
+    if len(head) < 348:
+        return None
+    for endian in "<>":
+        if struct.unpack(endian + "i", head[:4])[0] == 348:
+            dims = struct.unpack(endian + "8h", head[40:56])
+            datatype = struct.unpack(endian + "h", head[70:72])[0]
+            pixdim = struct.unpack(endian + "8f", head[76:108])
+            offset = struct.unpack(endian + "f", head[108:112])[0]
+            slope, intercept = struct.unpack(endian + "2f", head[112:120])
+            return endian, dims, datatype, pixdim, offset, slope, intercept
+    return None
+
+
+def nifti_bad_pixdim_axes(head: bytes) -> list[str]:
+    """The axes ("i", "j", "k") whose NIfTI-1 voxel size is 0, negative or not a number;
+    ITK reads those as 1 mm."""
+    fields = nifti1_fields(head)
+    if fields is None:
+        return []
+    dims, pixdim = fields[1], fields[3]
+    return [axis for n, axis in enumerate("ijk", start=1)
+            if n <= max(dims[0], 0) and not (np.isfinite(pixdim[n]) and pixdim[n] > 0)]
+
+
+def restore_nifti_non_finite(path: str | Path, head: bytes, voxels: np.ndarray) -> int:
+    """Put back the NaN/±inf voxels ITK's NIfTI reader replaced by 0 into ``voxels`` (the
+    image's flat, writeable pixel buffer); returns how many there are.
+
+    Only float NIfTI-1 data can hold them; the stored values are scanned in blocks, with
+    the file's scaling (``scl_slope``/``scl_inter``) applied as ITK does.
+    """
+    fields = nifti1_fields(head)
+    if fields is None:
+        return 0
+    endian, _, datatype, _, offset, slope, intercept = fields
+    stored = {16: "f4", 64: "f8"}.get(datatype)
+    if stored is None:
+        return 0
+    dtype = np.dtype(endian + stored)
+    scaled = np.isfinite(slope) and slope != 0 and (slope != 1 or (np.isfinite(intercept) and intercept != 0))
+    opener = gzip.open if image_suffix(path) == ".nii.gz" else open
+    found = 0
+    try:
+        with opener(path, "rb") as handle:
+            handle.seek(max(int(offset), 352))
+            start = 0
+            while start < voxels.size:
+                count = min(_SCAN_VOXELS, voxels.size - start)
+                block = np.frombuffer(handle.read(count * dtype.itemsize), dtype=dtype)
+                bad = np.flatnonzero(~np.isfinite(block))
+                if bad.size:
+                    values = block[bad].astype(np.float64)
+                    if scaled:
+                        values = values * slope + intercept
+                    voxels[start + bad] = values
+                    found += int(bad.size)
+                if block.size < count:
+                    break  # short file: the completeness check has reported it
+                start += count
+    except (OSError, EOFError, ValueError):
+        return found  # damaged: ITK's read has already reported what it could
+    return found
