@@ -25,6 +25,7 @@ from segviewer.methods.deep.models import (
     TORCHSCRIPT_CARD,
     ModelTrustError,
     load_model,
+    looks_like_path,
     resolve_model_path,
     trust_model,
 )
@@ -141,6 +142,9 @@ def test_a_bare_unknown_name_points_to_the_path_spelling(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelError, match=r"no bundled model of that name.*write \./mine"):
         resolve_model_path("mine")
+    assert resolve_model_path("./mine").is_dir() and resolve_model_path(".").is_dir()
+    assert [looks_like_path(t) for t in ("mine", "hippocampus_unet", "net.ts", "models/net", "~/net", "..")] == \
+        [False, False, True, True, True, True]
 
 
 # -- TorchScript --------------------------------------------------------------------------------

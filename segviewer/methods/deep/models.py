@@ -90,9 +90,11 @@ class ModelTrustError(ModelError):
 
 
 def looks_like_path(text: str) -> bool:
-    """A path has a folder separator, a suffix or a leading ``~``; anything else is a name."""
+    """A path has a folder separator, a suffix or a leading ``~`` (or is ``.``/``..``);
+    anything else is a name."""
     separators = {"/", os.sep, os.altsep} - {None}
-    return any(s in text for s in separators) or bool(Path(text).suffix) or text.startswith("~")
+    return (any(s in text for s in separators) or bool(Path(text).suffix) or text.startswith("~")
+            or text in (".", ".."))
 
 
 def resolve_model_path(model: str | Path | None) -> Path:
