@@ -25,7 +25,7 @@ A model that carries code (TorchScript, MONAI bundle) and is not trusted fails o
 with a :class:`~segviewer.methods.deep.models.ModelTrustError` holding its SHA-256. The panel
 then asks once (:class:`TrustModelDialog`, showing the path and that digest; the GUI thread
 never hashes): "Trust and run" records the digest and submits the run again, "Don't run"
-leaves the model unloaded and is not asked again this session.
+leaves the model unloaded; automatic reruns do not ask again, the next Run click does.
 """
 
 from __future__ import annotations
@@ -419,7 +419,7 @@ class MethodPanel(QWidget):
         self.methods: dict[str, type[Method]] = registered_methods()
         self._instances: dict[str, Method] = {}
         self.form: ParameterForm | None = None
-        #: the open "trust this model?" dialog, and the digests refused this session
+        #: the open "trust this model?" dialog, and the digests refused since the last Run click
         self.trust_dialog: TrustModelDialog | None = None
         self._refused_digests: set[str] = set()
 
@@ -581,6 +581,7 @@ class MethodPanel(QWidget):
         settings = self.current_settings()
         if settings is None:
             return
+        self._refused_digests.clear()  # an explicit Run may ask again about a refused model
         self.info.setText("running…")
         if self.compute.run(settings) is None and not self.compute.busy:
             self._update_buttons()
