@@ -1,6 +1,8 @@
-"""Render the hicolor PNG icons from the scalable SVG: ``python packaging/linux/make_icons.py``.
+"""Render the icons from the scalable SVG: ``python packaging/linux/make_icons.py``.
 
-The PNGs are committed, so this runs only when the SVG changes (it needs PySide6's QtSvg).
+Writes the hicolor PNGs (Linux) and the 256 px icon as packaging/windows/segviewer.ico and
+packaging/macos/segviewer.icns for the bundle spec. The results are committed, so this runs
+only when the SVG changes (it needs PySide6's QtSvg).
 """
 
 from __future__ import annotations
@@ -8,7 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-HICOLOR = Path(__file__).resolve().parent / "icons" / "hicolor"
+PACKAGING = Path(__file__).resolve().parents[1]
+HICOLOR = PACKAGING / "linux" / "icons" / "hicolor"
 SVG = HICOLOR / "scalable" / "apps" / "segviewer.svg"
 #: The usual hicolor sizes a launcher or file manager asks for.
 SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
@@ -31,12 +34,15 @@ def main() -> int:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         renderer.render(painter)
         painter.end()
-        target = HICOLOR / f"{size}x{size}" / "apps" / "segviewer.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not image.save(str(target)):
-            print(f"make_icons: cannot write {target}", file=sys.stderr)
-            return 1
-        print(target.relative_to(HICOLOR.parent.parent))
+        targets = [HICOLOR / f"{size}x{size}" / "apps" / "segviewer.png"]
+        if size == max(SIZES):
+            targets += [PACKAGING / "windows" / "segviewer.ico", PACKAGING / "macos" / "segviewer.icns"]
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not image.save(str(target)):
+                print(f"make_icons: cannot write {target}", file=sys.stderr)
+                return 1
+            print(target.relative_to(PACKAGING))
     del app
     return 0
 

@@ -34,7 +34,7 @@ LINUX_FILES = Path(__file__).resolve().parents[2] / "packaging" / "linux"
 MANIFEST = Path("segviewer") / "desktop-install.json"
 DESKTOP_FILE = Path("applications") / "segviewer.desktop"
 MIME_FILE = Path("mime") / "packages" / "segviewer.xml"
-#: Files update-mime-database derives from mime/packages; a mime folder we created holds only these.
+#: update-mime-database derives everything else in mime/ from the files in here.
 MIME_PACKAGES = Path("mime") / "packages"
 
 
@@ -135,22 +135,29 @@ def _read_manifest(folder: Path) -> dict:
 
 
 def install(folder: Path, command: Path) -> list[Path]:
-    """Write the desktop files into ``folder``; returns the files written."""
+    """Write the desktop files into ``folder``; returns the files written. On failure, what this
+    call wrote is removed again: the installation is complete or absent."""
     files = planned_files(command)
     manifest = _read_manifest(folder)  # a re-install keeps the folders the first one created
-    created = list(manifest.get("folders", []))
+    created, new_folders, written = list(manifest.get("folders", [])), [], []
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for relative in [MANIFEST, *files]:
             for parent in _missing_parents(folder, folder / relative):
                 (folder / parent).mkdir()
-                created.append(str(parent))
-        for relative, content in files.items():
-            _write_atomically(folder / relative, content)
+                new_folders.append(parent)
+        created += map(str, new_folders)
         manifest = {"command": str(command), "files": sorted(map(str, files)),
                     "folders": list(dict.fromkeys(created))}
-        _write_atomically(folder / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
+        contents = {**files, MANIFEST: (json.dumps(manifest, indent=1) + "\n").encode("utf-8")}
+        for relative, content in contents.items():
+            _write_atomically(folder / relative, content)
+            written.append(folder / relative)
     except OSError as error:
+        for path in written:
+            path.unlink(missing_ok=True)
+        for parent in reversed(new_folders):
+            shutil.rmtree(folder / parent, ignore_errors=True)
         raise DesktopInstallError(f"cannot write the desktop files into {folder}: {error.strerror or error}"
                                   + ("; as a normal user, use --user" if folder == Path("/usr/local/share") else ""))
     refresh_caches(folder)
@@ -164,6 +171,8 @@ def uninstall(folder: Path) -> list[Path]:
     removed = []
     try:
         for relative in sorted(known):
+            if Path(relative).is_absolute() or ".." in Path(relative).parts:
+                continue  # a manifest names only paths inside the data folder
             path = folder / relative
             if path.is_file() or path.is_symlink():
                 path.unlink()

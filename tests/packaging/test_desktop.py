@@ -112,3 +112,11 @@ def test_a_launcher_path_with_spaces_is_quoted(tmp_path):
     desktop = tmp_path / "segviewer.desktop"
     desktop.write_text(text)
     validate(desktop)
+
+
+def test_a_failed_install_leaves_nothing_behind(data_home, capsys):
+    (data_home / "icons").write_text("a file where the icon folder should be")
+    before = snapshot(data_home)
+    assert main(["desktop-install", "--user"]) == 2
+    assert capsys.readouterr().err.startswith("segviewer: error: cannot write the desktop files")
+    assert snapshot(data_home) == before
