@@ -14,6 +14,7 @@ from pathlib import Path
 from segviewer.errors import SegviewerError
 from segviewer.io.atomic import OutputGuard, input_guard, write_atomically
 from segviewer.io.demo import demo_image_path, demo_labels_path
+from segviewer.io.paths import WritePathError
 from segviewer.io.images import read_image
 from segviewer.io.labels import read_label_map, write_label_map
 from segviewer.io.points import read_points, write_points
@@ -25,7 +26,7 @@ from segviewer.model.labels import LabelMap, LabelTable
 from segviewer.model.scribbles import Scribbles
 
 __all__ = ["IMAGE_FILTER", "LABEL_FILTER", "POINTS_FILTER", "demo_paths", "guess_kind", "open_image",
-           "read_labels", "read_points", "read_scribbles", "session_guard", "write_labels",
+           "check_picture_suffix", "read_labels", "read_points", "read_scribbles", "session_guard", "write_labels",
            "write_picture", "write_points", "write_scribbles"]
 
 #: File-dialog filters.
@@ -82,12 +83,23 @@ def write_scribbles(path: str | Path, scribbles: Scribbles, image: ImageVolume |
     _write_scribbles(path, scribbles, image, label_table=table, protected_paths=guard)
 
 
+def check_picture_suffix(path: str | Path) -> None:
+    """Refuse a picture name whose suffix Qt cannot write (before anything is drawn)."""
+    from PySide6.QtGui import QImageWriter
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    writable = sorted(bytes(f).decode() for f in QImageWriter.supportedImageFormats())
+    if suffix not in writable:
+        raise WritePathError(f"{path}: cannot save a picture as '.{suffix}'; use .png or .jpg")
+
+
 def write_picture(path: str | Path, pixmap, guard: OutputGuard | None = None) -> None:
     """Save a QPixmap/QImage (the format from the suffix: .png, .jpg ...) through the one writer."""
+    check_picture_suffix(path)
 
     def write(temporary: Path) -> None:
-        if not pixmap.save(str(temporary)):
-            raise SegviewerError(f"{path}: could not write the picture (use .png or .jpg)")
+        if not pixmap.save(str(temporary)):  # Qt gives no reason; the format is known to work
+            raise SegviewerError(f"{path}: could not be written (the picture writer failed; is the disk full?)")
 
     write_atomically(path, write, guard=guard, what="the picture")
 

@@ -87,6 +87,8 @@ def take_screenshot(image: str | Path | None, output: str | Path, labels: str | 
     from PySide6.QtCore import QSettings
 
     from segviewer.views import files
+
+    files.check_picture_suffix(output)
     from segviewer.views.app import create_application
     from segviewer.views.main_window import MainWindow
 
