@@ -212,3 +212,33 @@ def test_screenshot_on_a_full_disk(case):
     result = cli_on_full_disk(["screenshot", case["image"], "--layout", "axial", "--size", "320x240",
                                "-o", shot], "shot.png", 1000)
     assert_failed_cleanly(result, shot, before)
+
+
+def test_the_apps_save_model_never_replaces_the_model_tuning_started_from(case, tmp_path):
+    """The GUI's "Save model…" passes no guard: the tuning state itself knows its source."""
+    pytest.importorskip("torch")
+    from segviewer.io.images import read_image
+    from segviewer.io.paths import WritePathError
+    from segviewer.io.scribbles import read_scribbles
+    from segviewer.methods.base import CancelToken, get_method, parse_parameter_assignments
+    from segviewer.methods.request import build_request_from_arrays
+
+    bundled = bundled_model_path()
+    weights = json.loads(bundled.read_text())["weights"]
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(bundled, models / "mine.json")
+    shutil.copy(bundled.parent / weights, models / weights)
+    before = checksums(models)
+    method = get_method("finetune")
+    image = read_image(case["image"])
+    scribbles, _ = read_scribbles(case["scribbles"], image.geometry)
+    params = parse_parameter_assignments(method.Parameters, [f"model={models / 'mine.json'}", "steps=1"])
+    request = build_request_from_arrays(method, image.array, image.geometry, scribbles=scribbles.array,
+                                        unannotated=scribbles.unannotated, params=params, whole_volume=True)
+    method.run(request, lambda *args, **kwargs: None, CancelToken())
+    with pytest.raises(WritePathError, match="the model fine-tuning started from"):
+        method.save_model(models / "mine")
+    assert checksums(models) == before
+    method.save_model(models / "tuned")  # anywhere else is fine
+    assert {"tuned.pt", "tuned.json"} <= set(os.listdir(models))

@@ -124,9 +124,10 @@ class ModelCard:
         return card
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
+        """Write the card as JSON through the one output writer (complete or absent)."""
+        from segviewer.io.atomic import write_text_atomically
+
+        return write_text_atomically(path, json.dumps(self.to_dict(), indent=2) + "\n", what="the model card")
 
     @classmethod
     def load(cls, path: str | Path) -> "ModelCard":

@@ -188,6 +188,7 @@ class TuningState:
     x: object = None  # the (possibly bias-corrected) normalised input the adapter starts from
     input_correction: str = "none"
     log_likelihood: float = 0.0
+    source: tuple = ()  # the model's card/file and weights tuning started from: saving never overwrites them
 
 
 def _fingerprint(image: np.ndarray) -> str:
@@ -564,10 +565,13 @@ class FinetuneMethod(Method):
             groups = [{"params": list(network.parameters()), "initial_lr_factor": 1.0}]
             state = TuningState(key, card, network, adapter, None, source_kind="scratch")
         else:
+            from segviewer.methods.deep.models import resolve_model_path
+
             network = copy.deepcopy(setup["loaded"].network).to(device)
             network.eval()  # instance norm has no running stats; keep dropout etc. off
             adapter = IntensityAdapter().to(device)
-            state = TuningState(key, card, network, adapter, None, source_kind="pretrained")
+            state = TuningState(key, card, network, adapter, None, source_kind="pretrained",
+                                source=(resolve_model_path(params.model), setup["loaded"].source))
             self._choose_input(state, setup)
             groups = [{"params": list(adapter.parameters()), "initial_lr_factor": 1.0}]
             trainable = self._network_parameters(network, params.train_network)

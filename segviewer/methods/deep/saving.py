@@ -51,6 +51,8 @@ def save_tuned_model(state, path, guard: OutputGuard | None = None) -> ModelCard
 
     weights_path, card_path = model_output_paths(path)
     guard = as_guard(guard)
+    started_from = [file for source in getattr(state, "source", ()) for file in model_files(source)]
+    guard = guard.merged(OutputGuard(*started_from, role="the model fine-tuning started from"))
     for target in (weights_path, card_path):  # both refused before either is written
         guard.check(target, "the tuned model")
     try:
@@ -97,8 +99,15 @@ def save_tuned_model(state, path, guard: OutputGuard | None = None) -> ModelCard
     else:
         card.name = f"{state.card.name}_tuned" if not state.card.name.endswith("_tuned") else state.card.name
     # Weights first, card last: a card never names weights that are not all there.
-    write_atomically(weights_path, lambda temporary: torch.save(weights, temporary), guard=guard,
-                     what="the tuned model")
+    save_weights(weights, weights_path, guard)
     write_text_atomically(card_path, json.dumps(card.to_dict(), indent=2) + "\n", guard=guard,
                           what="the tuned model's card")
     return card
+
+
+def save_weights(weights: dict, path: str | Path, guard: OutputGuard | None = None) -> Path:
+    """``torch.save(weights, path)`` through the one output writer: complete or absent."""
+    import torch
+
+    return write_atomically(path, lambda temporary: torch.save(weights, temporary), guard=guard,
+                            what="the model weights")

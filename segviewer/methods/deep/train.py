@@ -34,6 +34,7 @@ import SimpleITK as sitk
 
 from segviewer.methods.deep.card import ModelCard, ModelError, build_network
 from segviewer.methods.deep.preprocess import model_grid, needs_resampling, normalize, resample
+from segviewer.methods.deep.saving import save_weights
 from segviewer.io.images import geometry_of
 
 
@@ -322,7 +323,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> ModelCard:
             if scores["mean"] > best["mean"]:
                 best = {**scores, "iteration": done}
                 best_state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
-                torch.save(best_state, out / f"{config.name}.best_fp32.pt")
+                save_weights(best_state, out / f"{config.name}.best_fp32.pt")
                 log(f"  new best {best['mean']:.4f}")
         if over_time:
             log(f"time limit of {config.time_limit_minutes} min reached at iteration {done}")
@@ -331,7 +332,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> ModelCard:
 
     # export the best checkpoint in float16 and evaluate exactly what is shipped
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in best_state.items()}
-    torch.save(half, out / card.weights)
+    save_weights(half, out / card.weights)
     network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
     final = evaluate(network, val_cases, config.roi_size, device, label_values)
     log(f"shipped (float16) weights, validation: {final}")
