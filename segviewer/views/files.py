@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from segviewer.errors import SegviewerError
-from segviewer.io.atomic import OutputGuard, input_guard, write_atomically
+from segviewer.io.atomic import OutputGuard, as_guard, input_guard, write_atomically
 from segviewer.io.demo import demo_image_path, demo_labels_path
 from segviewer.io.paths import WritePathError
 from segviewer.io.images import read_image
@@ -95,6 +95,8 @@ def check_picture_suffix(path: str | Path) -> None:
 
 def write_picture(path: str | Path, pixmap, guard: OutputGuard | None = None) -> None:
     """Save a QPixmap/QImage (the format from the suffix: .png, .jpg ...) through the one writer."""
+    guard = as_guard(guard)
+    guard.check(path, "the picture")  # first: "it is your image" says more than "not a picture format"
     check_picture_suffix(path)
 
     def write(temporary: Path) -> None:

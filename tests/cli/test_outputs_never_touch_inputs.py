@@ -26,24 +26,23 @@ from tests.io.test_output_writer import run_python
 
 @pytest.fixture
 def case(tmp_path) -> dict[str, Path]:
-    """A small image with a bright blob, its reference mask, scribbles and two clicks."""
-    rng = np.random.default_rng(0)
-    shape = (12, 24, 24)
-    k, j, i = np.ogrid[:shape[0], :shape[1], :shape[2]]
-    inside = ((k - 6) / 4.5) ** 2 + ((j - 12) / 7) ** 2 + ((i - 12) / 6) ** 2 <= 1
-    image = (100 + 60 * inside + rng.normal(0, 8, shape)).astype(np.int16)
+    """A small image with a bright box, its reference mask, scribbles and a click."""
+    shape = (10, 20, 20)
+    box = (slice(3, 7), slice(6, 14), slice(6, 14))
+    reference = np.zeros(shape, np.uint8)
+    reference[box] = 1
+    image = (np.random.default_rng(0).normal(100, 8, shape) + 60 * reference).astype(np.int16)
     scribbles = np.full(shape, 255, np.uint8)
-    scribbles[6, 9:15, 12] = 1
-    scribbles[6, 2, 3:-3] = 0
-    scribbles[6, -3, 3:-3] = 0
+    scribbles[5, 8:12, 10] = 1
+    scribbles[5, (1, -2), 2:-2] = 0
     geometry = Geometry(shape[::-1], (1.0, 1.0, 1.5), (0.0, 0.0, 0.0))
     paths = {"image": tmp_path / "image.nii.gz", "reference": tmp_path / "reference.nii.gz",
              "scribbles": tmp_path / "scribbles.nii.gz", "points": tmp_path / "points.json"}
     sitk.WriteImage(image_to_sitk(image, geometry), str(paths["image"]))
-    sitk.WriteImage(image_to_sitk(inside.astype(np.uint8), geometry), str(paths["reference"]))
+    sitk.WriteImage(image_to_sitk(reference, geometry), str(paths["reference"]))
     sitk.WriteImage(image_to_sitk(scribbles, geometry), str(paths["scribbles"]))
     paths["points"].write_text(json.dumps({"points": [
-        {"position_mm": [12.0, 12.0, 9.0], "label": 1, "positive": True}]}))
+        {"position_mm": [10.0, 10.0, 7.5], "label": 1, "positive": True}]}))
     return paths
 
 
