@@ -89,7 +89,7 @@ def run(args) -> int:
     summary["suggestion"] = (info.get("suggestion") or {}).get("text")
     if args.output:
         label_map = LabelMap.empty(geometry)
-        label_map.array = apply_result_to_array(label_map.array, result)
+        label_map.array = apply_result_to_array(label_map.array, result, image.array)
         label_map.table.ensure(label_map.present_values())
         write_label_map(args.output, label_map, geometry, protected_paths=guard)
         print(f"wrote {args.output} ({seconds:.1f} s)")

@@ -98,7 +98,7 @@ def run(args) -> int:
         labels=label_map.array, params=params, active_label=args.label, label_values=label_map.table.values,
         **roi_options(args))
     result, seconds = run_with_console_progress(method, request, args.quiet)
-    label_map.array = apply_result_to_array(label_map.array, result)
+    label_map.array = apply_result_to_array(label_map.array, result, image.array)
     label_map.table.ensure(label_map.present_values())
     write_label_map(output, label_map, geometry, protected_paths=guard)
     box = " ".join(f"{s.start}:{s.stop}" for s in reversed(result.roi))

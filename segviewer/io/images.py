@@ -20,7 +20,7 @@ from typing import Iterable
 import numpy as np
 import SimpleITK as sitk
 
-from segviewer.errors import ImageReadError
+from segviewer.errors import GeometryMismatchError, ImageReadError
 from segviewer.io.atomic import SOURCE_IMAGES, OutputGuard, as_guard, write_atomically
 from segviewer.io.memory import ensure_fits_in_memory
 from segviewer.io.paths import (DIRECTION_KEEPING_SUFFIXES, IMAGE_WRITE_SUFFIXES, WritePathError,
@@ -522,11 +522,28 @@ def write_image(path: str | Path, volume: ImageVolume, protected_paths: OutputGu
     return write_sitk_image(path, image, "the image", protected_paths)
 
 
+def refuse_no_overlap(own: Geometry, reference: Geometry, path: str | Path, what: str,
+                      onto: str = "the image") -> None:
+    """Raise :class:`GeometryMismatchError` when ``own`` and ``reference`` share no physical
+    space: resampling would give a blank volume (labels, scribbles and images alike)."""
+    if own.overlaps(reference):
+        return
+    low, high = own.physical_bounds()
+    ref_low, ref_high = reference.physical_bounds()
+    raise GeometryMismatchError(f"{path}: the {what} does not overlap {onto}: it spans {_span(low, high)} mm "
+                                f"(LPS) and {onto} {_span(ref_low, ref_high)} mm")
+
+
+def _span(low, high) -> str:
+    return " x ".join(f"[{a:.1f}, {b:.1f}]" for a, b in zip(low, high))
+
+
 def resample_image(volume: ImageVolume, reference: Geometry, linear: bool = True) -> ImageVolume:
     """``volume`` on the ``reference`` grid by physical position (linear or nearest neighbour).
 
     Voxels outside ``volume`` get its lowest intensity (air for CT, not 0 HU).
     """
+    refuse_no_overlap(volume.geometry, reference, volume.path or volume.name, "image", "the reference")
     ensure_fits_in_memory(reference.voxel_count * volume.array.dtype.itemsize,
                           volume.path or volume.name, "resampled image")
     low, _ = volume.intensity_range

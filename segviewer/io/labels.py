@@ -27,7 +27,7 @@ import SimpleITK as sitk
 from segviewer.errors import GeometryMismatchError, ImageReadError, LabelValueError
 from segviewer.io.atomic import OutputGuard, as_guard
 from segviewer.io.images import (ImageHeader, array_from_sitk, declare_header, geometry_of,
-                                 image_to_sitk, read_sitk_image, write_sitk_image)
+                                 image_to_sitk, read_sitk_image, refuse_no_overlap, write_sitk_image)
 from segviewer.io.label_table import (find_label_table, label_table_sidecar, read_label_table,
                                       write_label_table)
 from segviewer.io.memory import ensure_fits_in_memory
@@ -171,12 +171,7 @@ def resample_onto(image: sitk.Image, own: Geometry, reference: Geometry, path: P
     Raises :class:`GeometryMismatchError` when the two grids do not overlap at all.
     Voxels of the reference grid outside ``image`` get ``fill_value``.
     """
-    if not own.overlaps(reference):
-        low, high = own.physical_bounds()
-        ref_low, ref_high = reference.physical_bounds()
-        raise GeometryMismatchError(
-            f"{path}: the {what} does not overlap the image: it spans {_span(low, high)} mm "
-            f"(LPS) and the image {_span(ref_low, ref_high)} mm")
+    refuse_no_overlap(own, reference, path, what)
     ensure_fits_in_memory(reference.voxel_count * image.GetSizeOfPixelComponent(), path,
                           f"{what} on the image grid")
     resampled = sitk.Resample(image, reference.size, sitk.Transform(), sitk.sitkNearestNeighbor,
@@ -191,10 +186,6 @@ def resample_onto(image: sitk.Image, own: Geometry, reference: Geometry, path: P
 def _present(array: np.ndarray) -> list[int]:
     counts = np.bincount(array.reshape(-1))
     return [int(v) for v in np.flatnonzero(counts) if v != 0]
-
-
-def _span(low, high) -> str:
-    return " x ".join(f"[{a:.1f}, {b:.1f}]" for a, b in zip(low, high))
 
 
 def describe_grid_difference(grid: Geometry, reference: Geometry) -> str:

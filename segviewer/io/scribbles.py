@@ -102,7 +102,7 @@ def read_scribbles(path: str | Path, reference_geometry: Geometry | ImageVolume 
     header = declare_header(path)
     if header.components != 1 or (header.dimension >= 4 and header.size[3] != 1):
         raise LabelValueError(f"{path}: a scribble file is a 3D image with one value per voxel")
-    ignore, declared = _ignore_value(path, header.pixel_type, sidecar)
+    ignore, declared, known = _ignore_value(path, header.pixel_type, sidecar)
     image = read_sitk_image(path, "scribble file", header=header)
     top = check_label_values(array_from_sitk(image), path, "scribble file")
     if ignore is None:
@@ -116,7 +116,10 @@ def read_scribbles(path: str | Path, reference_geometry: Geometry | ImageVolume 
     if reference is not None and not own.same_grid(reference):
         image, message = resample_onto(image, own, reference, path, "scribble file", fill_value=ignore)
     array = array_from_sitk(image)
-    classes_top = _largest_class(array, ignore)
+    counts = _class_counts(array, ignore)
+    if known is not None:
+        _refuse_undeclared_classes(counts, known, path)
+    classes_top = max(counts, default=0)
     dtype = np.uint8 if classes_top < 255 else np.uint16
     if classes_top >= 65535:
         raise LabelValueError(f"{path}: class value 65535 collides with the 'not annotated' value")
@@ -130,14 +133,37 @@ def read_scribbles(path: str | Path, reference_geometry: Geometry | ImageVolume 
     return ScribblesRead(Scribbles(array, geometry), message)
 
 
-def _largest_class(array: np.ndarray, ignore: int) -> int:
+def _class_counts(array: np.ndarray, ignore: int) -> dict[int, int]:
+    """Voxels per scribbled class value (0 = background; the ignore value left out)."""
     counts = np.bincount(array.reshape(-1))
-    present = [int(v) for v in np.flatnonzero(counts) if v != ignore]
-    return max(present, default=0)
+    return {int(v): int(counts[v]) for v in np.flatnonzero(counts) if v != ignore}
 
 
-def _ignore_value(path: Path, pixel_type: str, sidecar) -> tuple[int | None, bool]:
-    """The "not annotated" value: from the sidecar, else the voxel type's maximum."""
+def _refuse_undeclared_classes(counts: dict[int, int], known: set[int], path: Path) -> None:
+    """Refuse scribbles of values the sidecar's label table does not list: one stray voxel
+    would otherwise grow into a whole new label, without a word."""
+    unknown = sorted(set(counts) - known - {0})
+    if unknown:
+        found = ", ".join(f"{v} ({counts[v]} voxel{'s' if counts[v] != 1 else ''})" for v in unknown)
+        listed = ", ".join(str(v) for v in sorted(known - {0})) or "none"
+        raise LabelValueError(f"{path}: holds scribbles of label value(s) {found} that its sidecar "
+                              f"{scribble_sidecar(path).name} does not list (labels: {listed}); remove those "
+                              "strokes or add the labels to the sidecar")
+
+
+def _listed_values(labels, ignore: int) -> set[int] | None:
+    """Class values of a sidecar's ``labels`` mapping (nnU-Net regions list several), or None."""
+    if not isinstance(labels, dict):
+        return None
+    values = set()
+    for value in labels.values():
+        values.update(int(v) for v in (value if isinstance(value, list) else [value]))
+    return values - {ignore}
+
+
+def _ignore_value(path: Path, pixel_type: str, sidecar) -> tuple[int | None, bool, set[int] | None]:
+    """The "not annotated" value: from the sidecar, else the voxel type's maximum; whether
+    the sidecar declared it; and the class values the sidecar lists (None: no list)."""
     sidecar_file = Path(sidecar) if sidecar is not None else scribble_sidecar(path)
     if sidecar_file.is_file():
         try:
@@ -149,13 +175,14 @@ def _ignore_value(path: Path, pixel_type: str, sidecar) -> tuple[int | None, boo
                 value = int(data["ignore_value"])
             else:  # an nnU-Net dataset.json
                 value = int(data["labels"]["ignore"])
+            known = _listed_values(data.get("labels"), value)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise SegviewerError(f"{sidecar_file}: not a scribble sidecar ({error})") from None
         if not 0 < value <= 65535:
             raise SegviewerError(f"{sidecar_file}: ignore value {value} is outside 1..65535")
-        return value, True
+        return value, True, known
     if pixel_type == "8-bit unsigned integer":
-        return 255, False
+        return 255, False, None
     if pixel_type == "16-bit unsigned integer":
-        return 65535, False
-    return None, False
+        return 65535, False, None
+    return None, False, None

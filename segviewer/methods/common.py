@@ -8,6 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from segviewer.methods.base import MethodInputError, MethodRequest
+from segviewer.model.image import has_non_finite
 
 #: Samples used to estimate robust intensity percentiles of a crop.
 _PERCENTILE_SAMPLES = 200_000
@@ -21,6 +22,32 @@ def sample(array: np.ndarray, count: int = _PERCENTILE_SAMPLES) -> np.ndarray:
     if np.issubdtype(values.dtype, np.floating):
         values = values[np.isfinite(values)]
     return values
+
+
+def non_finite_voxels(array: np.ndarray) -> np.ndarray | None:
+    """Where ``array`` is NaN or ±inf (missing data), or None when it is finite everywhere."""
+    if not has_non_finite(array):
+        return None
+    return ~np.isfinite(array)
+
+
+def finite_image(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``array`` with its NaN/±inf voxels replaced by its lowest finite value (as if they
+    were the darkest tissue, the value resampling gives voxels outside an image), and
+    where they were (None, and ``array`` itself, when there are none).
+
+    Methods then see only numbers (graph cut and watershed crashed on NaN, Otsu found no
+    threshold with ±inf, one NaN made a U-Net's input all NaN); the voxels themselves are
+    never labelled (:func:`segviewer.methods.request.apply_result` leaves them alone).
+    """
+    invalid = non_finite_voxels(array)
+    if invalid is None:
+        return array, None
+    if invalid.all():
+        raise MethodInputError("every voxel of the region is NaN or infinite: nothing to segment")
+    filled = np.array(array, copy=True)
+    filled[invalid] = np.min(array, where=~invalid, initial=np.inf)
+    return filled, invalid
 
 
 def robust_range(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
@@ -72,6 +99,17 @@ def to_sitk(array: np.ndarray, spacing_zyx: Sequence[float]) -> sitk.Image:
     image = sitk.GetImageFromArray(np.ascontiguousarray(array))
     image.SetSpacing(tuple(float(s) for s in spacing_zyx[::-1]))
     return image
+
+
+#: Smallest Gaussian scale, in voxels, that ITK's recursive Gaussian is used with: far below
+#: a voxel (1 mm on 1 m voxels) it returns NaN, and it would not smooth anything anyway.
+MIN_SIGMA_VOXELS = 0.05
+
+
+def smoothing_applies(sigma_mm: float, spacing, shape) -> bool:
+    """Whether a recursive Gaussian of ``sigma_mm`` can run on an array of ``shape`` with
+    ``spacing``: a positive sigma, 4 voxels per axis, and not far below a voxel."""
+    return sigma_mm > 0 and min(shape) >= 4 and sigma_mm >= MIN_SIGMA_VOXELS * max(spacing)
 
 
 def label_dtype(max_value: int) -> type:

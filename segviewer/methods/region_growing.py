@@ -29,7 +29,7 @@ from segviewer.methods.base import (
     param,
     register,
 )
-from segviewer.methods.common import claim_mask, label_dtype, require_seeds, to_sitk
+from segviewer.methods.common import claim_mask, label_dtype, require_seeds, smoothing_applies, to_sitk
 
 #: At most this many seed voxels per label are handed to ITK (a stroke has thousands).
 MAX_SEEDS = 400
@@ -69,11 +69,20 @@ def _seed_list(mask: np.ndarray) -> list[tuple[int, int, int]]:
     return [(int(i), int(j), int(k)) for k, j, i in where]
 
 
-def ball(radius_mm: float, spacing) -> np.ndarray:
-    """An ellipsoidal structuring element of ``radius_mm`` on a grid of ``spacing``."""
-    reach = [int(np.floor(radius_mm / s)) for s in spacing]
-    grid = np.ogrid[tuple(slice(-r, r + 1) for r in reach)]
-    return sum((g * s) ** 2 for g, s in zip(grid, spacing)) <= radius_mm ** 2 + 1e-9
+def within_mm(mask: np.ndarray, radius_mm: float, spacing) -> np.ndarray:
+    """Voxels at most ``radius_mm`` from ``mask``: a dilation by a ball in mm, computed as a
+    distance map (exact, and as cheap for a ball of a million voxels across - micrometre
+    voxels - as for one of three)."""
+    if not mask.any():
+        return np.zeros(mask.shape, dtype=bool)
+    return ndimage.distance_transform_edt(~mask, sampling=spacing) <= radius_mm + 1e-9
+
+
+def eroded_mm(mask: np.ndarray, radius_mm: float, spacing) -> np.ndarray:
+    """Voxels of ``mask`` farther than ``radius_mm`` from any voxel outside it (beyond the
+    array counts as outside): an erosion by a ball in mm."""
+    distance = ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing)
+    return distance[1:-1, 1:-1, 1:-1] > radius_mm + 1e-9
 
 
 def grow(image: np.ndarray, seeds: np.ndarray, barrier: np.ndarray, spacing,
@@ -84,14 +93,14 @@ def grow(image: np.ndarray, seeds: np.ndarray, barrier: np.ndarray, spacing,
     ``ConnectedThreshold`` so that barrier voxels never enter the statistics.
     """
     work = image.astype(np.float32)
-    if params.smoothing_mm > 0 and min(work.shape) >= 4:  # the recursive Gaussian needs 4 voxels per axis
+    if smoothing_applies(params.smoothing_mm, spacing, work.shape):
         work = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(to_sitk(work, spacing), params.smoothing_mm))
     indices = _seed_list(seeds)
     seed_values = work[seeds]
     if params.mode == "confidence":
         neighbourhood = seeds
         if params.radius_mm > 0 and np.count_nonzero(seeds) < FEW_SEEDS:  # a click: too few to trust
-            neighbourhood = ndimage.binary_dilation(seeds, ball(params.radius_mm, spacing))
+            neighbourhood = within_mm(seeds, params.radius_mm, spacing)
         values = work[neighbourhood & ~barrier]
         mean, std = float(values.mean()), float(values.std())
         rounds = int(params.iterations) + 1
@@ -135,18 +144,17 @@ def grow(image: np.ndarray, seeds: np.ndarray, barrier: np.ndarray, spacing,
 def cut_bridges(region: np.ndarray, seeds: np.ndarray, radius_mm: float, spacing) -> np.ndarray:
     """Opening by reconstruction: erode by a ball of ``radius_mm``, keep the parts that hold
     a seed (or lie within the ball of one), grow them back within ``region``."""
-    element = ball(radius_mm, spacing)
-    if element.sum() <= 1:
-        return region
-    core = ndimage.binary_erosion(region, element)
+    if radius_mm < min(spacing):
+        return region  # the ball is one voxel: nothing to cut
+    core = eroded_mm(region, radius_mm, spacing)
     if not core.any():
         return region
     components, count = ndimage.label(core, structure=np.ones((3, 3, 3), dtype=bool))
-    near_seeds = ndimage.binary_dilation(seeds, element)
+    near_seeds = within_mm(seeds, radius_mm, spacing)
     keep = np.zeros(count + 1, dtype=bool)
     keep[np.unique(components[near_seeds & core])] = True
     keep[0] = False
-    kept = ndimage.binary_dilation(keep[components], element) & region
+    kept = within_mm(keep[components], radius_mm, spacing) & region
     return kept | seeds
 
 

@@ -3,11 +3,14 @@
 * :func:`compute_roi` — the box a method works on: the bounding box of the scribbles and
   point prompts grown by a margin in millimetres (per axis, so anisotropic voxels get the
   same physical margin), or the whole volume.
-* :func:`build_request` — read-only crops of the image (a view: the image never changes),
-  and copies of the scribbles and labels (small, and the GUI thread may edit them while a
-  worker reads), points converted to voxel indices of the crop.
+* :func:`build_request` — read-only crops of the image (a view: the image never changes;
+  a copy with NaN/±inf voxels filled when it has any, see
+  :func:`segviewer.methods.common.finite_image`), and copies of the scribbles and labels
+  (small, and the GUI thread may edit them while a worker reads), points converted to
+  voxel indices of the crop.
 * :func:`apply_result` — writes a result into the label map as ONE undo step, only where
-  the result decided (``result.decided``) and only inside its ROI.
+  the result decided (``result.decided``), only inside its ROI and never on NaN/±inf
+  image voxels (missing data).
 
 :func:`build_request_from_arrays` is the same on plain arrays (CLI, evaluation).
 """
@@ -19,7 +22,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from segviewer.io.images import check_spacing
 from segviewer.methods.base import Method, MethodInputError, MethodRequest, MethodResult, VoxelPoint
+from segviewer.methods.common import finite_image, non_finite_voxels
 from segviewer.model.geometry import Box, Geometry, bounding_box, full_box, union_box
 from segviewer.model.history import Step
 from segviewer.model.points import PointPrompt
@@ -129,22 +134,33 @@ def build_request_from_arrays(method: Method, image: np.ndarray, geometry: Geome
         unannotated = int(np.iinfo(scribbles.dtype).max) if scribbles is not None else 255
     if whole_volume is None:
         whole_volume = not method.uses_roi
+    check_spacing(geometry, "the image")  # absurd voxel sizes overflow margins and distances
     located = point_voxels(points, geometry)
+    if points and not located and (scribbles is None or annotated_box(scribbles, unannotated) is None):
+        raise MethodInputError(_outside_message(points, geometry))
     roi = compute_roi(image.shape, spacing_zyx(geometry), scribbles, unannotated, [p for p, _ in located],
                       margin_mm, whole_volume)
     origin = np.array([s.start for s in roi])
+    image_crop, missing = finite_image(image[roi])
     crop_points = []
     for (k, j, i), point in located:
         local = np.array([k, j, i]) - origin
         if np.all(local >= 0) and np.all(local < [s.stop - s.start for s in roi]):
+            if missing is not None and missing[tuple(local)]:
+                continue  # a prompt on missing data says nothing about intensities
             crop_points.append(VoxelPoint(tuple(int(v) for v in local), int(point.label), bool(point.positive)))
+    scribbles_crop = None
+    if scribbles is not None:
+        scribbles_crop = scribbles[roi].copy()
+        if missing is not None:
+            scribbles_crop[missing] = unannotated  # strokes over missing data teach nothing
     params = method.default_parameters() if params is None else params
     return MethodRequest(
-        image=_read_only(image[roi]),
+        image=_read_only(image_crop),
         geometry=geometry.cropped(roi),
         roi=roi,
         params=params,
-        scribbles=_read_only(scribbles[roi].copy()) if scribbles is not None else None,
+        scribbles=_read_only(scribbles_crop) if scribbles_crop is not None else None,
         unannotated=int(unannotated),
         points=crop_points,
         labels=_read_only(labels[roi].copy()) if labels is not None else None,
@@ -152,6 +168,14 @@ def build_request_from_arrays(method: Method, image: np.ndarray, geometry: Geome
         label_values=[int(v) for v in label_values],
         volume_shape=tuple(int(n) for n in image.shape),
     )
+
+
+def _outside_message(points: Sequence[PointPrompt], geometry: Geometry) -> str:
+    low, high = geometry.physical_bounds()
+    first = ", ".join(f"{v:.1f}" for v in points[0].position_mm)
+    span = " x ".join(f"[{a:.1f}, {b:.1f}]" for a, b in zip(low, high))
+    return (f"every point prompt lies outside the image ({len(points)} point(s); the first at "
+            f"({first}) mm, the image spans {span} mm, LPS): were they placed on another image?")
 
 
 def build_request(session: Session, method: Method, params: Any = None, *, margin_mm: float = DEFAULT_MARGIN_MM,
@@ -192,18 +216,29 @@ def apply_result(session: Session, result: MethodResult, description: str = "App
     nothing changed)."""
     result_in_volume(result, session.geometry.shape)
     return session.apply_layer_crop(LABELS, result.roi, np.asarray(result.labels), description,
-                                    where=result.decided)
+                                    where=_writable(result, session.image.array))
 
 
-def apply_result_to_array(labels: np.ndarray, result: MethodResult) -> np.ndarray:
-    """The same on a plain label array (CLI): returns the written array (widened if needed)."""
+def apply_result_to_array(labels: np.ndarray, result: MethodResult, image: np.ndarray | None = None) -> np.ndarray:
+    """The same on a plain label array (CLI): returns the written array (widened if needed).
+    With the ``image``, its NaN/±inf voxels are left alone, as :func:`apply_result` does."""
     result_in_volume(result, labels.shape)
     values = np.asarray(result.labels)
     if values.size and int(values.max()) > np.iinfo(labels.dtype).max:
         labels = labels.astype(np.uint16)
     region = labels[result.roi]
-    if result.decided is None:
+    where = _writable(result, image)
+    if where is None:
         region[...] = values
     else:
-        region[result.decided] = values[result.decided]
+        region[where] = values[where]
     return labels
+
+
+def _writable(result: MethodResult, image: np.ndarray | None) -> np.ndarray | None:
+    """Voxels of the ROI the result may write: those it decided, except missing image data
+    (NaN/±inf voxels are never labelled, whatever a method made of their filled value)."""
+    invalid = non_finite_voxels(image[result.roi]) if image is not None else None
+    if invalid is None:
+        return result.decided
+    return ~invalid if result.decided is None else result.decided & ~invalid

@@ -24,7 +24,7 @@ from segviewer.methods.base import (
     param,
     register,
 )
-from segviewer.methods.common import claim_mask, label_dtype, require_seeds, sample, to_sitk
+from segviewer.methods.common import claim_mask, label_dtype, require_seeds, sample, smoothing_applies, to_sitk
 
 
 @dataclass
@@ -44,12 +44,12 @@ def gradient_magnitude(image: np.ndarray, spacing, sigma_mm: float) -> sitk.Imag
     """``|∇(G_σ * I)|`` (σ in mm), quantised to ``uint16``: the 99.9th percentile maps to
     ``LEVELS``, stronger edges are clipped there (they stay walls)."""
     itk = to_sitk(image.astype(np.float32, copy=False), spacing)
-    if sigma_mm > 0 and min(image.shape) >= 4:  # the recursive Gaussian needs 4 voxels per axis
+    if smoothing_applies(sigma_mm, spacing, image.shape):
         gradient = sitk.GradientMagnitudeRecursiveGaussian(itk, sigma=float(sigma_mm))
     else:
         gradient = sitk.GradientMagnitude(itk)
-    values = sitk.GetArrayViewFromImage(gradient)
-    top = float(np.percentile(sample(values), 99.9)) if values.size else 1.0
+    values = sample(sitk.GetArrayViewFromImage(gradient))
+    top = float(np.percentile(values, 99.9)) if values.size else 1.0
     scale = LEVELS / top if top > 0 else 1.0
     quantised = sitk.Cast(sitk.Clamp(gradient * scale, sitk.sitkFloat32, 0.0, float(LEVELS)), sitk.sitkUInt16)
     quantised.CopyInformation(gradient)

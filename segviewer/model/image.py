@@ -10,6 +10,20 @@ import numpy as np
 from segviewer.model.geometry import Geometry
 
 
+def has_non_finite(array: np.ndarray) -> bool:
+    """Whether ``array`` holds a NaN or ±inf, in one pass without a boolean temporary.
+
+    A float64 sum is finite when every value is; an infinite sum of finite values needs
+    values near 1e308 (never float32), so only then is each value looked at."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return False
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is the point here
+        total = array.sum(dtype=np.float64)
+    if np.isfinite(total):
+        return False
+    return array.dtype.itemsize <= 4 or not bool(np.isfinite(array).all())
+
+
 @dataclass(eq=False)
 class ImageVolume:
     """A scalar 3D image.
@@ -76,10 +90,8 @@ class ImageVolume:
     def count_non_finite(self) -> int:
         """Voxels that are NaN or ±inf (0 for integer images); one slice at a time, so no
         volume-sized temporary is made."""
-        if not np.issubdtype(self.array.dtype, np.floating):
+        if not has_non_finite(self.array):
             return 0
-        if np.isfinite(self.array.sum(dtype=np.float64)):
-            return 0  # the common case, without a boolean temporary
         return int(sum(np.count_nonzero(~np.isfinite(plane)) for plane in self.array))
 
     def add_note(self, text: str) -> None:

@@ -84,10 +84,11 @@ def label_statistics(image: np.ndarray | None, labels: np.ndarray, geometry: Geo
         count = int(mask.sum())
         if count == 0:
             continue
-        if image is not None:
-            samples = image[box][mask].astype(np.float64)
+        samples = image[box][mask].astype(np.float64) if image is not None else np.empty(0)
+        samples = samples[np.isfinite(samples)]  # NaN/±inf voxels are missing data
+        if samples.size:
             mean, minimum, maximum = float(samples.mean()), float(samples.min()), float(samples.max())
-            std = float(samples.std(ddof=1)) if count > 1 else 0.0
+            std = float(samples.std(ddof=1)) if samples.size > 1 else 0.0
             median = float(np.median(samples))
         else:
             mean = std = minimum = maximum = median = None

@@ -141,3 +141,21 @@ def test_points_outside_the_grid():
     inside = GRID.index_to_physical((3, 4, 2))
     points = PointSet([PointPrompt(tuple(inside), 1), PointPrompt((0.0, 0.0, -500.0), 1)])
     assert points_outside(points, GRID) == [1]
+
+
+def test_scribbles_of_labels_the_sidecar_does_not_list_are_refused(tmp_path):
+    """Issue 11: one stray voxel of 200 grew into a whole label 200 without a word."""
+    path = tmp_path / "scribbles.nii.gz"
+    write_scribbles(path, _scribbles(), GRID)  # the sidecar lists background, 1 and 2
+    array = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    array[4, 4, 4] = 200
+    sitk.WriteImage(image_to_sitk(array, GRID), str(path))
+    with pytest.raises(LabelValueError, match=r"label value\(s\) 200 \(1 voxel\) that its sidecar "
+                                              r"scribbles\.scribbles\.json does not list \(labels: 1, 2\)"):
+        read_scribbles(path, GRID)
+    # nnU-Net region lists count as listed; without a sidecar there is no table to hold to
+    scribble_sidecar(path).write_text(json.dumps({"labels": {"background": 0, "ab": [1, 2], "c": 200,
+                                                             "ignore": 255}}))
+    assert read_scribbles(path, GRID).scribbles.classes() == [0, 1, 2, 200]
+    scribble_sidecar(path).unlink()
+    assert 200 in read_scribbles(path, GRID).scribbles.classes()

@@ -10,12 +10,14 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from segviewer.methods.common import finite_image
 from segviewer.model.geometry import Geometry
 
 
 def normalize(array: np.ndarray, normalization: dict) -> np.ndarray:
-    """A float32 copy of ``array`` normalised as a model card asks."""
-    data = np.asarray(array, dtype=np.float32)
+    """A float32 copy of ``array`` normalised as a model card asks (NaN/±inf voxels as the
+    lowest finite value: one NaN would otherwise make a z-score input all NaN)."""
+    data, _ = finite_image(np.asarray(array, dtype=np.float32))
     kind = normalization.get("kind", "zscore")
     if kind == "zscore":
         mean = float(data.mean(dtype=np.float64))
