@@ -38,8 +38,7 @@ def describe(volume) -> dict:
         "intensity_range": list(volume.intensity_range),
     }
     if np.issubdtype(array.dtype, np.floating):
-        info["non_finite_voxels"] = int(sum(np.count_nonzero(~np.isfinite(array[k]))
-                                            for k in range(array.shape[0])))
+        info["non_finite_voxels"] = volume.metadata.get("non_finite_voxels", volume.count_non_finite())
     for key in ("series_uid", "series_description", "modality"):
         if volume.metadata.get(key):
             info[key] = volume.metadata[key]

@@ -73,7 +73,7 @@ def run(args) -> int:
     guard.check_all([(output, "the label map"), (args.info, "the method's info")])
     image = read_image(args.image)
     geometry = image.geometry
-    notes = []
+    notes = [image.metadata.get("message", "")]  # e.g. NaN voxels, a duplicate DICOM slice
     scribbles = None
     unannotated = None
     if args.scribbles:

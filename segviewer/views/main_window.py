@@ -603,7 +603,7 @@ class MainWindow(QMainWindow):
         def read() -> Session:
             volume = files.open_image(image)
             geometry = volume.geometry
-            notes = []
+            notes = [volume.metadata.get("message", "")]  # e.g. NaN voxels, a duplicate DICOM slice
             label_map = scribble_layer = None
             if labels:
                 label_map, note = files.read_labels(labels, geometry)
