@@ -39,7 +39,7 @@ import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from segviewer.io.paths import WritePathError, image_suffix
+from segviewer.io.paths import IMAGE_SUFFIXES, LABEL_WRITE_SUFFIXES, WritePathError, image_suffix, sidecar_path
 
 #: Temporaries older than this (seconds) were left by a killed writer and are removed.
 STALE_AFTER_S = 3600.0
@@ -319,14 +319,25 @@ def _write_multi_file(target: Path, write: Callable[[Path], None], verify, guard
                 with contextlib.suppress(OSError):
                     item.unlink()
             raise
-        keep = as_guard(guard).merged(SOURCE_IMAGES)
-        own = re.compile(re.escape(stem) + r"\.[0-9a-f]{8}\.")
-        for old in previous:  # our own earlier data file, now referenced by nothing we wrote
-            if own.match(old.name) and old.parent.resolve() == folder.resolve() and old not in keep:
-                with contextlib.suppress(OSError):
-                    old.unlink()
+        _remove_own_data_files(target, stem, previous, guard)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_own_data_files(target: Path, stem: str, previous: list[Path], guard) -> None:
+    """Delete the data file(s) our previous ``target`` used, now that the new header is in
+    place, and those a writer killed between its two renames left (older than
+    :data:`STALE_AFTER_S`, named by nothing). Only our own names (``STEM.<8 hex>.…``) in the
+    target's folder, and never a protected file."""
+    keep = as_guard(guard).merged(SOURCE_IMAGES, data_files_of(target))
+    own = re.compile(re.escape(stem) + r"\.[0-9a-f]{8}\.(z?raw|raw\.gz)$")
+    folder = target.parent
+    orphans = [p for p in folder.iterdir() if own.match(p.name)
+               and time.time() - p.stat().st_mtime > STALE_AFTER_S]
+    for old in (*previous, *orphans):
+        if own.match(old.name) and old.parent.resolve() == folder.resolve() and old not in keep:
+            with contextlib.suppress(OSError):
+                old.unlink()
 
 
 def _new_temporary(target: Path, folder: bool = False) -> Path:
@@ -408,8 +419,6 @@ def verify_output(path: Path, target: Path) -> None:
     size = path.stat().st_size
     _require(size > 0, path, "the file is empty")
     suffix = image_suffix(target)
-    from segviewer.io.paths import IMAGE_SUFFIXES  # noqa: PLC0415 - paths is imported already
-
     if suffix in IMAGE_SUFFIXES and suffix != ".dcm":
         _verify_image(path, suffix)
     elif suffix == ".png":
@@ -505,8 +514,6 @@ def input_guard(**inputs: str | Path | Iterable[str | Path | None] | None) -> Ou
     A value may be one path, None, or a list of paths. The JSON sidecars of label-like
     inputs (``case.labels.json``, ``case.scribbles.json``) are protected with them.
     """
-    from segviewer.io.paths import sidecar_path  # noqa: PLC0415 - keeps the top imports short
-
     guard = OutputGuard()
     for kind, value in inputs.items():
         paths = [value] if value is None or isinstance(value, (str, Path)) else list(value)
@@ -515,10 +522,7 @@ def input_guard(**inputs: str | Path | Iterable[str | Path | None] | None) -> Ou
                 continue
             name = kind.replace("_", " ")
             guard.protect(path, role="the source image" if kind == "image" else f"the input {name}")
-            if Path(path).is_file() and image_suffix(path) in _LABEL_LIKE_SUFFIXES:
+            if Path(path).is_file() and image_suffix(path) in LABEL_WRITE_SUFFIXES:
                 guard.protect(sidecar_path(path, "labels"), sidecar_path(path, "scribbles"),
                               role=f"the sidecar of the input {name}")
     return guard
-
-
-_LABEL_LIKE_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd")
