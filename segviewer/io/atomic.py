@@ -33,6 +33,8 @@ import re
 import secrets
 import shutil
 import struct
+import sys
+import tempfile
 import time
 import zipfile
 import zlib
@@ -46,6 +48,9 @@ STALE_AFTER_S = 3600.0
 
 #: Formats whose header names a separate data file (written under a unique name).
 MULTI_FILE_SUFFIXES = (".mhd", ".nhdr")
+
+#: What native (ITK) writers print on a failed write, which the one-line error already says.
+_NATIVE_NOISE = ("NWAD: wrote only", "M_WriteElementsData", "file stream is fail after write")
 
 _TEMPORARY_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.partial(\..*)?$")
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -266,7 +271,8 @@ def write_into_place(target: str | Path, write: Callable[[Path], None], **option
 def _write_single_file(target: Path, write: Callable[[Path], None], verify) -> None:
     temporary = _new_temporary(target)
     try:
-        write(temporary)
+        with _native_noise_filtered():
+            write(temporary)
         _commit(temporary, target, verify)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -295,7 +301,8 @@ def _write_multi_file(target: Path, write: Callable[[Path], None], verify, guard
             if not any(p.name.startswith(unique + ".") for p in folder.iterdir()):
                 break
         header = staging / (unique + suffix)
-        write(header)
+        with _native_noise_filtered():
+            write(header)
         produced = sorted(p for p in staging.iterdir() if p.is_file())
         if header not in produced:
             raise WritePathError(f"{target}: the writer did not create the header")
@@ -338,6 +345,34 @@ def _remove_own_data_files(target: Path, stem: str, previous: list[Path], guard)
         if own.match(old.name) and old.parent.resolve() == folder.resolve() and old not in keep:
             with contextlib.suppress(OSError):
                 old.unlink()
+
+
+@contextlib.contextmanager
+def _native_noise_filtered() -> Iterator[None]:
+    """Hold back what native code prints on standard error during a write and pass it on
+    afterwards, less the lines of :data:`_NATIVE_NOISE`: on a full disk the user gets our
+    one line, not ITK's "NWAD: wrote only ..." before it. Nothing is lost: other lines
+    (from any thread) are written out when the write ends."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        capture = tempfile.TemporaryFile()
+    except (OSError, ValueError, AttributeError):  # no fd 2, or nowhere to hold the text
+        yield
+        return
+    try:
+        os.dup2(capture.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        with capture:
+            capture.seek(0)
+            lines = capture.read().decode("utf-8", "replace").splitlines(keepends=True)
+        kept = "".join(line for line in lines if not any(noise in line for noise in _NATIVE_NOISE))
+        if kept.strip():
+            with contextlib.suppress(OSError):
+                os.write(2, kept.encode("utf-8"))
 
 
 def _new_temporary(target: Path, folder: bool = False) -> Path:
@@ -503,7 +538,7 @@ def describe_os_error(error: OSError) -> str:
 
 def _last_line(error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
+    return lines[-1].removeprefix("Reason: ") if lines else type(error).__name__
 
 
 def input_guard(**inputs: str | Path | Iterable[str | Path | None] | None) -> OutputGuard:
