@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from segviewer.evaluation.cases import read_label_array
 from segviewer.evaluation.metrics import evaluate
+from segviewer.io.jsonfile import dumps
 
 NAME = "evaluate"
 HELP = ("compare a label map with a reference: Dice, IoU, sensitivity, specificity, precision, "
@@ -69,7 +68,7 @@ def run(args) -> int:
     if args.json:
         data = result.to_dict()
         data["prediction"], data["reference"] = str(args.prediction), str(args.reference)
-        print(json.dumps(data, indent=2, allow_nan=False))
+        print(dumps(data, indent=2))
     else:
         print(format_table(result))
     return 0

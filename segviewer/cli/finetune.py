@@ -8,10 +8,10 @@ model card for the next case.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
+from segviewer.io.jsonfile import dumps
 
 NAME = "finetune"
 HELP = "fine-tune a U-Net (or train one from scratch) on an image from its scribbles; save the tuned model"
@@ -103,5 +103,5 @@ def run(args) -> int:
         weights_path, card_path = model_output_paths(args.save_model)
         print(f"wrote {weights_path} and {card_path} (model {card.name})")
     if not args.quiet:
-        print(json.dumps(summary, default=str))
+        print(dumps(summary, default=str))
     return 0

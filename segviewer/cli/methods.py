@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
 
+from segviewer.io.jsonfile import dumps
 from segviewer.methods.base import parameter_specs, registered_methods
 
 NAME = "methods"
@@ -38,7 +38,7 @@ def describe() -> list[dict]:
 def run(args) -> int:
     methods = describe()
     if args.json:
-        print(json.dumps(methods, indent=2))
+        print(dumps(methods, indent=2))
         return 0
     for method in methods:
         needs = " or ".join(method["needs"]) if method["needs"] else "nothing"

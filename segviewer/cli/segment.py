@@ -10,7 +10,6 @@ card, a TorchScript file or a bundle folder).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
 from segviewer.io.atomic import input_guard, write_text_atomically
 from segviewer.io.images import read_image
+from segviewer.io.jsonfile import dumps
 from segviewer.io.labels import read_label_map, write_label_map
 from segviewer.io.points import read_points
 from segviewer.io.scribbles import read_scribbles
@@ -106,10 +106,10 @@ def run(args) -> int:
     info = {key: value for key, value in (result.info or {}).items()
             if not isinstance(value, np.ndarray)}  # maps (entropy) are not facts to print
     if info and not args.quiet:
-        print(json.dumps(info, default=str))
+        print(dumps(info, default=str))
     if args.info:
-        write_text_atomically(args.info, json.dumps({"method": method.name, "seconds": seconds, "roi": box,
-                                                     "info": info}, indent=2, default=str) + "\n",
+        write_text_atomically(args.info, dumps({"method": method.name, "seconds": seconds, "roi": box,
+                                                "info": info}, indent=2, default=str) + "\n",
                               guard=guard, what="the method's info")
     return 0
 
