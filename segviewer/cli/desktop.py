@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 
 from segviewer.errors import SegviewerError
+from segviewer.io.atomic import write_atomically
+from segviewer.io.paths import WritePathError
 
 NAME = "desktop-install"
 HELP = "add segviewer to the desktop: launcher entry, icon, and 'Open with' for medical image files"
@@ -110,10 +112,13 @@ def planned_files(command: Path) -> dict[Path, bytes]:
 
 
 def _write_atomically(target: Path, content: bytes) -> None:
-    temporary = target.with_name(f".{target.name}.partial")
-    temporary.write_bytes(content)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, target)
+    """Through the one output writer (complete or absent), readable by everyone."""
+
+    def write(temporary: Path) -> None:
+        temporary.write_bytes(content)
+        os.chmod(temporary, 0o644)
+
+    write_atomically(target, write, what="the desktop file")
 
 
 def _missing_parents(folder: Path, path: Path) -> list[Path]:
@@ -153,12 +158,13 @@ def install(folder: Path, command: Path) -> list[Path]:
         for relative, content in contents.items():
             _write_atomically(folder / relative, content)
             written.append(folder / relative)
-    except OSError as error:
+    except (OSError, WritePathError) as error:
         for path in written:
             path.unlink(missing_ok=True)
         for parent in reversed(new_folders):
             shutil.rmtree(folder / parent, ignore_errors=True)
-        raise DesktopInstallError(f"cannot write the desktop files into {folder}: {error.strerror or error}"
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise DesktopInstallError(f"cannot write the desktop files into {folder}: {reason}"
                                   + ("; as a normal user, use --user" if folder == Path("/usr/local/share") else ""))
     refresh_caches(folder)
     return [folder / relative for relative in files]
