@@ -41,7 +41,8 @@ import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from segviewer.io.paths import IMAGE_SUFFIXES, LABEL_WRITE_SUFFIXES, WritePathError, image_suffix, sidecar_path
+from segviewer.io.paths import (IMAGE_SUFFIXES, LABEL_WRITE_SUFFIXES, WritePathError, image_suffix,
+                                sidecar_path)
 
 #: Temporaries older than this (seconds) were left by a killed writer and are removed.
 STALE_AFTER_S = 3600.0

@@ -26,8 +26,8 @@ from segviewer.model.labels import LabelMap, LabelTable
 from segviewer.model.scribbles import Scribbles
 
 __all__ = ["IMAGE_FILTER", "LABEL_FILTER", "POINTS_FILTER", "demo_paths", "guess_kind", "open_image",
-           "check_picture_suffix", "read_labels", "read_points", "read_scribbles", "session_guard", "write_labels",
-           "write_picture", "write_points", "write_scribbles"]
+           "check_picture_suffix", "read_labels", "read_points", "read_scribbles", "session_guard",
+           "write_labels", "write_picture", "write_points", "write_scribbles"]
 
 #: File-dialog filters.
 IMAGE_FILTER = ("Images (*.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.gipl *.gipl.gz *.dcm);;"
@@ -101,7 +101,8 @@ def write_picture(path: str | Path, pixmap, guard: OutputGuard | None = None) ->
 
     def write(temporary: Path) -> None:
         if not pixmap.save(str(temporary)):  # Qt gives no reason; the format is known to work
-            raise SegviewerError(f"{path}: could not be written (the picture writer failed; is the disk full?)")
+            raise SegviewerError(f"{path}: could not be written (the picture writer failed; "
+                                 "is the disk full?)")
 
     write_atomically(path, write, guard=guard, what="the picture")
 
