@@ -311,3 +311,20 @@ def small_nifti_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("input") / "small.nii.gz"
     sitk.WriteImage(image_to_sitk(_noise(7), _geometry()), str(path), True)
     return path
+
+
+def test_the_file_and_then_its_folder_are_synced_to_disk(tmp_path, monkeypatch):
+    """``fsync`` of the written file before the rename and of the folder after it, so a
+    power cut cannot leave the new name pointing at data still in the page cache."""
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor):
+        synced.append(Path(os.readlink(f"/proc/self/fd/{descriptor}")))
+        return real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    target = tmp_path / "labels.mhd"
+    write_label_map(target, LabelMap.empty(_geometry()), _geometry(), write_table=False)
+    assert [p.suffix for p in synced[:2]] == [".mhd", ".zraw"]  # in the staging folder, before the renames
+    assert synced[-1] == tmp_path and len(synced) == 3
