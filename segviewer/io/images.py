@@ -25,8 +25,7 @@ from segviewer.io.atomic import SOURCE_IMAGES, OutputGuard, as_guard, write_atom
 from segviewer.io.memory import ensure_fits_in_memory
 from segviewer.io.paths import (DIRECTION_KEEPING_SUFFIXES, IMAGE_WRITE_SUFFIXES, WritePathError,
                                 check_write_suffix, image_suffix)
-from segviewer.io.rawdata import (check_data_present, nifti1_fields, nifti_bad_pixdim_axes,
-                                   restore_nifti_non_finite)
+from segviewer.io.rawdata import check_data_present, nifti1_fields, nifti_bad_pixdim_axes, read_nifti_floats
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 
@@ -296,12 +295,11 @@ def read_sitk_image(path: str | Path, what: str = "image", *, header: ImageHeade
         reader.SetExtractSize((*header.size[:3], 0))
         reader.SetExtractIndex((0, 0, 0, 0))
     try:
-        image = reader.Execute()
+        image = _float_nifti_image(path, reader) if header.image_io == "NiftiImageIO" else None
+        if image is None:
+            image = reader.Execute()
     except RuntimeError as error:
         raise ImageReadError(describe_itk_error(path, error)) from None
-    if image_suffix(path) in (".nii", ".nii.gz") and image.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
-        # nifti1_io turned NaN/inf into 0: put them back, to be reported as missing data
-        restore_nifti_non_finite(path, _read_nifti_head(path) or b"", array_from_sitk(image).reshape(-1))
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)  # one slice: spacing 1 and origin 0 along k
     if image.GetDimension() != 3:
@@ -309,6 +307,24 @@ def read_sitk_image(path: str | Path, what: str = "image", *, header: ImageHeade
     if image.GetNumberOfComponentsPerPixel() != 1 and not allow_vector:
         raise ImageReadError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} values per voxel; "
                              "segviewer opens scalar volumes")
+    return image
+
+
+def _float_nifti_image(path: Path, reader: sitk.ImageFileReader) -> sitk.Image | None:
+    """A float NIfTI read with its NaN and ±inf voxels (nifti1_io would make them 0), on the
+    geometry ITK reads from the header; None for other NIfTI files (ITK reads them)."""
+    voxels = read_nifti_floats(path, _read_nifti_head(path) or b"")
+    if voxels is None:
+        return None
+    reader.ReadImageInformation()
+    dimension = reader.GetDimension()
+    image = sitk.GetImageFromArray(voxels[0] if dimension == 2 else voxels)
+    del voxels  # the image holds its own copy
+    axes = min(dimension, 3)  # a 4D file here has one volume
+    image.SetSpacing(reader.GetSpacing()[:axes])
+    image.SetOrigin(reader.GetOrigin()[:axes])
+    image.SetDirection(tuple(float(v) for v in
+                             np.reshape(reader.GetDirection(), (dimension, dimension))[:axes, :axes].reshape(-1)))
     return image
 
 

@@ -335,3 +335,38 @@ def test_absurd_voxel_sizes_are_refused(tmp_path, spacing):
     sitk.WriteImage(image, str(path))
     with pytest.raises(ImageReadError, match="voxel size .* mm is outside 1e-06 .. 100000 mm"):
         read_image(path)
+
+
+@pytest.mark.parametrize("variant", ["plain", "scaled", "big_endian", "float64", "two_d", "one_volume_4d", "oblique"])
+def test_float_nifti_read_by_segviewer_equals_itk_where_finite(tmp_path, variant):
+    """Float NIfTI voxels are read by segviewer (to keep NaN): values and geometry must be
+    exactly what ITK gives for every finite voxel."""
+    rng = np.random.default_rng(3)
+    shape = {"two_d": (7, 5), "one_volume_4d": (7, 5, 4, 1)}.get(variant, (7, 5, 4))
+    data = rng.normal(0, 100, shape).astype(np.float64 if variant == "float64" else np.float32)
+    affine = np.diag([0.7, 0.8, 2.5, 1.0])
+    if variant == "oblique":
+        angle = 0.3
+        affine[:2, :2] = [[0.7 * np.cos(angle), -0.8 * np.sin(angle)], [0.7 * np.sin(angle), 0.8 * np.cos(angle)]]
+    affine[:3, 3] = (10.0, -20.0, 5.0)
+    header = nib.Nifti1Header()
+    if variant == "big_endian":
+        header = header.as_byteswapped(">")
+    image = nib.Nifti1Image(data, affine, header)
+    if variant == "scaled":
+        image.header.set_slope_inter(2.5, -7.0)
+    path = tmp_path / f"{variant}.nii.gz"
+    nib.save(image, path)
+    volume = read_image(path)
+    reference = sitk.ReadImage(str(path))
+    expected = sitk.GetArrayFromImage(reference)
+    if variant == "two_d":
+        expected = expected[np.newaxis]
+    assert volume.array.dtype == expected.dtype
+    np.testing.assert_array_equal(volume.array, expected)
+    size = reference.GetSize()[:3]
+    assert volume.geometry.size == (*size, 1)[:3]
+    np.testing.assert_allclose(volume.geometry.spacing[:len(size)], reference.GetSpacing()[:len(size)], rtol=0, atol=0)
+    np.testing.assert_allclose(volume.geometry.origin[:len(size)], reference.GetOrigin()[:len(size)], rtol=0, atol=0)
+    if reference.GetDimension() == 3:
+        np.testing.assert_allclose(volume.geometry.direction.reshape(-1), reference.GetDirection(), rtol=0, atol=0)
