@@ -35,6 +35,9 @@ def test_bundle_holds_the_app_demo_model_and_licences(bundle):
     assert (bundle / "models" / "hippocampus_unet.pt").is_file()
     summary = (bundle / "licenses" / "SUMMARY.txt").read_text()
     assert "PyMaxflow" in summary and "torch" in summary
+    # PyMaxflow's wheel has no licence file: the bundle carries the GPL-3.0 text for it and itself.
+    assert "GNU GENERAL PUBLIC LICENSE" in (bundle / "licenses" / "PyMaxflow" / "GPL-3.0.txt").read_text()
+    assert (bundle / "licenses" / "GPL-3.0.txt").is_file()
     assert "GPL-3.0" in (bundle / "README.txt").read_text()
 
 
