@@ -122,10 +122,14 @@ class OutputGuard:
         return combined
 
     def check(self, target: str | Path, what: str = "the output") -> Path:
-        """Refuse ``target`` when it is a folder or protected (here or in :data:`SOURCE_IMAGES`)."""
+        """Refuse ``target`` when it is a folder, a device or pipe, or protected (here or in
+        :data:`SOURCE_IMAGES`)."""
         target = Path(target)
         if target.is_dir():
             raise WritePathError(f"{target}: is a folder; give a file name to save {what} to")
+        if target.exists() and not target.is_file():  # the rename would replace /dev/null itself
+            raise WritePathError(f"{target}: is not a regular file (a device, pipe or socket); "
+                                 f"give a file name to save {what} to")
         for guard in (self, SOURCE_IMAGES):
             role = guard.role_of(target)
             if role is not None:

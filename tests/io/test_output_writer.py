@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -328,3 +329,12 @@ def test_the_file_and_then_its_folder_are_synced_to_disk(tmp_path, monkeypatch):
     write_label_map(target, LabelMap.empty(_geometry()), _geometry(), write_table=False)
     assert [p.suffix for p in synced[:2]] == [".mhd", ".zraw"]  # in the staging folder, before the renames
     assert synced[-1] == tmp_path and len(synced) == 3
+
+
+def test_a_device_or_pipe_is_never_replaced_by_a_file(tmp_path):
+    """Renaming over ``/dev/null`` (as root) or a FIFO would replace it with a regular file."""
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    with pytest.raises(WritePathError, match="is not a regular file"):
+        write_text_atomically(pipe, "{}\n")
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and sorted(tmp_path.iterdir()) == [pipe]
