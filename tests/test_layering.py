@@ -2,6 +2,7 @@
 never import Qt or VTK, and layers import only downwards (import-linter contracts in
 pyproject.toml)."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,12 +13,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _lint_imports() -> str | None:
+    """The lint-imports beside the running Python (a venv's, even when it is not activated),
+    else the one on PATH."""
+    beside = Path(sys.executable).parent / "lint-imports"
+    return str(beside) if beside.is_file() else shutil.which("lint-imports")
+
+
 def test_import_contracts_are_kept():
-    executable = shutil.which("lint-imports")
+    executable = _lint_imports()
     if executable is None:
         pytest.fail("import-linter is not installed (it is part of the test extra)")
+    # UTF-8 whatever the locale: with LANG unset, import-linter's report would not decode.
+    environment = {**os.environ, "PYTHONUTF8": "1"}
     result = subprocess.run([executable, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, encoding="utf-8", env=environment)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
