@@ -12,9 +12,14 @@ from segviewer.io.paths import WritePathError
 from segviewer.methods.deep.card import ModelCard, ModelError
 
 
+def _stem(path: Path) -> Path:
+    """``model.json`` / ``model.pt`` / ``model`` -> ``model``."""
+    return path.with_suffix("") if path.suffix.lower() in (".json", ".pt", ".pth") else path
+
+
 def model_output_paths(path) -> tuple[Path, Path]:
-    path = Path(path)
-    stem = path.with_suffix("") if path.suffix.lower() in (".json", ".pt", ".pth") else path
+    """The weights and the card that saving a model as ``path`` writes (``<stem>.pt``, ``<stem>.json``)."""
+    stem = _stem(Path(path))
     return stem.with_suffix(".pt"), stem.with_suffix(".json")
 
 
@@ -25,8 +30,7 @@ def model_files(model: str | Path) -> list[Path]:
     path = Path(model)
     if path.is_dir():
         return [p for p in path.rglob("*") if p.is_file()][:10000]
-    stem = path.with_suffix("") if path.suffix.lower() in (".json", ".pt", ".pth") else path
-    files = [path, *(stem.with_suffix(s) for s in (".pt", ".pth", ".json"))]
+    files = [path, *(_stem(path).with_suffix(s) for s in (".pt", ".pth", ".json"))]
     if path.suffix.lower() == ".json" and path.is_file():
         try:
             weights = json.loads(path.read_text(encoding="utf-8")).get("weights")
@@ -47,8 +51,6 @@ def save_tuned_model(state, path, guard: OutputGuard | None = None) -> ModelCard
     is reset to none; its intensity map (e.g. an inverted contrast) is kept, since the next
     image from the same scanner needs it too.
     """
-    import torch
-
     weights_path, card_path = model_output_paths(path)
     guard = as_guard(guard)
     started_from = [file for source in getattr(state, "source", ()) for file in model_files(source)]
