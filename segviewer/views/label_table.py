@@ -312,11 +312,12 @@ class LabelTablePanel(QWidget):
     def export_table(self, path: str | Path) -> bool:
         """Write the table: JSON for ``.json``, ITK-SNAP's format otherwise."""
         from segviewer.io.label_table import write_label_table
+        from segviewer.views.files import session_guard
 
         if self.session is None:
             return False
-        try:
-            write_label_table(path, self.session.label_table)
+        try:  # never over the image or a layer's file (a .nii.gz picked by mistake)
+            write_label_table(path, self.session.label_table, guard=session_guard(self.session))
         except (SegviewerError, OSError) as error:
             self._warn("Could not export the label table", str(error))
             return False

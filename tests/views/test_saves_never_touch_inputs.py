@@ -51,3 +51,12 @@ def test_exporting_a_screenshot_onto_the_image_is_refused(loaded_window):
         window.export_screenshot(image.with_name("other.nii.gz"))
     assert (image.read_bytes(), strokes.read_bytes()) == before
     assert not [p for p in image.parent.iterdir() if "other" in p.name or ".partial" in p.name]
+
+
+def test_exporting_the_label_table_onto_a_layer_file_is_refused(loaded_window):
+    window, (image, strokes) = loaded_window
+    before = image.read_bytes(), strokes.read_bytes()
+    for target in (image, strokes):  # a .nii.gz picked by mistake in the export dialog
+        assert not window.label_panel.export_table(target)
+    assert (image.read_bytes(), strokes.read_bytes()) == before
+    assert window.label_panel.export_table(image.with_name("table.label"))
