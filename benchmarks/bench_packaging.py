@@ -7,8 +7,8 @@ It unpacks a tarball, runs the smoke test (``segviewer info`` and ``segviewer sc
 the demo in a clean environment: no venv, no PYTHONPATH) and reports:
 
 - the unpacked size, beside the venv's (goal ≤ 1.5 GB with the CPU torch);
-- start-up to the first painted frame of the demo, median of a few fresh processes,
-  beside the venv's ``segviewer`` (goal ≤ 1.5× the venv).
+- start-up to the first painted frame of the demo, median of 7 fresh processes
+  alternating with the venv's ``segviewer`` (goal ≤ 1.5× the venv).
 
 Quick mode (CI) reports nothing: building and unpacking take minutes.
 ``tests/packaging/test_bundle.py`` runs the same smoke test.
@@ -29,7 +29,7 @@ from benchmarks.common import PROJECT_ROOT, Row
 AREA = "packaging"
 VENV_SEGVIEWER = PROJECT_ROOT / ".venv" / "bin" / "segviewer"
 DEMO_IN_BUNDLE = Path("demo") / "spleen_ct.nii.gz"
-GIB = 1024 ** 3
+START_UP_RUNS = 7
 
 
 def newest_tarball() -> Path | None:
@@ -89,21 +89,30 @@ def smoke_test(bundle: Path, out: Path) -> dict[str, float]:
     return {"info_s": info_seconds, "screenshot_s": shot_seconds, "pixel_std": picture_spread(png)}
 
 
-def first_frame_seconds(executable: Path, runs: int, settings: Path) -> float | None:
-    """Median time from starting ``executable`` (no arguments: the demo) to its first painted
-    frame, which the start-up probe prints before it closes the window; None when it never paints.
+def first_frame_seconds(executable: Path, settings: Path) -> float | None:
+    """Seconds from starting ``executable`` (no arguments: the demo) to its first painted frame,
+    which the start-up probe prints before it closes the window; None when it never paints.
     ``settings``: a scratch settings file, so the user's own layout is neither used nor changed."""
     env = clean_environment(SEGVIEWER_STARTUP_PROBE="quit", SEGVIEWER_SETTINGS=str(settings))
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        with subprocess.Popen([str(executable)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True, cwd=tempfile.gettempdir(), env=env) as process:
-            lines = (line for line in process.stdout if line.startswith("first-frame"))
-            if next(lines, None) is None:  # exited without painting
-                return None
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    started = time.perf_counter()
+    with subprocess.Popen([str(executable)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True, cwd=tempfile.gettempdir(), env=env) as process:
+        lines = (line for line in process.stdout if line.startswith("first-frame"))
+        return None if next(lines, None) is None else time.perf_counter() - started
+
+
+def median_start_ups(executables: list[Path], runs: int, settings: Path) -> list[float | None]:
+    """Median start-up of each executable; runs alternate between them (after one warm-up each)
+    so that the load of a shared machine falls on all alike."""
+    times: list[list[float]] = [[] for _ in executables]
+    for round_ in range(runs + 1):
+        for executable, measured in zip(executables, times):
+            seconds = first_frame_seconds(executable, settings)
+            if seconds is None:
+                return [None] * len(executables)
+            if round_:  # round 0 warms the file cache
+                measured.append(seconds)
+    return [statistics.median(measured) for measured in times]
 
 
 def folder_bytes(folder: Path) -> int:
@@ -135,14 +144,9 @@ def run(quick: bool) -> list[Row]:
         bundle, build_seconds = locate_bundle(workdir)
         smoke = smoke_test(bundle, workdir)
         venv_size = folder_bytes(PROJECT_ROOT / ".venv") if VENV_SEGVIEWER.exists() else None
-        # Interleaved runs, one warm-up each, so both start with the same file cache.
         settings = workdir / "startup-settings.ini"
-        first_frame_seconds(bundle / "segviewer", 1, settings)
-        bundle_start = first_frame_seconds(bundle / "segviewer", 5, settings)
-        venv_start = None
-        if VENV_SEGVIEWER.exists():
-            first_frame_seconds(VENV_SEGVIEWER, 1, settings)
-            venv_start = first_frame_seconds(VENV_SEGVIEWER, 5, settings)
+        executables = [bundle / "segviewer"] + ([VENV_SEGVIEWER] if VENV_SEGVIEWER.exists() else [])
+        bundle_start, venv_start = (median_start_ups(executables, START_UP_RUNS, settings) + [None])[:2]
         rows = [
             Row(AREA, "bundle unpacked size (CPU torch)", folder_bytes(bundle), "B",
                 baseline_name="the set-up's .venv", baseline=venv_size, goal="≤ 1.5 GB",
@@ -152,8 +156,8 @@ def run(quick: bool) -> list[Row]:
                 extra=smoke),
         ]
         if bundle_start is not None:
-            rows.append(Row(AREA, "start-up to first painted frame with the demo, bundle (median of 5)",
-                            bundle_start, "s", baseline_name="the venv's segviewer", baseline=venv_start,
+            name = f"start-up to first painted frame with the demo, bundle (median of {START_UP_RUNS})"
+            rows.append(Row(AREA, name, bundle_start, "s", baseline_name="the venv's segviewer", baseline=venv_start,
                             goal="≤ 1.5× the venv"))
         if build_seconds is not None:
             rows.append(Row(AREA, "bundle build (bash packaging/build_bundle.sh)", build_seconds, "s",
