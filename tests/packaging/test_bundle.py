@@ -62,3 +62,14 @@ def test_bundle_runs_its_bundled_unet_and_the_graph_cut(bundle, tmp_path):
     segment = run_clean([executable, "segment", demo, "--method", "graphcut", "--scribbles", str(scribbles),
                          "-o", str(tmp_path / "graphcut.nii.gz")])
     assert segment.returncode == 0 and (tmp_path / "graphcut.nii.gz").is_file(), segment.stderr
+
+
+def test_bundle_desktop_install_launches_the_bundle(bundle, tmp_path):
+    data_home = tmp_path / "share"
+    data_home.mkdir()
+    install = run_clean([str(bundle / "segviewer"), "desktop-install", "--user"], XDG_DATA_HOME=str(data_home))
+    assert install.returncode == 0, install.stderr
+    entry = (data_home / "applications" / "segviewer.desktop").read_text()
+    assert f"Exec={(bundle / 'segviewer').resolve()} %f" in entry.splitlines()
+    uninstall = run_clean([str(bundle / "segviewer"), "desktop-uninstall", "--user"], XDG_DATA_HOME=str(data_home))
+    assert uninstall.returncode == 0 and not any(data_home.iterdir()), uninstall.stderr
