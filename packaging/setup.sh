@@ -33,6 +33,7 @@ APT_PACKAGES=(
 )
 
 say() { echo "setup: $*"; }
+fail() { echo "setup: error: $*" >&2; exit 1; }
 is_root() { [ "$(id -u)" = "0" ]; }
 can_apt() { is_root && command -v apt-get >/dev/null 2>&1; }
 can_make_venv() { "$PYTHON" -c "import ensurepip, venv" >/dev/null 2>&1; }
@@ -50,6 +51,10 @@ apt_install() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
 }
 
+command -v "$PYTHON" >/dev/null 2>&1 || fail "no Python at '$PYTHON' (PYTHON=... chooses one)"
+"$PYTHON" -c "import sys; sys.exit(sys.version_info < (3, 10))" \
+    || fail "$PYTHON is $("$PYTHON" --version 2>&1); segviewer needs Python 3.10 or newer (PYTHON=... chooses one)"
+
 # 1. System packages.
 if can_apt; then
     extra=()
@@ -58,10 +63,7 @@ if can_apt; then
 else
     say "not root or no apt-get; skipping system packages (Qt/VTK need libGL and libxcb-*, the tests Xvfb)"
 fi
-if ! can_make_venv; then
-    say "error: $PYTHON cannot make a virtual environment; install python3-venv (as root: apt-get install python3-venv)" >&2
-    exit 1
-fi
+can_make_venv || fail "$PYTHON cannot make a virtual environment; install python3-venv (as root: apt-get install python3-venv)"
 
 # 2. The virtual environment; made again when it is broken or was made with another Python.
 base_of() { "$1" -c "import os, sys; print(os.path.realpath(getattr(sys, '_base_executable', sys.executable)))"; }
