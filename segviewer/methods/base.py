@@ -11,6 +11,7 @@ flags (:func:`parameter_specs`, :func:`parse_parameter_assignments`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Protocol
@@ -193,7 +194,15 @@ def param(default: Any, help: str, *, min: float | None = None, max: float | Non
     return field(default=default, metadata=metadata)
 
 
+def is_auto(spec: ParameterSpec) -> bool:
+    """True for a float parameter whose default is NaN: "automatic" (e.g. a threshold found
+    by Otsu), shown empty in the GUI and as ``auto`` by ``segviewer methods``."""
+    return spec.type is float and isinstance(spec.default, float) and math.isnan(spec.default)
+
+
 def _convert(spec: ParameterSpec, text: str) -> Any:
+    if is_auto(spec) and text.strip().lower() in ("", "auto"):
+        return math.nan
     try:
         if spec.type is bool:
             lowered = text.strip().lower()
@@ -209,6 +218,12 @@ def _convert(spec: ParameterSpec, text: str) -> Any:
 
 
 def validate_parameter(spec: ParameterSpec, value: Any) -> Any:
+    """``value`` if it suits ``spec``; a :class:`MethodInputError` otherwise.
+
+    NaN and infinity pass every range comparison, so they are refused first: NaN is only
+    "automatic" for the parameters that default to it, infinity never a setting."""
+    if isinstance(value, float) and not math.isfinite(value) and not (math.isnan(value) and is_auto(spec)):
+        raise MethodInputError(f"parameter {spec.name}: {value} is not a finite number")
     if spec.choices is not None and value not in spec.choices:
         raise MethodInputError(f"parameter {spec.name}: {value!r} is not one of {list(spec.choices)}")
     if spec.minimum is not None and value < spec.minimum:
