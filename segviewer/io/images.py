@@ -24,7 +24,7 @@ from segviewer.errors import GeometryMismatchError, ImageReadError
 from segviewer.io.atomic import SOURCE_IMAGES, OutputGuard, as_guard, write_atomically
 from segviewer.io.memory import ensure_fits_in_memory
 from segviewer.io.paths import (DIRECTION_KEEPING_SUFFIXES, IMAGE_WRITE_SUFFIXES, WritePathError,
-                                check_write_suffix, image_suffix)
+                                check_write_suffix, image_suffix, refuse_special_file)
 from segviewer.io.rawdata import check_data_present, nifti1_fields, nifti_bad_pixdim_axes, read_nifti_floats
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
@@ -261,6 +261,7 @@ def declare_header(path: str | Path) -> ImageHeader:
     this parser does not handle, get ITK's full header (:func:`read_header`).
     """
     path = Path(path)
+    _require_exists(path)  # before the quick NIfTI parse opens it
     quick = _nifti_quick_header(path)
     return quick if quick is not None else read_header(path)
 
@@ -390,6 +391,7 @@ def _dimension_message(path: Path, dimension: int, size) -> str:
 def _require_exists(path: Path) -> None:
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder")
+    refuse_special_file(path)
 
 
 def remember_source(path: str | Path, extra=()) -> None:

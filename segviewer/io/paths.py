@@ -65,6 +65,20 @@ def check_write_suffix(path: str | Path, allowed: Iterable[str], what: str) -> s
     return suffix
 
 
+class InputPathError(SegviewerError):
+    """An input path that must not be opened (a pipe, socket or device)."""
+
+
+def refuse_special_file(path: str | Path) -> None:
+    """Refuse a FIFO, socket or device as an input before anything opens it: reading one
+    blocks forever or never ends. Regular files and folders (DICOM series) pass; a missing
+    path is left to the reader, whose message says what was looked for."""
+    path = Path(path)
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        raise InputPathError(f"{path}: is not a regular file or folder (a pipe or device?); "
+                             "segviewer reads files and DICOM folders")
+
+
 def resource_folders(kind: str, override_variable: str | None = None) -> list[Path]:
     """Where bundled resources of ``kind`` ("demo", "models") may live, in search order:
     the folder named by ``override_variable``, ``<root>/resources/<kind>`` of a source
