@@ -68,7 +68,9 @@ def read_split(path: Path) -> dict:
         split = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ModelError(f"{path}: no such split file") from None
-    if not split.get("train") or not split.get("validation"):
+    except (OSError, ValueError) as error:  # a folder, not text, not JSON
+        raise ModelError(f"{path}: not a readable JSON split file ({error})") from None
+    if not isinstance(split, dict) or not split.get("train") or not split.get("validation"):
         raise ModelError(f"{path}: a split needs non-empty 'train' and 'validation' lists")
     return split
 
@@ -243,10 +245,10 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> ModelCard:
     torch.set_num_threads(max(1, config.threads))
     rng = np.random.default_rng(config.seed)
     device = pick_device(config.device)
+    split = read_split(config.split)  # before the output folder exists: a bad split leaves nothing
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    split = read_split(config.split)
     spacing = median_spacing(config.data, split["train"])
     normalization = {"kind": "zscore"}
     t0 = time.time()
