@@ -3,13 +3,17 @@
 ``segviewer [IMAGE] [--labels MASK] [--scribbles S]`` opens the GUI; ``segviewer COMMAND …``
 runs a subcommand headless. Each subcommand lives in its own module listed in
 ``COMMAND_MODULES`` and provides ``NAME``, ``HELP``, ``add_arguments(parser)`` and
-``run(args) -> int``. User mistakes print one clear line and exit non-zero.
+``run(args) -> int``. User mistakes print one clear line and exit 2; a bug prints one line
+and exits 3 (``SEGVIEWER_DEBUG=1`` shows its traceback); a reader that closes the output
+early (``segviewer stats … --json | head``) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import select
 import sys
 from types import ModuleType
 
@@ -33,6 +37,21 @@ COMMAND_MODULES = [
 ]
 
 EXIT_USER_ERROR = 2
+#: An unexpected exception (a bug), told apart from a user's mistake.
+EXIT_INTERNAL_ERROR = 3
+#: The reader of the output went away: 128 + SIGPIPE, what a shell reports for git there.
+EXIT_BROKEN_PIPE = 141
+#: Set (to anything) to see the traceback of an internal error instead of its one line.
+DEBUG_VARIABLE = "SEGVIEWER_DEBUG"
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse with segviewer's one-line errors (argparse's own prints the usage first).
+
+    Subcommand parsers are of the same class (``add_subparsers`` uses the parent's type)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"segviewer: error: {message}; see: {self.prog} --help\n")
 
 
 def _command_modules() -> dict[str, ModuleType]:
@@ -44,7 +63,7 @@ def _command_modules() -> dict[str, ModuleType]:
 
 
 def build_parser(commands: dict[str, ModuleType]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandLineParser(
         prog="segviewer",
         description="Interactive 3D medical image segmentation. With no command, opens the viewer.",
         epilog="commands: " + ", ".join(commands) + " (segviewer COMMAND --help for each)",
@@ -58,7 +77,7 @@ def build_parser(commands: dict[str, ModuleType]) -> argparse.ArgumentParser:
 
 
 def build_gui_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="segviewer", description="Open the segviewer window.")
+    parser = CommandLineParser(prog="segviewer", description="Open the segviewer window.")
     parser.add_argument("image", nargs="?", help="image file or DICOM folder (default: the bundled demo)")
     parser.add_argument("--labels", help="label map to load onto the image")
     parser.add_argument("--scribbles", help="scribble file to load onto the image")
@@ -72,17 +91,59 @@ def fail(message: str) -> int:
     return EXIT_USER_ERROR
 
 
+def internal_error(error: BaseException) -> int:
+    """Print a bug's one line (the traceback only with ``SEGVIEWER_DEBUG``) and return 3."""
+    text = " ".join(str(error).split())  # ITK's messages span lines
+    print(f"segviewer: internal error: {type(error).__name__}{': ' + text if text else ''} "
+          f"(run with {DEBUG_VARIABLE}=1 for the traceback)", file=sys.stderr)
+    return EXIT_INTERNAL_ERROR
+
+
+def stdout_reader_gone() -> bool:
+    """True when stdout is a pipe whose reader has closed it (poll reports an error on the
+    writing end). A broken pipe elsewhere (a helper process) is a bug, not this."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or no real stdout
+        return False
+
+
+def end_quietly_for_closed_reader() -> int:
+    """Stop as git does when the reader closes the pipe: no message. Later writes (Python's
+    flush at exit) go to /dev/null so they cannot raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
+    """Parsed arguments, or the exit code of ``--help``, ``--version`` or a parse error."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else EXIT_USER_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _command_modules()
     try:
         if argv and (argv[0] in commands or argv[0] in ("-h", "--help", "--version")):
-            args = build_parser(commands).parse_args(argv)
+            args = parse(build_parser(commands), argv)
+            if isinstance(args, int):
+                return args
             if args.command is None:
                 build_parser(commands).print_help()
                 return 0
-            return int(commands[args.command].run(args) or 0)
-        args = build_gui_parser().parse_args(argv)
+            code = int(commands[args.command].run(args) or 0)
+            sys.stdout.flush()  # a closed reader shows here, not in Python's flush at exit
+            return code
+        args = parse(build_gui_parser(), argv)
+        if isinstance(args, int):
+            return args
         from segviewer.views.app import run_gui  # Qt is imported only for the GUI
 
         return run_gui(args)
@@ -90,3 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(error))
     except KeyboardInterrupt:
         return fail("interrupted")
+    except BrokenPipeError as error:
+        if stdout_reader_gone():
+            return end_quietly_for_closed_reader()
+        return internal_error(error)
+    except Exception as error:  # a bug: one line for the user, not a traceback
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        return internal_error(error)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from segviewer.io.atomic import input_guard
+from segviewer.cli.arguments import image_output, input_path
 from segviewer.io.images import read_geometry, read_image, resample_image, write_image
 from segviewer.io.labels import read_label_map, write_label_map
 
@@ -20,9 +21,11 @@ HELP = "convert an image or label map between formats (optionally onto a referen
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("input", help="image file, DICOM folder or label map")
-    parser.add_argument("output", help="file to write (.nii.gz, .nii, .nrrd, .seg.nrrd, .mha, .mhd, .gipl)")
-    parser.add_argument("--reference", help="place the input on this image's grid by physical position")
+    parser.add_argument("input", type=input_path, help="image file, DICOM folder or label map")
+    parser.add_argument("output", type=image_output,
+                        help="file to write (.nii.gz, .nii, .nrrd, .seg.nrrd, .mha, .mhd, .gipl)")
+    parser.add_argument("--reference", type=input_path,
+                        help="place the input on this image's grid by physical position")
     parser.add_argument("--labels", action="store_true",
                         help="treat the input as a label map (nearest neighbour, whole values)")
     parser.add_argument("--series", help="DICOM input: the series, by index or UID")

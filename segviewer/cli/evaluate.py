@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from segviewer.cli.arguments import fraction, input_path, label_list, non_negative_float
 from segviewer.evaluation.cases import read_label_array
 from segviewer.evaluation.metrics import evaluate
 from segviewer.io.jsonfile import dumps
@@ -18,15 +19,16 @@ _COLUMNS = (("dice", "Dice", ".4f"), ("iou", "IoU", ".4f"), ("sensitivity", "sen
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("prediction", help="label map to judge")
-    parser.add_argument("reference", help="reference label map (its grid is the one used)")
+    parser.add_argument("prediction", type=input_path, help="label map to judge")
+    parser.add_argument("reference", type=input_path, help="reference label map (its grid is the one used)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--labels", help="comma-separated label values (default: every value present)")
+    parser.add_argument("--labels", type=label_list,
+                        help="comma-separated label values (default: every value present)")
     parser.add_argument("--instances", action="store_true",
                         help="also instance metrics (connected components): counts, detection F1, PQ")
-    parser.add_argument("--iou-threshold", type=float, default=0.5,
+    parser.add_argument("--iou-threshold", type=fraction, default=0.5,
                         help="IoU above which two instances match (default 0.5)")
-    parser.add_argument("--empty-distance", type=float, default=None,
+    parser.add_argument("--empty-distance", type=non_negative_float, default=None,
                         help="distance in mm reported when exactly one mask of a label is empty "
                              "(default: the image diagonal)")
 
@@ -60,10 +62,7 @@ def format_table(result) -> str:
 def run(args) -> int:
     reference, geometry = read_label_array(args.reference)
     prediction, _ = read_label_array(args.prediction, reference=geometry)
-    labels = None
-    if args.labels:
-        labels = [int(v) for v in args.labels.split(",") if v.strip()]
-    result = evaluate(prediction, reference, geometry, labels=labels, empty_distance=args.empty_distance,
+    result = evaluate(prediction, reference, geometry, labels=args.labels, empty_distance=args.empty_distance,
                       instances=args.instances, iou_threshold=args.iou_threshold)
     if args.json:
         data = result.to_dict()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from segviewer.cli.arguments import image_output, input_path, label_output, non_negative_float
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
 from segviewer.io.jsonfile import dumps
 
@@ -18,19 +19,21 @@ HELP = "fine-tune a U-Net (or train one from scratch) on an image from its scrib
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("image", help="image file or DICOM folder")
-    parser.add_argument("--scribbles", help="scribble file (0 = background, k = label k, 255/65535 = none)")
-    parser.add_argument("--points", help="point prompts (JSON, positions in mm)")
+    parser.add_argument("image", type=input_path, help="image file or DICOM folder")
+    parser.add_argument("--scribbles", type=input_path,
+                        help="scribble file (0 = background, k = label k, 255/65535 = none)")
+    parser.add_argument("--points", type=input_path, help="point prompts (JSON, positions in mm)")
     parser.add_argument("--model", default="hippocampus_unet",
                         help="bundled model name, model card (.json), TorchScript, MONAI bundle folder, or 'scratch'")
     add_trust_argument(parser)
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a fine-tuning parameter (repeatable), e.g. steps=60; see: segviewer methods")
     parser.add_argument("--save-model", metavar="OUT", help="write the tuned model: OUT.pt + OUT.json (model card)")
-    parser.add_argument("-o", "--output", help="label map to write (.nii.gz, .nrrd, …)")
-    parser.add_argument("--entropy", metavar="FILE", help="write the per-voxel uncertainty (normalised entropy)")
+    parser.add_argument("-o", "--output", type=label_output, help="label map to write (.nii.gz, .nrrd, …)")
+    parser.add_argument("--entropy", metavar="FILE", type=image_output,
+                        help="write the per-voxel uncertainty (normalised entropy)")
     roi = parser.add_mutually_exclusive_group()
-    roi.add_argument("--roi-margin", type=float, default=None, metavar="MM",
+    roi.add_argument("--roi-margin", type=non_negative_float, default=None, metavar="MM",
                      help="work on the scribbles' box grown by MM millimetres")
     roi.add_argument("--whole-volume", action="store_true", help="work on the whole volume")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")

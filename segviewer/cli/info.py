@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from segviewer.cli.arguments import input_path
 from segviewer.io.images import read_image
 from segviewer.io.jsonfile import dumps
 from segviewer.io.memory import format_bytes
@@ -14,7 +15,7 @@ HELP = ("print size, spacing, origin, direction, dtype and intensity range of an
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("image", help="image file or DICOM folder")
+    parser.add_argument("image", type=input_path, help="image file or DICOM folder")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--series", help="DICOM folders: the series to read, by index or UID "
                                          "(default: the largest)")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segviewer.cli.arguments import input_path, label_output, label_value, non_negative_float, output_file
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
 from segviewer.io.atomic import input_guard, write_text_atomically
 from segviewer.io.images import read_image
@@ -39,12 +40,13 @@ HELP = "run a segmentation method (graph cut, watershed, threshold …) headless
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("image", help="image file or DICOM folder")
+    parser.add_argument("image", type=input_path, help="image file or DICOM folder")
     parser.add_argument("--method", required=True, help="method name (see: segviewer methods)")
-    parser.add_argument("--scribbles", help="scribble file (0 = background, k = label k, 255/65535 = none)")
-    parser.add_argument("--points", help="point prompts (JSON, positions in mm)")
-    parser.add_argument("--labels", help="existing label map: the result is written into it")
-    parser.add_argument("--label", type=int, default=1,
+    parser.add_argument("--scribbles", type=input_path,
+                        help="scribble file (0 = background, k = label k, 255/65535 = none)")
+    parser.add_argument("--points", type=input_path, help="point prompts (JSON, positions in mm)")
+    parser.add_argument("--labels", type=input_path, help="existing label map: the result is written into it")
+    parser.add_argument("--label", type=label_value, default=1,
                         help="the active label (threshold, region growing from points); default 1")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a method parameter (repeatable); see: segviewer methods")
@@ -53,11 +55,13 @@ def add_arguments(parser) -> None:
                              "(.json), a TorchScript file or a bundle folder; short for --param model=M")
     add_trust_argument(parser)
     roi = parser.add_mutually_exclusive_group()
-    roi.add_argument("--roi-margin", type=float, default=None, metavar="MM",
+    roi.add_argument("--roi-margin", type=non_negative_float, default=None, metavar="MM",
                      help=f"work on the scribbles' box grown by MM millimetres (default {DEFAULT_MARGIN_MM:g})")
     roi.add_argument("--whole-volume", action="store_true", help="work on the whole volume")
-    parser.add_argument("-o", "--output", required=True, help="label map to write (.nii.gz, .nrrd, …)")
-    parser.add_argument("--info", help="also write the method's info (thresholds found, timing …) as JSON")
+    parser.add_argument("-o", "--output", required=True, type=label_output,
+                        help="label map to write (.nii.gz, .nrrd, …)")
+    parser.add_argument("--info", type=output_file,
+                        help="also write the method's info (thresholds found, timing …) as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 

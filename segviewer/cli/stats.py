@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from segviewer.cli.arguments import input_path
 from segviewer.io.images import read_image
 from segviewer.io.jsonfile import dumps
 from segviewer.io.labels import read_label_map
@@ -15,8 +16,8 @@ HELP = ("per-label voxel count, volume (mL), intensity mean/std/min/max/median, 
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("image", help="image file or DICOM folder")
-    parser.add_argument("labels", help="label map on the image's grid")
+    parser.add_argument("image", type=input_path, help="image file or DICOM folder")
+    parser.add_argument("labels", type=input_path, help="label map on the image's grid")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--connectivity", type=int, choices=(6, 26), default=6,
                         help="neighbourhood joining voxels into one component (default 6: faces)")

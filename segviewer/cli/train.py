@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import sys
 
+from segviewer.cli.arguments import finite_float, input_path, int_in, non_negative_float, seed
+
 NAME = "train"
 HELP = "train a U-Net on imagesTr/labelsTr with a fixed train/validation split (writes weights + model card)"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", required=True, help="folder with imagesTr/ and labelsTr/")
-    parser.add_argument("--split", required=True, help="split JSON with 'train' and 'validation' case ids")
+    parser.add_argument("--data", required=True, type=input_path, help="folder with imagesTr/ and labelsTr/")
+    parser.add_argument("--split", required=True, type=input_path,
+                        help="split JSON with 'train' and 'validation' case ids")
     parser.add_argument("--out", required=True, help="output folder for <name>.pt and <name>.json")
     parser.add_argument("--name", default="hippocampus_unet", help="model name (file stem)")
     parser.add_argument("--labels", default="", help="label names, e.g. 1=anterior,2=posterior")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--iterations", type=int, default=20000)
-    parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--iterations", type=int_in(1, 10 ** 9), default=20000)
+    parser.add_argument("--batch-size", type=int_in(1, 1024), default=2)
+    parser.add_argument("--lr", type=finite_float, default=2e-3)
     parser.add_argument("--roi-size", type=int, nargs=3, default=[40, 56, 40], metavar=("K", "J", "I"),
                         help="patch size in array order (slices, rows, columns)")
     parser.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64, 128])
-    parser.add_argument("--val-every", type=int, default=1000)
-    parser.add_argument("--time-limit", type=float, default=None, help="stop after this many minutes")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--val-every", type=int_in(1, 10 ** 9), default=1000)
+    parser.add_argument("--time-limit", type=non_negative_float, default=None,
+                        help="stop after this many minutes")
+    parser.add_argument("--threads", type=int_in(1, 1024), default=1, help="torch CPU threads")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
 
 
