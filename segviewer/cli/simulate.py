@@ -61,7 +61,8 @@ def run(args) -> int:
     summary = ", ".join(f"{'background' if v == 0 else f'label {v}'}: {n}" for v, n in counts.items())
     missing = sorted(set(args.labels or ()) - {int(v) for v in np.unique(reference)})
     if missing:
-        print(f"segviewer: note: {args.reference} holds no label {', '.join(map(str, missing))}", file=sys.stderr)
+        print(f"segviewer: note: {args.reference} holds no label {', '.join(map(str, missing))}",
+              file=sys.stderr)
     print(f"wrote {args.output} ({summary + ' voxels' if summary else 'empty: no structure to scribble'})")
     if args.points:
         points = simulate_points(reference, geometry, positive=args.positive, negative=args.negative,
