@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from segviewer.errors import SegviewerError
-from segviewer.io.paths import (IMAGE_SUFFIXES, IMAGE_WRITE_SUFFIXES, LABEL_WRITE_SUFFIXES, check_write_suffix,
-                                image_suffix, refuse_special_file)
+from segviewer.io.paths import (IMAGE_WRITE_SUFFIXES, LABEL_WRITE_SUFFIXES, check_write_suffix,
+                                refuse_special_file)
 
 #: Label values a label map can hold (0 is background; 65535 marks unannotated scribbles).
 LOWEST_LABEL, HIGHEST_LABEL = 1, 65534
@@ -92,16 +92,6 @@ def output_file(text: str) -> str:
     """A file to write: not an existing folder."""
     if Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text}: is a folder; give a file name")
-    return text
-
-
-def json_output(text: str) -> str:
-    """A JSON file to write (method info, clicks): not a folder, not an image file name
-    (a likely slip for the label map; the writer would check it as an image)."""
-    output_file(text)
-    suffix = image_suffix(text)
-    if suffix in IMAGE_SUFFIXES:
-        raise argparse.ArgumentTypeError(f"{text}: is an image file name ({suffix}); this writes JSON (.json)")
     return text
 
 

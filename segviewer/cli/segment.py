@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segviewer.cli.arguments import input_path, json_output, label_output, label_value, non_negative_float
+from segviewer.cli.arguments import input_path, label_output, label_value, non_negative_float, output_file
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
 from segviewer.io.atomic import input_guard, write_text_atomically
 from segviewer.io.images import read_image
@@ -60,7 +60,7 @@ def add_arguments(parser) -> None:
     roi.add_argument("--whole-volume", action="store_true", help="work on the whole volume")
     parser.add_argument("-o", "--output", required=True, type=label_output,
                         help="label map to write (.nii.gz, .nrrd, …)")
-    parser.add_argument("--info", type=json_output,
+    parser.add_argument("--info", type=output_file,
                         help="also write the method's info (thresholds found, timing …) as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 

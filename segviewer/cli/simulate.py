@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 
-from segviewer.cli.arguments import (input_path, int_in, json_output, label_list, label_output,
-                                     non_negative_float, seed)
+from segviewer.cli.arguments import (input_path, int_in, label_list, label_output, non_negative_float,
+                                     output_file, seed)
 from segviewer.evaluation.cases import read_label_array
 from segviewer.evaluation.simulate import (
     StrokeStyle,
@@ -41,7 +41,7 @@ def add_arguments(parser) -> None:
                         help="how far outside a structure the background stroke runs, mm (default 3)")
     parser.add_argument("--brush-radius", type=int_in(0, 50), default=StrokeStyle.radius_voxels,
                         help="stroke radius in voxels (default 1: strokes 3 voxels wide)")
-    parser.add_argument("--points", type=json_output, help="also write clicks to this JSON file (physical mm)")
+    parser.add_argument("--points", type=output_file, help="also write clicks to this JSON file (physical mm)")
     parser.add_argument("--positive", type=int_in(0, 1000), default=1,
                         help="positive clicks per structure (default 1)")
     parser.add_argument("--negative", type=int_in(0, 1000), default=1,

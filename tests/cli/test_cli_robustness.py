@@ -142,12 +142,11 @@ def test_automatic_parameters_still_take_nan_and_auto(capsys, case, tmp_path):
 
 
 # -- paths ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("info, problem", [(".", "is a folder"), ("info.nii.gz", "image file name")])
-def test_info_output_at_a_folder_or_an_image_name_is_refused_before_work(capsys, case, tmp_path, info, problem):
+def test_info_output_pointing_at_a_folder_is_refused_before_work(capsys, case, tmp_path):
     out = tmp_path / "out.nii.gz"
-    code, _, err = run_cli(capsys, "segment", case["image"], "--method", "threshold", "--info", tmp_path / info,
+    code, _, err = run_cli(capsys, "segment", case["image"], "--method", "threshold", "--info", tmp_path,
                            "-o", out, "-q")
-    assert_one_line_error(code, err, "--info", problem)
+    assert_one_line_error(code, err, "--info", "is a folder")
     assert not out.exists()  # refused before the segmentation was written
 
 
