@@ -27,6 +27,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -386,7 +387,14 @@ def _drag_rows(app) -> list[Row]:
 
 def _startup_row() -> Row | None:
     """A fresh process: interpreter start to the first painted frame of the demo."""
-    env = dict(os.environ, SEGVIEWER_STARTUP_PROBE="quit", SEGVIEWER_SETTINGS=os.devnull)
+    # Settings in a scratch file: never SEGVIEWER_SETTINGS=/dev/null, which Qt's rename-over
+    # save would replace with a regular file when run as root.
+    with tempfile.TemporaryDirectory(prefix="segviewer-bench-") as scratch:
+        return _startup_row_with_settings(os.path.join(scratch, "settings.ini"))
+
+
+def _startup_row_with_settings(settings: str) -> Row | None:
+    env = dict(os.environ, SEGVIEWER_STARTUP_PROBE="quit", SEGVIEWER_SETTINGS=settings)
     if not env.get("DISPLAY"):
         env["QT_QPA_PLATFORM"] = "offscreen"
     times = []

@@ -62,9 +62,20 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 
 
 def settings_from_environment() -> QSettings | None:
-    """``SEGVIEWER_SETTINGS=/path/file.ini`` keeps settings in that file (tests, portable use)."""
+    """``SEGVIEWER_SETTINGS=/path/file.ini`` keeps settings in that file (tests, portable use).
+
+    A path that exists but is no regular file (``/dev/null``) means "keep nothing": Qt saves
+    by renaming a new file over the old one, which, run as root, would replace the device
+    itself, so such settings live in a throw-away folder instead.
+    """
     path = os.environ.get("SEGVIEWER_SETTINGS")
-    return QSettings(path, QSettings.Format.IniFormat) if path else None
+    if not path:
+        return None
+    if os.path.exists(path) and not os.path.isfile(path):
+        import tempfile
+
+        path = os.path.join(tempfile.mkdtemp(prefix="segviewer-settings-"), "settings.ini")
+    return QSettings(path, QSettings.Format.IniFormat)
 
 
 def run_gui(args) -> int:
