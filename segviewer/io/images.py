@@ -11,6 +11,7 @@ the memory available (:func:`segviewer.io.memory.ensure_fits_in_memory`).
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -280,6 +281,9 @@ def read_sitk_image(path: str | Path, what: str = "image", *, header: ImageHeade
         header = declare_header(path)
     if header.dimension not in (2, 3) and not (header.dimension == 4 and header.size[3] == 1):
         raise ImageReadError(_dimension_message(path, header.dimension, header.size))
+    if 0 in header.size[:3]:
+        size = " x ".join(str(n) for n in header.size)
+        raise ImageReadError(f"{path}: holds no voxels (its header declares a size of {size})")
     if header.components != 1 and not allow_vector:
         raise ImageReadError(f"{path}: has {header.components} values per voxel (a vector or "
                              f"colour image); segviewer opens scalar volumes")
@@ -445,7 +449,10 @@ def check_nifti_complete(path: str | Path) -> None:
     head = _read_nifti_head(path)
     if head is None:
         raise ImageReadError(f"{path}: could not be read; the file may be truncated or damaged")
-    expected = _nifti_expected_bytes(head)
+    try:
+        expected = _nifti_expected_bytes(head)
+    except ValueError as error:
+        raise ImageReadError(f"{path}: has a damaged NIfTI header ({error})") from None
     if expected is None:
         return
     if not compressed:
@@ -471,12 +478,17 @@ def _nifti_expected_bytes(head: bytes) -> int | None:
         if sizeof_hdr == 348:
             dims = struct.unpack(endian + "8h", head[40:56])
             bitpix = struct.unpack(endian + "h", head[72:74])[0]
-            offset = int(struct.unpack(endian + "f", head[108:112])[0])
+            offset_field = struct.unpack(endian + "f", head[108:112])[0]
+            if not math.isfinite(offset_field) or offset_field < 0:
+                raise ValueError(f"the data offset vox_offset is {offset_field}")
+            offset = int(offset_field)
             break
         if sizeof_hdr == 540 and len(head) >= 540:
             bitpix = struct.unpack(endian + "h", head[14:16])[0]
             dims = struct.unpack(endian + "8q", head[16:80])
             offset = struct.unpack(endian + "q", head[168:176])[0]
+            if offset < 0:
+                raise ValueError(f"the data offset vox_offset is {offset}")
             break
     else:
         return None

@@ -227,7 +227,7 @@ NIFTI_DATATYPES = {2: 1, 4: 2, 8: 4, 16: 4, 64: 8, 256: 1, 512: 2, 768: 4, 1024:
                    32: 8, 128: 3, 1792: 16, 2304: 4, 0: 1, 9999: 1}
 USUAL_NIFTI_DATATYPES = [2, 4, 8, 16, 64, 256, 512, 768]
 DIMENSIONS = mostly(st.integers(1, 9), st.sampled_from([0, -1, -5, 300, 2 ** 15 - 1]))  # NIfTI-1: int16
-TEXT_DIMENSIONS = mostly(st.integers(1, 9), st.sampled_from([-1, 300, 70000, 10 ** 9]))
+TEXT_DIMENSIONS = mostly(st.integers(1, 9), st.sampled_from([-1, 0, 300, 70000, 10 ** 9]))
 SPACINGS = mostly(st.sampled_from([1.0, 0.5, 2.0, 0.7]),
                   st.sampled_from([0.0, -1.0, 1e-30, 1e30, float("nan"), float("inf")]))
 #: How many data bytes follow the header: None = exactly as many as it declares.
@@ -264,7 +264,7 @@ NIFTI_FILES = st.builds(
     nifti_bytes, ndim=mostly(st.sampled_from([3, 2, 4]), st.sampled_from([0, 1, 5, 8, -1])),
     dims=st.lists(DIMENSIONS, min_size=7, max_size=7), pixdims=st.lists(SPACINGS, min_size=7, max_size=7),
     datatype=mostly(st.sampled_from(USUAL_NIFTI_DATATYPES), st.sampled_from(list(NIFTI_DATATYPES))),
-    vox_offset=mostly(st.just(352.0), st.sampled_from([0.0, 348.0, 353.0, 1e9, -352.0])),
+    vox_offset=mostly(st.just(352.0), st.sampled_from([0.0, 348.0, 353.0, 1e9, -352.0, float("nan")])),
     data_length=DATA_LENGTHS, slope=mostly(st.sampled_from([0.0, 1.0, 2.0]), st.sampled_from([float("nan"),
                                                                                               float("inf")])),
 ).flatmap(lambda data: st.sampled_from([(".nii", data), (".nii.gz", gzip.compress(data, mtime=0))]))

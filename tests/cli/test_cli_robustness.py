@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -243,3 +244,27 @@ def test_a_reader_closing_the_pipe_ends_the_command_quietly(case):
     _, err = process.communicate(timeout=60)
     assert err.decode() == ""
     assert process.returncode == EXIT_BROKEN_PIPE
+
+
+def test_nifti_with_a_nan_data_offset_is_one_line(tmp_path, capsys):
+    """Found by the fuzz test: vox_offset = NaN crashed the completeness check."""
+    path = tmp_path / "nan_offset.nii"
+    sitk.WriteImage(sitk.Image([2, 2, 2], sitk.sitkUInt8), str(path))
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<f", data, 108, float("nan"))
+    path.write_bytes(bytes(data))
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "vox_offset" in err and "Traceback" not in err
+
+
+def test_image_of_zero_voxels_is_refused(tmp_path, capsys):
+    """Found by the fuzz test: DimSize 0 reached the statistics and ITK's Otsu."""
+    path = tmp_path / "empty.mha"
+    path.write_text("ObjectType = Image\nNDims = 3\nDimSize = 0 4 4\nElementType = MET_SHORT\n"
+                    "ElementSpacing = 1 1 1\nElementDataFile = LOCAL\n")
+    assert main(["info", str(path)]) == 2
+    assert "holds no voxels" in capsys.readouterr().err
+    out = tmp_path / "labels.nii.gz"
+    assert main(["segment", str(path), "--method", "threshold", "-o", str(out)]) == 2
+    assert "holds no voxels" in capsys.readouterr().err and not out.exists()
