@@ -18,7 +18,7 @@ import numpy as np
 
 from segviewer.cli.arguments import input_path, label_output, label_value, non_negative_float, output_file
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
-from segviewer.io.atomic import input_guard, write_text_atomically
+from segviewer.io.atomic import input_guard, refuse_image_name, write_text_atomically
 from segviewer.io.images import read_image
 from segviewer.io.jsonfile import dumps
 from segviewer.io.labels import read_label_map, write_label_map
@@ -75,6 +75,8 @@ def run(args) -> int:
     guard = input_guard(image=args.image, scribbles=args.scribbles, points=args.points, labels=args.labels,
                         model=model_files(args.model) if args.model else None)
     guard.check_all([(output, "the label map"), (args.info, "the method's info")])
+    if args.info:
+        refuse_image_name(args.info, "the method's info")  # before the label map is written
     image = read_image(args.image)
     geometry = image.geometry
     notes = [image.metadata.get("message", "")]  # e.g. NaN voxels, a duplicate DICOM slice

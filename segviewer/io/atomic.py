@@ -222,6 +222,8 @@ def write_text_atomically(target: str | Path, text: str, *,
                           guard: OutputGuard | Iterable[str | Path | None] | None = None,
                           what: str = "the output") -> Path:
     """Write ``text`` (UTF-8) to ``target`` through :func:`write_atomically`."""
+    as_guard(guard).check(target, what)  # an input's own message comes first
+    refuse_image_name(target, what)
     data = text.encode("utf-8")
 
     def write(path: Path) -> None:
@@ -232,6 +234,15 @@ def write_text_atomically(target: str | Path, text: str, *,
         _require(path.stat().st_size == len(data), path, f"wrote {path.stat().st_size} of {len(data)} bytes")
 
     return write_atomically(target, write, guard=guard, what=what, verify=verify)
+
+
+def refuse_image_name(target: str | Path, what: str) -> None:
+    """Refuse to write text under an image file name (``--info out.nii.gz``): the image
+    checks would then call the text an incomplete image, and the name misleads later readers."""
+    suffix = image_suffix(target)
+    if suffix in IMAGE_SUFFIXES:
+        raise WritePathError(f"{target}: is an image file name ({suffix}); {what} is text - "
+                             "give it a .json name")
 
 
 @contextlib.contextmanager

@@ -74,6 +74,15 @@ def test_segment_info_onto_its_own_label_map_output_is_refused(case, capsys):
             case["image"].parent, "given for both the label map and the method's info")
 
 
+def test_json_side_outputs_under_an_image_name_are_refused_before_any_output(case, capsys):
+    """``--info out.nii.gz`` used to write the label map, then call the JSON an incomplete image."""
+    folder = case["image"].parent
+    refused(capsys, ["segment", case["image"], "--method", "threshold", "-o", folder / "out.nii.gz",
+                     "--info", folder / "info.nii.gz", "-q"], folder, "is an image file name")
+    refused(capsys, ["simulate", case["reference"], "-o", folder / "s.nii.gz", "--points", folder / "clicks.nrrd"],
+            folder, "is an image file name")
+
+
 def test_simulate_onto_the_reference_is_refused(case, capsys):
     refused(capsys, ["simulate", case["reference"], "-o", case["reference"]], case["reference"].parent,
             "is the input reference")
