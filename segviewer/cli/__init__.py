@@ -33,7 +33,8 @@ COMMAND_MODULES = [
     "segviewer.cli.stats",
     "segviewer.cli.train",
     "segviewer.cli.finetune",
-    "segviewer.cli.desktop", "segviewer.cli.desktop_uninstall",
+    "segviewer.cli.desktop",
+    "segviewer.cli.desktop_uninstall",
 ]
 
 EXIT_USER_ERROR = 2
