@@ -14,7 +14,9 @@ from pathlib import Path
 from segviewer.io.atomic import input_guard
 from segviewer.cli.arguments import image_output, input_path
 from segviewer.io.images import read_geometry, read_image, resample_image, write_image
+from segviewer.io.label_table import find_label_table, label_table_sidecar
 from segviewer.io.labels import read_label_map, write_label_map
+from segviewer.io.paths import image_suffix
 
 NAME = "convert"
 HELP = "convert an image or label map between formats (optionally onto a reference grid)"
@@ -38,7 +40,12 @@ def run(args) -> int:
     reference = read_geometry(args.reference, args.reference_series) if args.reference else None
     if args.labels:
         label_map, message = read_label_map(args.input, reference)
-        write_label_map(output, label_map, reference, protected_paths=protected)
+        # case.nii.gz -> case.nrrd: both look up their table under the same names, so the output
+        # finds the input's table (or none, as the input did) without writing over the input's
+        # sidecar; only a .seg.nrrd's table lives in the file itself
+        shared_table = (label_table_sidecar(output).resolve() == label_table_sidecar(args.input).resolve()
+                        and (find_label_table(args.input) is not None or image_suffix(args.input) != ".seg.nrrd"))
+        write_label_map(output, label_map, reference, protected_paths=protected, write_table=not shared_table)
         written = label_map.geometry
     else:
         volume = read_image(args.input, series=args.series)

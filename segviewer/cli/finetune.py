@@ -42,7 +42,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from segviewer.io.atomic import input_guard
+    from segviewer.io.atomic import input_guard, with_sidecar
     from segviewer.io.images import image_to_sitk, read_image, write_sitk_image
     from segviewer.io.paths import IMAGE_WRITE_SUFFIXES, check_write_suffix
     from segviewer.methods.deep.models import resolve_model_path
@@ -51,7 +51,8 @@ def run(args) -> int:
     from segviewer.io.points import read_points
     from segviewer.io.scribbles import read_scribbles
     from segviewer.cli.segment import roi_options, run_with_console_progress
-    from segviewer.methods.base import MethodInputError, get_method, parse_parameter_assignments
+    from segviewer.methods.base import MethodInputError, parse_parameter_assignments
+    from segviewer.methods.registry import get_method
     from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
     from segviewer.model.labels import LabelMap
     from segviewer.model.points import PointSet
@@ -62,7 +63,7 @@ def run(args) -> int:
     params = parse_parameter_assignments(method.Parameters, args.param + [f"model={args.model}"])
     source_model = None if args.model.strip().lower() == "scratch" else model_files(resolve_model_path(args.model))
     guard = input_guard(image=args.image, scribbles=args.scribbles, points=args.points, model=source_model)
-    outputs = [(args.output, "the label map")] if args.output else []
+    outputs = with_sidecar(args.output, "the label map", "labels")
     if args.entropy:
         check_write_suffix(args.entropy, IMAGE_WRITE_SUFFIXES, "the uncertainty map")
         outputs.append((args.entropy, "the uncertainty map"))

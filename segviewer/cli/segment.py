@@ -18,7 +18,7 @@ import numpy as np
 
 from segviewer.cli.arguments import input_path, label_output, label_value, non_negative_float, output_file
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
-from segviewer.io.atomic import input_guard, refuse_image_name, write_text_atomically
+from segviewer.io.atomic import input_guard, refuse_image_name, with_sidecar, write_text_atomically
 from segviewer.io.images import read_image
 from segviewer.io.jsonfile import dumps
 from segviewer.io.labels import read_label_map, write_label_map
@@ -27,10 +27,10 @@ from segviewer.io.scribbles import read_scribbles
 from segviewer.methods.base import (
     CancelToken,
     MethodInputError,
-    get_method,
     parameter_specs,
     parse_parameter_assignments,
 )
+from segviewer.methods.registry import get_method
 from segviewer.methods.request import DEFAULT_MARGIN_MM, apply_result_to_array, build_request_from_arrays
 from segviewer.model.labels import LabelMap
 from segviewer.model.points import PointSet
@@ -74,7 +74,7 @@ def run(args) -> int:
 
     guard = input_guard(image=args.image, scribbles=args.scribbles, points=args.points, labels=args.labels,
                         model=model_files(args.model) if args.model else None)
-    guard.check_all([(output, "the label map"), (args.info, "the method's info")])
+    guard.check_all([*with_sidecar(output, "the label map", "labels"), (args.info, "the method's info")])
     if args.info:
         refuse_image_name(args.info, "the method's info")  # before the label map is written
     image = read_image(args.image)

@@ -14,7 +14,7 @@ from segviewer.evaluation.simulate import (
     simulate_points,
     simulate_scribbles,
 )
-from segviewer.io.atomic import input_guard, refuse_image_name
+from segviewer.io.atomic import input_guard, refuse_image_name, with_sidecar
 from segviewer.io.points import write_points
 from segviewer.io.scribbles import write_scribbles
 from segviewer.model.points import PointSet
@@ -50,7 +50,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     guard = input_guard(reference=args.reference)
-    guard.check_all([(args.output, "the scribbles"), (args.points, "the clicks")])
+    guard.check_all([*with_sidecar(args.output, "the scribbles", "scribbles"), (args.points, "the clicks")])
     if args.points:
         refuse_image_name(args.points, "the clicks")  # before the scribbles are written
     reference, geometry = read_label_array(args.reference)

@@ -151,6 +151,14 @@ class OutputGuard:
             seen[key] = what
 
 
+def with_sidecar(target: str | Path | None, what: str, kind: str) -> list[tuple[Path, str]]:
+    """``(target, what)`` and its JSON sidecar (``kind`` "labels" or "scribbles"), for
+    :meth:`OutputGuard.check_all`: the sidecar is an output of the command too."""
+    if target is None:
+        return []
+    return [(Path(target), what), (sidecar_path(target, kind), f"the sidecar of {what}")]
+
+
 #: Every image opened in this process (see ``segviewer.io.images.remember_source``).
 SOURCE_IMAGES = OutputGuard()
 

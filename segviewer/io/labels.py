@@ -277,12 +277,14 @@ def slicer_segment_metadata(table: LabelTable, present: list[int]) -> dict[str, 
 def write_layer_on_reference_grid(path: Path, array: np.ndarray, layer_geometry: Geometry,
                                   reference_geometry: Geometry | ImageVolume | None, what: str,
                                   protected_paths: OutputGuard | Iterable = (),
-                                  metadata: dict[str, str] | None = None) -> OutputGuard:
+                                  metadata: dict[str, str] | None = None,
+                                  sidecar: tuple[Path, str] | None = None) -> OutputGuard:
     """Write a label-like layer (labels, scribbles) with exactly the reference geometry.
 
     Refuses a layer that is not on the reference grid (nothing is written) and never
     overwrites the reference image's own file or any of ``protected_paths`` (a guard or
-    paths). Returns the guard used, for the layer's sidecar.
+    paths). ``sidecar`` (path, what) is the JSON the caller writes next: it is checked
+    first, so a refused sidecar leaves no layer without it. Returns the guard used.
     """
     protected = as_guard(protected_paths)
     if isinstance(reference_geometry, ImageVolume) and reference_geometry.path is not None:
@@ -293,6 +295,8 @@ def write_layer_on_reference_grid(path: Path, array: np.ndarray, layer_geometry:
             f"{path}: the {what} are not on the image grid "
             f"({describe_grid_difference(layer_geometry, reference)}); nothing was written")
     protected.check(path, what)  # before the grid work below allocates anything
+    if sidecar is not None:
+        protected.check(*sidecar)
     write_sitk_image(path, image_to_sitk(array, reference), what, protected, LABEL_WRITE_SUFFIXES, metadata)
     return protected
 
@@ -328,8 +332,9 @@ def write_label_map(path: str | Path, label_map: LabelMap,
     metadata = None
     if image_suffix(path) == ".seg.nrrd":
         metadata = slicer_segment_metadata(label_map.table, label_map.present_values())
+    table = (label_table_sidecar(path), "the label table") if write_table else None
     guard = write_layer_on_reference_grid(path, label_map.array, label_map.geometry, reference_geometry,
-                                          "labels", protected_paths, metadata)
-    if write_table:
-        write_label_table(label_table_sidecar(path), label_map.table, guard=guard)
+                                          "labels", protected_paths, metadata, sidecar=table)
+    if table is not None:
+        write_label_table(table[0], label_map.table, guard=guard)
     return path

@@ -64,11 +64,11 @@ def write_scribbles(path: str | Path, scribbles: Scribbles,
     plus the sidecar naming the "not annotated" value and the classes; neither over a file
     ``protected_paths`` (a guard or paths) protects."""
     path = Path(path)
+    sidecar = (scribble_sidecar(path), "the scribbles' sidecar")
     guard = write_layer_on_reference_grid(path, scribbles.array, scribbles.geometry, reference_geometry,
-                                          "scribbles", protected_paths)
-    write_text_atomically(scribble_sidecar(path),
-                          json.dumps(sidecar_content(scribbles, label_table), indent=2) + "\n",
-                          guard=guard, what="the scribbles' sidecar")
+                                          "scribbles", protected_paths, sidecar=sidecar)
+    write_text_atomically(sidecar[0], json.dumps(sidecar_content(scribbles, label_table), indent=2) + "\n",
+                          guard=guard, what=sidecar[1])
     return path
 
 

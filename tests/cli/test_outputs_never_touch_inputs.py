@@ -93,6 +93,38 @@ def test_simulate_points_onto_the_reference_is_refused(case, capsys):
                      "--points", case["reference"]], case["reference"].parent, "is the input reference")
 
 
+def test_a_label_maps_sidecar_onto_an_input_or_another_output_is_refused_before_any_output(case, capsys):
+    """``-o out.nii.gz`` also writes ``out.labels.json``: as the points it used to be written after
+    the label map (exit 2 and a label map without its table left behind); as ``--info`` or
+    ``--points`` of the same command one silently replaced the other (exit 0)."""
+    folder = case["image"].parent
+    points = shutil.copy(case["points"], folder / "out.labels.json")
+    refused(capsys, ["segment", case["image"], "--method", "threshold", "--points", points,
+                     "-o", folder / "out.nii.gz", "-q"], folder, "is the input points")
+    refused(capsys, ["segment", case["image"], "--method", "threshold", "-o", folder / "new.nii.gz",
+                     "--info", folder / "new.labels.json", "-q"], folder,
+            "given for both the sidecar of the label map and the method's info")
+    refused(capsys, ["simulate", case["reference"], "-o", folder / "s.nii.gz", "--points",
+                     folder / "s.scribbles.json"], folder, "given for both the sidecar of the scribbles and the clicks")
+    refused(capsys, ["finetune", case["image"], "--scribbles", case["scribbles"], "--model", "scratch",
+                     "--points", points, "-o", folder / "out.nii.gz"], folder, "is the input points")
+
+
+def test_converting_a_label_map_to_another_format_beside_it_shares_its_table(case, capsys):
+    """``convert --labels case.nii.gz case.nrrd``: both name their table ``case.labels.json``, the
+    input's. It used to write case.nrrd, then refuse the sidecar (exit 2, half an output)."""
+    folder = case["reference"].parent
+    sidecar = folder / "reference.labels.json"
+    sidecar.write_text(json.dumps({"format": "segviewer-label-table", "version": 1,
+                                   "labels": [{"value": 1, "name": "box", "colour": [255, 0, 0]}]}))
+    before = checksums(folder)
+    assert main(["convert", "--labels", str(case["reference"]), str(folder / "reference.nrrd")]) == 0
+    assert checksums(folder).items() >= before.items()  # every input byte-identical
+    assert (folder / "reference.nrrd").is_file()
+    from segviewer.io.labels import read_label_map
+    label_map, _ = read_label_map(folder / "reference.nrrd")
+    assert label_map.table.name_of(1) == "box"
+
 def test_finetune_entropy_onto_the_image_is_refused(case, capsys):
     refused(capsys, ["finetune", case["image"], "--scribbles", case["scribbles"], "--model", "scratch",
                      "--entropy", case["image"]], case["image"].parent, "is the source image")
@@ -228,7 +260,8 @@ def test_the_apps_save_model_never_replaces_the_model_tuning_started_from(case, 
     from segviewer.io.images import read_image
     from segviewer.io.paths import WritePathError
     from segviewer.io.scribbles import read_scribbles
-    from segviewer.methods.base import CancelToken, get_method, parse_parameter_assignments
+    from segviewer.methods.base import CancelToken, parse_parameter_assignments
+    from segviewer.methods.registry import get_method
     from segviewer.methods.request import build_request_from_arrays
 
     bundled = bundled_model_path()
