@@ -18,7 +18,6 @@ portable profile, or a test) — ``recovery/`` beside that file, else
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -26,13 +25,11 @@ from PySide6.QtCore import QObject, QSettings, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from segviewer.io.recovery import RECOVERY_ENV, Autosaver, RecoveryStore, default_recovery_root
-
-log = logging.getLogger(__name__)
+from segviewer.app.autosave import AUTOSAVE_INTERVAL_S, AutosaveWorkflow
+from segviewer.io.recovery import RECOVERY_ENV, RecoveryStore, default_recovery_root
 
 #: How often the autosave timer looks for unsaved edits (the save itself waits a minute).
 TICK_MS = 5000
-AUTOSAVE_INTERVAL_S = 60.0
 BRUSH_STEP_MM = 1.0
 
 
@@ -58,17 +55,21 @@ class EditingSupport(QObject):
         self.controller = window.controller
         self.label_panel = label_panel
         self.tool_panel = tool_panel
-        self.interval_s = float(interval_s)
-        self.store = RecoveryStore(recovery_root_for(window.settings))
-        self.autosaver: Autosaver | None = None
+        # ask_restore is looked up at each call, so tests can answer it
+        self.autosave = AutosaveWorkflow(
+            self.controller, RecoveryStore(recovery_root_for(window.settings)),
+            ask_restore=lambda snapshot: self.ask_restore(snapshot),
+            show_error=lambda title, text: window.show_error(title, text),
+            show_message=lambda text, msec: window.statusBar().showMessage(text, msec),
+            interval_s=interval_s, defer=lambda call: QTimer.singleShot(0, call))
         self.actions: list[QAction] = []
         self._install_shortcuts()
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self.tick)
         self.timer.start()
-        self.controller.session_changed.connect(self._on_session)
-        self._on_session(self.controller.session)
+        self.controller.session_changed.connect(self.autosave.session_changed)
+        self.autosave.session_changed(self.controller.session)
 
     # == shortcuts ========================================================================
     def _add(self, text: str, keys: list[str], slot, description: str, group: str = "Editing") -> QAction:
@@ -136,64 +137,29 @@ class EditingSupport(QObject):
         if self.tool_panel is not None:
             self.tool_panel.preview_interpolation()
 
-    # == autosave and recovery ================================================================
-    def _on_session(self, session) -> None:
-        if self.autosaver is not None:
-            old = self.autosaver
-            self.autosaver = None
-            try:
-                old.flush()  # the previous image's unsaved work (the user chose to leave it)
-            finally:
-                old.close()
-        if session is None:
-            return
-        self.autosaver = Autosaver(session, self.store, interval_s=self.interval_s)
-        QTimer.singleShot(0, lambda s=session: self.offer_restore(s))
+    # == autosave and recovery: the app tier's AutosaveWorkflow, with a Qt timer and dialog ======
+    @property
+    def autosaver(self):
+        return self.autosave.autosaver
+
+    @property
+    def store(self) -> RecoveryStore:
+        return self.autosave.store
 
     def tick(self) -> None:
-        saver = self.autosaver
-        if saver is None:
-            return
-        saver.tick()
-        if saver.last_error is not None:
-            self.window.statusBar().showMessage(f"Autosave failed: {saver.last_error}", 5000)
+        self.autosave.tick()
 
     def flush(self) -> None:
         """Save unsaved work now (the window calls this when it closes)."""
-        if self.autosaver is not None:
-            try:
-                snapshot = self.autosaver.flush()
-                if snapshot is not None:
-                    log.info("autosaved unsaved work to %s", snapshot.folder)
-            except Exception:  # never block quitting
-                log.exception("autosave at quit failed")
+        self.autosave.flush()
 
     def shutdown(self) -> None:
         self.timer.stop()
-        self.flush()
-        if self.autosaver is not None:
-            self.autosaver.close()
-            self.autosaver = None
+        self.autosave.shutdown()
 
     def offer_restore(self, session) -> bool:
         """If ``session``'s image has an autosaved snapshot, ask to restore it."""
-        if session is not self.controller.session:
-            return False
-        snapshot = self.store.snapshot_for(session.image)
-        if snapshot is None:
-            return False
-        answer = self.ask_restore(snapshot)
-        if answer == "restore":
-            try:
-                self.store.restore(session, snapshot)
-            except Exception as error:  # a damaged snapshot must not stop the viewer
-                self.window.show_error("Could not restore autosaved work", str(error))
-                return False
-            self.window.statusBar().showMessage(f"Restored {snapshot.describe()}", 6000)
-            return True
-        if answer == "discard":
-            self.store.discard(snapshot)
-        return False
+        return self.autosave.offer_restore(session)
 
     def ask_restore(self, snapshot) -> str:
         """"restore", "discard" or "later" (tests replace this)."""

@@ -20,6 +20,7 @@ Adding to the window (other modules)
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QPointF, QRectF, QSettings, QSize, QSizeF, Qt, QTimer, Signal
@@ -30,10 +31,9 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
                                QToolBar, QVBoxLayout, QWidget)
 
 from segviewer import __version__
+from segviewer.app.documents import CANCEL, DISCARD, POINTS, SAVE, DocumentWorkflow, FilePorts
 from segviewer.errors import SegviewerError
-from segviewer.model.labels import LabelMap
-from segviewer.model.scribbles import Scribbles
-from segviewer.model.session import LABELS, SCRIBBLES, Session
+from segviewer.model.session import LABELS, SCRIBBLES
 from segviewer.views import background, files
 from segviewer.views.controller import ViewerController
 from segviewer.views.display import CT_PRESETS
@@ -43,7 +43,6 @@ from segviewer.views.view3d import View3D
 log = logging.getLogger(__name__)
 
 APP_NAME = "segviewer"
-MAX_RECENT = 10
 VIEW_KEYS = ("axial", "sagittal", "coronal", "3d")
 #: Grid positions, as ITK-SNAP lays them out.
 GRID_POSITIONS = {"axial": (0, 0), "sagittal": (0, 1), "coronal": (1, 0), "3d": (1, 1)}
@@ -141,17 +140,14 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings or QSettings(APP_NAME, APP_NAME)
         self.controller = ViewerController(self)
+        self.documents = DocumentWorkflow(self.controller, self.settings, self._file_ports())
+        self.documents.recent.on_change = self._refresh_recent_menu
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.menus: dict[str, object] = {}
         self.docks: dict[str, QDockWidget] = {}
         self.tools: dict[str, QAction] = {}
         self.shortcuts: list[tuple[str, str, str]] = []
-        self._loading = False
-        self._load_generation = 0
-        self._saves: set = set()  # threads writing files (joined before quitting)
-        self._closing = False
-        self._edits: dict[str, int] = {}  # edits per layer since the session opened
         self._state_restored = False
 
         self.views: dict[str, QWidget] = {key: SliceView(self.controller, key)
@@ -283,16 +279,19 @@ class MainWindow(QMainWindow):
         self.open_image_action = a("&Open image…", self.open_image_dialog, QKeySequence.StandardKey.Open,
                                    "Open an image file or DICOM folder", group="File")
         self.open_dicom_action = a("Open DICOM &folder…", self.open_dicom_dialog)
-        self.open_labels_action = a("Open &labels…", self.open_labels_dialog, "Ctrl+Shift+O",
+        self.open_labels_action = a("Open &labels…", lambda: self._open_layer_dialog(LABELS, "Open labels",
+                                                                                  files.LABEL_FILTER), "Ctrl+Shift+O",
                                     "Load a label map onto the image", group="File")
         self.save_labels_action = a("&Save labels", self.save_labels, QKeySequence.StandardKey.Save,
                                     "Save the label map", group="File")
-        self.save_labels_as_action = a("Save labels &as…", self.save_labels_as, "Ctrl+Shift+S",
+        self.save_labels_as_action = a("Save labels &as…", lambda: self.documents.save_layer_as(LABELS), "Ctrl+Shift+S",
                                        group="File")
-        self.open_scribbles_action = a("Open scri&bbles…", self.open_scribbles_dialog)
-        self.save_scribbles_action = a("Save scribbles &as…", self.save_scribbles_as)
-        self.open_points_action = a("Open &points…", self.open_points_dialog)
-        self.save_points_action = a("Save points as…", self.save_points_as)
+        self.open_scribbles_action = a("Open scri&bbles…", lambda: self._open_layer_dialog(
+            SCRIBBLES, "Open scribbles", files.LABEL_FILTER))
+        self.save_scribbles_action = a("Save scribbles &as…", lambda: self.documents.save_layer_as(SCRIBBLES))
+        self.open_points_action = a("Open &points…", lambda: self._open_layer_dialog(
+            POINTS, "Open points", files.POINTS_FILTER))
+        self.save_points_action = a("Save points as…", lambda: self.documents.save_layer_as(POINTS))
         self.screenshot_action = a("Export &screenshot…", self.export_screenshot_dialog, "Ctrl+Shift+P",
                                    group="File")
         self.quit_action = a("&Quit", self.close, QKeySequence.StandardKey.Quit, group="File")
@@ -557,15 +556,7 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def recent_files(self) -> list[str]:
-        value = self.settings.value("files/recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
-
-    def _add_recent(self, path: Path) -> None:
-        entries = [str(path)] + [p for p in self.recent_files() if p != str(path)]
-        self.settings.setValue("files/recent", entries[:MAX_RECENT])
-        self._refresh_recent_menu()
+        return self.documents.recent.paths()
 
     def _refresh_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -574,88 +565,50 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(Path(path).name, lambda _=False, p=path: self.open_image(p)).setToolTip(path)
         if entries:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", self._clear_recent)
+            self.recent_menu.addAction("Clear list", self.documents.recent.clear)
         self.recent_menu.setEnabled(bool(entries))
 
-    def _clear_recent(self) -> None:
-        self.settings.setValue("files/recent", [])
-        self._refresh_recent_menu()
-
     def _last_folder(self) -> str:
-        return str(self.settings.value("files/last_folder", str(Path.home())))
+        return self.documents.last_folder()
 
-    def _remember_folder(self, path: str | Path) -> None:
-        path = Path(path)
-        self.settings.setValue("files/last_folder", str(path if path.is_dir() else path.parent))
+    # == files: the app tier's DocumentWorkflow with Qt ports =====================================
+    def _file_ports(self) -> FilePorts:
+        """Qt versions of what the file workflow asks of the window. Each looks the window's
+        method up when called, so tests can answer ``ask_save_changes`` and ``show_error``."""
+        answers = {QMessageBox.StandardButton.Save: SAVE, QMessageBox.StandardButton.Discard: DISCARD}
 
-    # == loading ===================================================================================
+        def choose_save_path(title: str, suggestion: Path, file_filter: str) -> Path | None:
+            path, _ = QFileDialog.getSaveFileName(self, title, str(suggestion), file_filter)
+            return Path(path) if path else None
+
+        return FilePorts(
+            ask_save_changes=lambda text: answers.get(self.ask_save_changes(text), CANCEL),
+            choose_save_path=choose_save_path,
+            show_error=lambda title, text: self.show_error(title, text),
+            show_message=lambda text, msec: self.statusBar().showMessage(text, msec),
+            set_progress=lambda fraction, text: self.progress.set_progress(fraction, text),
+            finish_progress=lambda text: self.progress.finish(text),
+            run_in_background=lambda function, done, failed, name: background.run_in_thread(
+                function, done, failed, name=name),
+            busy=self._wait_cursor,
+            session_loaded=lambda session: self.session_loaded.emit(),
+            paths_changed=self._update_title)
+
+    @contextmanager
+    def _wait_cursor(self):
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            yield
+        finally:
+            QApplication.restoreOverrideCursor()
+
     def load(self, image: str | Path, labels: str | Path | None = None, scribbles: str | Path | None = None,
              points: str | Path | None = None, block: bool = False) -> None:
-        """Open ``image`` (and optional layers) as a new session, read on a worker thread.
-
-        Errors are shown in a message box; the current session stays open. ``block=True``
-        reads on the calling thread and raises :class:`SegviewerError` instead (command-line
-        screenshots, tests).
-        """
-        self._load_generation += 1
-        generation = self._load_generation
-
-        def read() -> Session:
-            volume = files.open_image(image)
-            geometry = volume.geometry
-            notes = [volume.metadata.get("message", "")]  # e.g. NaN voxels, a duplicate DICOM slice
-            label_map = scribble_layer = None
-            if labels:
-                label_map, note = files.read_labels(labels, geometry)
-                notes.append(note)
-            if scribbles:
-                scribble_layer, note = files.read_scribbles(scribbles, geometry)
-                notes.append(note)
-            point_set = files.read_points(points) if points else None
-            session = Session(volume, label_map, scribble_layer, point_set)
-            session.load_notes = [n for n in notes if n]
-            session.labels_path = Path(labels) if labels else None
-            session.scribbles_path = Path(scribbles) if scribbles else None
-            session.points_path = Path(points) if points else None
-            volume.intensity_range  # computed here, off the GUI thread
-            return session
-
-        def done(session: Session) -> None:
-            if generation != self._load_generation:
-                return  # a newer open superseded this one
-            self._loading = False
-            self.progress.finish("")
-            self._add_recent(Path(image))
-            self._remember_folder(image)
-            self.controller.set_session(session)
-            notes = "; ".join(getattr(session, "load_notes", []))
-            self.statusBar().showMessage(f"Opened {Path(image).name}" + (f" ({notes})" if notes else ""),
-                                         8000 if notes else 4000)
-            self.session_loaded.emit()
-
-        def failed(error, text) -> None:
-            if generation != self._load_generation:
-                return
-            self._loading = False
-            self.progress.finish("")
-            self.show_error("Could not open the image", _message_of(error, text))
-
-        self._loading = True
-        self.progress.set_progress(-1, f"Opening {Path(image).name}…")
-        if block:
-            try:
-                session = read()
-            except SegviewerError:
-                self._loading = False
-                self.progress.finish("")
-                raise
-            done(session)
-        else:
-            background.run_in_thread(read, done, failed, name="segviewer-open")
+        """Open ``image`` (and optional layers): :meth:`DocumentWorkflow.load`."""
+        self.documents.load(image, labels, scribbles, points, block=block)
 
     def open_image(self, path: str | Path) -> None:
-        if self._confirm_discard("open another image"):
-            self.load(path)
+        self.documents.open_image(path)
 
     def open_image_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open image", self._last_folder(), files.IMAGE_FILTER)
@@ -667,177 +620,17 @@ class MainWindow(QMainWindow):
         if path:
             self.open_image(path)
 
-    def _load_layer(self, kind: str, path: str | Path) -> None:
-        """Read labels / scribbles / points for the open image on a worker thread."""
-        session = self.controller.session
-        if session is None:
-            self.show_error("No image", "Open an image before loading labels, scribbles or points.")
-            return
-        geometry = session.geometry
-        readers = {"labels": lambda: files.read_labels(path, geometry),
-                   "scribbles": lambda: files.read_scribbles(path, geometry),
-                   "points": lambda: (files.read_points(path), "")}
-
-        def done(result) -> None:
-            layer, note = result
-            self.progress.finish("")
-            current = self.controller.session
-            if current is not session:
-                return  # the image changed meanwhile
-            if kind == "labels":
-                self.controller.replace_label_map(layer, f"Load {Path(path).name}")
-                current.labels_path = Path(path)
-                current.mark_saved(LABELS)
-            elif kind == "scribbles":
-                _load_scribbles(current, layer, f"Load {Path(path).name}")
-                current.scribbles_path = Path(path)
-                current.mark_saved(SCRIBBLES)
-            else:
-                current.replace_points(layer)
-                current.points_path = Path(path)
-            self._remember_folder(path)
-            self.statusBar().showMessage(f"Loaded {kind} from {Path(path).name}" + (f" ({note})" if note else ""),
-                                         8000 if note else 4000)
-
-        def failed(error, text) -> None:
-            self.progress.finish("")
-            self.show_error(f"Could not load {kind}", _message_of(error, text))
-
-        self.progress.set_progress(-1, f"Reading {Path(path).name}…")
-        background.run_in_thread(readers[kind], done, failed, name=f"segviewer-read-{kind}")
-
-    def open_labels_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open labels", self._last_folder(), files.LABEL_FILTER)
+    def _open_layer_dialog(self, kind: str, title: str, file_filter: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, title, self._last_folder(), file_filter)
         if path:
-            self._load_layer("labels", path)
+            self.documents.load_layer(kind, path)
 
-    def open_scribbles_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open scribbles", self._last_folder(), files.LABEL_FILTER)
-        if path:
-            self._load_layer("scribbles", path)
-
-    def open_points_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open points", self._last_folder(), files.POINTS_FILTER)
-        if path:
-            self._load_layer("points", path)
-
-    # == saving ======================================================================================
     def save_labels(self) -> bool:
-        session = self.controller.session
-        if session is None:
-            return False
-        if session.labels_path is None or _same_file(session.labels_path, session.image.path):
-            return self.save_labels_as()
-        return self._save_layer("labels", session.labels_path, block=self._closing)
-
-    def save_labels_as(self) -> bool:
-        session = self.controller.session
-        if session is None:
-            return False
-        suggestion = session.labels_path or Path(self._last_folder()) / _default_name(session, "labels")
-        path, _ = QFileDialog.getSaveFileName(self, "Save labels", str(suggestion), files.LABEL_FILTER)
-        return bool(path) and self._save_layer("labels", Path(path), block=self._closing)
-
-    def save_scribbles_as(self) -> bool:
-        session = self.controller.session
-        if session is None:
-            return False
-        suggestion = session.scribbles_path or Path(self._last_folder()) / _default_name(session, "scribbles")
-        path, _ = QFileDialog.getSaveFileName(self, "Save scribbles", str(suggestion), files.LABEL_FILTER)
-        return bool(path) and self._save_layer("scribbles", Path(path), block=self._closing)
-
-    def save_points_as(self) -> bool:
-        session = self.controller.session
-        if session is None:
-            return False
-        suggestion = session.points_path or Path(self._last_folder()) / _default_name(session, "points", ".json")
-        path, _ = QFileDialog.getSaveFileName(self, "Save points", str(suggestion), files.POINTS_FILTER)
-        return bool(path) and self._save_layer("points", Path(path), block=self._closing)
+        return self.documents.save_labels()
 
     def _save_layer(self, kind: str, path: Path, block: bool = True) -> bool:
-        """Write one layer ("labels", "scribbles" or "points") to ``path``.
-
-        The layer is snapshotted on the GUI thread (one memory copy) and written on a worker
-        thread when ``block`` is False, so a large compressed file never freezes the window;
-        it is marked saved only if nothing changed meanwhile. ``block=True`` (closing, tests)
-        writes before returning. Returns False when refused or (blocking) failed.
-        """
-        session = self.controller.session
-        if session is None:
-            return False
-        path = Path(path)
-        if _same_file(path, session.image.path):
-            self.show_error("Not saved", "Refusing to overwrite the source image; choose another name.")
-            return False
-        layer = {"labels": LABELS, "scribbles": SCRIBBLES}.get(kind, "points")
-        guard = files.session_guard(session, kind)  # the image and the other layers' files
-        if kind == "labels":
-            snapshot = LabelMap(session.labels.array.copy(), session.geometry, session.label_table.copy())
-            write = lambda: files.write_labels(path, snapshot, session.image, guard)  # noqa: E731
-        elif kind == "scribbles":
-            snapshot = Scribbles(session.scribbles.array.copy(), session.geometry)
-            table = session.label_table.copy()
-            write = lambda: files.write_scribbles(path, snapshot, session.image, table, guard)  # noqa: E731
-        else:
-            snapshot = session.points.copy()
-            write = lambda: files.write_points(path, snapshot, guard=guard)  # noqa: E731
-        edits_at_snapshot = self._edits.get(layer, 0)
-
-        def done(_result=None) -> None:
-            self.progress.finish("")
-            if kind == "labels":
-                session.labels_path = path
-            elif kind == "scribbles":
-                session.scribbles_path = path
-            else:
-                session.points_path = path
-            if self.controller.session is session and self._edits.get(layer, 0) == edits_at_snapshot:
-                session.mark_saved(layer)
-            self._remember_folder(path)
-            self._update_title()
-            self.statusBar().showMessage(f"Saved {kind} to {path}", 5000)
-
-        def failed(error, text) -> None:
-            self.progress.finish("")
-            self.show_error(f"Could not save {kind}", _message_of(error, text))
-
-        self.progress.set_progress(-1, f"Saving {kind} to {path.name}…")
-        if not block:
-            self._saves = {t for t in self._saves if t.is_alive()}
-            self._saves.add(background.run_in_thread(write, done, failed, name=f"segviewer-save-{kind}"))
-            return True
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            write()
-        except Exception as error:  # noqa: BLE001 - reported to the user, never a traceback
-            failed(error, "")
-            return False
-        finally:
-            QApplication.restoreOverrideCursor()
-        done()
-        return True
-
-    def _confirm_discard(self, what: str) -> bool:
-        """Ask before ``what`` when there is unsaved work; True to go ahead."""
-        session = self.controller.session
-        if session is None or not session.is_dirty:
-            return True
-        unsaved = [name for name in (LABELS, SCRIBBLES, "points") if session.layer_dirty(name)]
-        answer = self.ask_save_changes(f"Unsaved {', '.join(unsaved)}. Save before you {what}?")
-        if answer == QMessageBox.StandardButton.Cancel:
-            return False
-        if answer == QMessageBox.StandardButton.Save:
-            self._closing = True  # save before going on: blocking writes
-            savers = {LABELS: self.save_labels,
-                      SCRIBBLES: lambda: (self._save_layer("scribbles", session.scribbles_path)
-                                          if session.scribbles_path else self.save_scribbles_as()),
-                      "points": lambda: (self._save_layer("points", session.points_path)
-                                         if session.points_path else self.save_points_as())}
-            try:
-                return all(savers[name]() for name in unsaved)
-            finally:
-                self._closing = False
-        return True
+        """Write one layer to ``path``: :meth:`DocumentWorkflow.save_layer`."""
+        return self.documents.save_layer(kind, path, block=block)
 
     def ask_save_changes(self, text: str):
         """Save / Discard / Cancel (a separate method so tests can answer it)."""
@@ -904,16 +697,16 @@ class MainWindow(QMainWindow):
         self.redo_action.setText(f"&Redo {history.redo_description}" if can_redo else "&Redo")
 
     def _on_labels_edited(self, _box) -> None:
-        self._edits[LABELS] = self._edits.get(LABELS, 0) + 1
+        self.documents.note_edit(LABELS)
         self._update_undo_actions()
         self._update_status()
 
     def _on_scribbles_edited(self, _box) -> None:
-        self._edits[SCRIBBLES] = self._edits.get(SCRIBBLES, 0) + 1
+        self.documents.note_edit(SCRIBBLES)
         self._update_undo_actions()
 
     def _on_points_edited(self) -> None:
-        self._edits["points"] = self._edits.get("points", 0) + 1
+        self.documents.note_edit(POINTS)
 
     # == view state ======================================================================================
     def toggle_maximise(self, key: str) -> None:
@@ -963,7 +756,7 @@ class MainWindow(QMainWindow):
                        self.open_scribbles_action, self.save_scribbles_action, self.open_points_action,
                        self.save_points_action, self.screenshot_action):
             action.setEnabled(has)
-        self._edits = {}
+        self.documents.session_changed()
         self._update_undo_actions()
         self._update_title()
         self._update_status()
@@ -1048,19 +841,8 @@ class MainWindow(QMainWindow):
             self.open_paths(paths)
 
     def open_paths(self, paths: list[Path]) -> None:
-        """Open dropped files: an image first (a folder is a DICOM series), then layers onto it."""
-        images = [p for p in paths if p.is_dir() or files.guess_kind(p) == "image"]
-        layers = [p for p in paths if p not in images]
-        if self.controller.session is None and not images and layers:
-            images, layers = layers[:1], layers[1:]
-        if images:
-            if not self._confirm_discard("open another image"):
-                return
-            kinds = {files.guess_kind(p): p for p in layers}
-            self.load(images[0], kinds.get("labels"), kinds.get("scribbles"), kinds.get("points"))
-            return
-        for path in layers:
-            self._load_layer(files.guess_kind(path), path)
+        """Open dropped files: :meth:`DocumentWorkflow.open_paths`."""
+        self.documents.open_paths(paths)
 
     def keyPressEvent(self, event) -> None:
         # Esc that no widget took (focus in a panel): the same as Esc in a slice view.
@@ -1071,61 +853,15 @@ class MainWindow(QMainWindow):
         super().keyPressEvent(event)
 
     def closeEvent(self, event) -> None:
-        if not self._confirm_discard("quit"):
+        if not self.documents.confirm_discard("quit"):
             event.ignore()
             return
         self.editing.shutdown()  # autosave whatever is still unsaved
         self.save_settings()
         self.view3d.close_vtk()
         # A save still being written must finish: quitting would lose it.
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            for thread in list(self._saves):
-                thread.join()
-        finally:
-            QApplication.restoreOverrideCursor()
+        with self._wait_cursor():
+            self.documents.wait_for_saves()
         background.wait_all(timeout=5.0)
         event.accept()
 
-
-def _load_scribbles(session: Session, scribbles, description: str) -> None:
-    """Replace the session's scribbles with a loaded layer as one undo step."""
-    import numpy as np
-
-    from segviewer.model.geometry import full_box
-
-    array = scribbles.array
-    if array.dtype == np.uint16 and session.scribbles.array.dtype == np.uint8:
-        session.scribbles.widen_if_needed(np.iinfo(np.uint8).max)
-    elif array.dtype == np.uint8 and session.scribbles.array.dtype == np.uint16:
-        wide = array.astype(np.uint16)
-        wide[array == scribbles.unannotated] = np.iinfo(np.uint16).max
-        array = wide
-    session.apply_layer_crop(SCRIBBLES, full_box(session.geometry.shape), array, description)
-
-
-def _message_of(error: BaseException, text: str) -> str:
-    if isinstance(error, SegviewerError):
-        return str(error)
-    if isinstance(error, (OSError, ValueError, RuntimeError)):
-        return f"{type(error).__name__}: {error}"
-    log.error("unexpected error:\n%s", text)
-    return f"Unexpected {type(error).__name__}: {error} (details in the log)"
-
-
-def _same_file(a: Path | None, b: Path | None) -> bool:
-    if a is None or b is None:
-        return False
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return False
-
-
-def _default_name(session: Session, kind: str, suffix: str = ".nii.gz") -> str:
-    stem = session.image.name
-    for ending in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".gipl.gz", ".gipl"):
-        if stem.lower().endswith(ending):
-            stem = stem[: -len(ending)]
-            break
-    return f"{stem}_{kind}{suffix}"
