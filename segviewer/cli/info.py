@@ -36,10 +36,13 @@ def describe(volume) -> dict:
         "oblique": bool(geometry.is_oblique()),
         "dtype": str(array.dtype),
         "memory": format_bytes(array.nbytes),
-        "intensity_range": list(volume.intensity_range),
+        "intensity_range": None,
     }
+    non_finite = 0
     if np.issubdtype(array.dtype, np.floating):
-        info["non_finite_voxels"] = volume.metadata.get("non_finite_voxels", volume.count_non_finite())
+        non_finite = info["non_finite_voxels"] = volume.metadata.get("non_finite_voxels", volume.count_non_finite())
+    if non_finite < array.size:  # an all-NaN volume has no range (not the "0 .. 0" of no finite voxel)
+        info["intensity_range"] = list(volume.intensity_range)
     for key in ("series_uid", "series_description", "modality"):
         if volume.metadata.get(key):
             info[key] = volume.metadata[key]
@@ -63,7 +66,7 @@ def _text(info: dict) -> str:
         elif key == "size":
             value = " x ".join(str(v) for v in value) + " (i, j, k)"
         elif key == "intensity_range":
-            value = f"{value[0]:g} .. {value[1]:g}"
+            value = f"{value[0]:g} .. {value[1]:g}" if value else "none: every voxel is NaN or infinite"
         lines.append(f"{key:18s} {value}")
     series = info.get("series")
     if series:

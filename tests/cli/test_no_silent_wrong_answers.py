@@ -77,6 +77,16 @@ def test_info_reports_non_finite_voxels(capsys, nan_case):
     assert code == 0 and info["non_finite_voxels"] == 4 and "treated as missing data" in info["note"]
 
 
+def test_info_on_an_image_of_nan_only_has_no_intensity_range(capsys, tmp_path):
+    """It used to say "intensity_range 0 .. 0" after numpy's "All-NaN slice" warning on stderr."""
+    sitk.WriteImage(sitk.GetImageFromArray(np.full((4, 5, 6), np.nan, np.float32)), str(tmp_path / "nan.nrrd"))
+    code, out, err = run_cli(capsys, "info", tmp_path / "nan.nrrd", "--json")
+    assert code == 0 and err == ""
+    assert _strict_json(out)["intensity_range"] is None
+    code, out, err = run_cli(capsys, "info", tmp_path / "nan.nrrd")
+    assert code == 0 and err == "" and "none: every voxel is NaN or infinite" in out
+
+
 @pytest.mark.parametrize("method", ["graphcut", "watershed"])
 def test_segment_on_nan_image_leaves_missing_voxels_unlabelled(capsys, nan_case, method):
     folder, missing = nan_case
