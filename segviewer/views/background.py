@@ -14,7 +14,7 @@ import threading
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +91,13 @@ def wait_all(timeout: float = 10.0) -> bool:
     for thread in running_threads():
         thread.join(timeout)
     return not running_threads()
+
+
+def single_shot_timer(parent: QObject, interval_ms: int, callback: Callable[[], None]) -> QTimer:
+    """A Qt single-shot timer calling ``callback`` on the GUI thread: the window's
+    :data:`segviewer.app.scheduling.TimerFactory` (with ``parent`` bound)."""
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(callback)
+    return timer

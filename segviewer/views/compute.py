@@ -6,10 +6,10 @@ every event is re-emitted through a queued Qt signal, so everything below runs o
 thread: the preview layer is set through the viewer controller, Apply writes it as ONE undo
 step, Cancel drops it, progress goes to the status bar and the job list.
 
-Auto-update: after a scribble or point edit, a single-shot timer (``DEBOUNCE_MS``) is
-restarted; when it fires (and no stroke is in progress) the active method reruns on the
-current scribbles. A newer run supersedes an older one (latest wins), so a result never
-belongs to stale scribbles.
+Auto-update (:class:`segviewer.app.scheduling.AutoRerun`, on a Qt timer): after a scribble or
+point edit, a single-shot timer (``DEBOUNCE_MS``) is restarted; when it fires (and no stroke is
+in progress) the active method reruns on the current scribbles. A newer run supersedes an older
+one (latest wins), so a result never belongs to stale scribbles.
 
 Nothing here blocks the GUI thread: building a request crops views and copies the (small)
 scribble and label crops; the method runs on the worker (GIL-bound ones in a helper process).
@@ -35,16 +35,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from segviewer.app.scheduling import AutoRerun
 from segviewer.errors import SegviewerError
 from segviewer.methods.base import Method, MethodResult
 from segviewer.methods.request import DEFAULT_MARGIN_MM, build_request
+from segviewer.views import background
 from segviewer.views.controller import ViewerController
 from segviewer.workers.runner import CANCELLED, FAILED, FINISHED, ComputeWorker, Job, JobEvent
 
 log = logging.getLogger(__name__)
 
-#: Quiet time after the last scribble edit before an automatic rerun.
-DEBOUNCE_MS = 300
 #: Jobs kept in the job list.
 JOB_HISTORY = 50
 PREVIEW_KEY = "preview"
@@ -81,20 +81,18 @@ class ComputeController(QObject):
         self.latest: Job | None = None
         self.last_result: MethodResult | None = None
         self.last_settings: RunSettings | None = None
-        self.auto_update = False
-        #: Called on the GUI thread to get the panel's current settings for auto-update.
-        self.settings_provider: Callable[[], RunSettings | None] | None = None
+        self.rerun = AutoRerun(lambda ms, call: background.single_shot_timer(self, ms, call), self.run,
+                               has_session=lambda: controller.session is not None,
+                               # a stroke in progress: rerun at its end
+                               is_drawing=lambda: bool(getattr(controller, "_tool_active", False)),
+                               report=controller.message.emit)
         self._busy = False
         #: the run asked to stop: only its final "cancelled" partial may still show
         self._stopping: Job | None = None
         self._kept_on_stop = False
         self._from_worker.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(DEBOUNCE_MS)
-        self._debounce.timeout.connect(self._auto_run)
-        controller.scribbles_changed.connect(self._on_prompts_edited)
-        controller.points_changed.connect(self._on_prompts_edited)
+        controller.scribbles_changed.connect(lambda *_args: self.schedule())
+        controller.points_changed.connect(lambda *_args: self.schedule())
         controller.session_changed.connect(self._on_session)
         app = QApplication.instance()
         if app is not None:
@@ -114,7 +112,7 @@ class ComputeController(QObject):
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Stop the worker thread and its helper process (window closed, app quitting)."""
-        self._debounce.stop()
+        self.rerun.stop()
         worker, self._worker = self._worker, None
         ok = worker.shutdown(timeout) if worker is not None else True
         self._set_busy(False)
@@ -166,7 +164,7 @@ class ComputeController(QObject):
         ``info["cancelled"]`` (fine-tuning: stop after the current step): that prediction
         stays as the preview, so it can still be applied (stop / continue). Otherwise, and
         when nothing is running, the preview is dropped."""
-        self._debounce.stop()
+        self.rerun.stop()
         running = self._busy and self.latest is not None and not self.latest.done
         if self._worker is not None:
             self._worker.cancel_all(PREVIEW_KEY)
@@ -197,37 +195,29 @@ class ComputeController(QObject):
             self._busy = busy
             self.busy_changed.emit(busy)
 
-    # -- auto-update -----------------------------------------------------------------------
-    def set_auto_update(self, on: bool) -> None:
-        self.auto_update = bool(on)
-        if not on:
-            self._debounce.stop()
+    # -- auto-update: the app tier's AutoRerun -------------------------------------------------
+    @property
+    def auto_update(self) -> bool:
+        return self.rerun.enabled
 
-    def _on_prompts_edited(self, *_args) -> None:
-        if self.auto_update and self.settings_provider is not None:
-            self._debounce.start()
+    @property
+    def settings_provider(self) -> Callable[[], RunSettings | None] | None:
+        """Called on the GUI thread to get the panel's current settings for auto-update."""
+        return self.rerun.settings_provider
+
+    @settings_provider.setter
+    def settings_provider(self, provider: Callable[[], RunSettings | None] | None) -> None:
+        self.rerun.settings_provider = provider
+
+    def set_auto_update(self, on: bool) -> None:
+        self.rerun.set_enabled(on)
 
     def schedule(self) -> None:
-        """Rerun soon (debounced) when auto-update is on: a parameter changed."""
-        if self.auto_update and self.settings_provider is not None:
-            self._debounce.start()
-
-    def _auto_run(self) -> None:
-        if self.controller.session is None or self.settings_provider is None:
-            return
-        if getattr(self.controller, "_tool_active", False):
-            self._debounce.start()  # still drawing: wait for the end of the stroke
-            return
-        settings = self.settings_provider()
-        if settings is None:
-            return
-        try:
-            self.run(settings)
-        except SegviewerError as error:  # e.g. scribbles of one class only so far
-            self.controller.message.emit(str(error))
+        """Rerun soon (debounced) when auto-update is on: a prompt or a parameter changed."""
+        self.rerun.schedule()
 
     def _on_session(self, _session) -> None:
-        self._debounce.stop()
+        self.rerun.stop()
         if self._worker is not None:
             self._worker.cancel_all()
         self.last_result = None
