@@ -92,7 +92,7 @@ def hippocampus_cases(limit: int = HIPPOCAMPUS_CASES) -> list[tuple[str, np.ndar
 def ours(image, geometry, reference) -> dict:
     """Our graph cut with its defaults, first interaction of the simulated user."""
     from segviewer.evaluation.interactive import run_case
-    from segviewer.methods.base import get_method
+    from segviewer.methods.registry import get_method
 
     run = run_case(get_method(METHOD), image, geometry, reference, slices=SLICES, seed=SEED, max_interactions=1)
     first = run.rounds[0]

@@ -82,7 +82,8 @@ def tiled_ct_case(depth: int = 300, slices=(130, 150, 170), structure: int = 1):
 
 # -- helpers ---------------------------------------------------------------------------------------
 def _run_method(name, image, geometry, scribbles, params=None, **kw):
-    from segviewer.methods.base import CancelToken, get_method, no_progress
+    from segviewer.methods.base import CancelToken, no_progress
+    from segviewer.methods.registry import get_method
     from segviewer.methods.request import build_request_from_arrays
 
     method = get_method(name)
@@ -133,7 +134,7 @@ def preview_rows(quick: bool) -> list[Row]:
 def worker_row(image, geometry, scribbles, repeat) -> Row:
     """Scribbles → preview as the GUI does it: request on the calling thread, the graph cut
     on the worker, PyMaxflow in the warm helper process, the result back."""
-    from segviewer.methods.base import get_method
+    from segviewer.methods.registry import get_method
     from segviewer.methods.request import build_request_from_arrays
     from segviewer.workers.runner import ComputeWorker
 
@@ -191,7 +192,7 @@ def solver_rows(quick: bool) -> list[Row]:
     import maxflow
 
     from segviewer.methods import graphcut as G
-    from segviewer.methods.base import get_method
+    from segviewer.methods.registry import get_method
     from segviewer.methods.request import build_request_from_arrays
 
     case = spleen_case()

@@ -174,7 +174,7 @@ def spleen_case(seed: int = 0):
 
 def scratch_vs_graphcut(image, ref, scribbles, labels, params: FinetuneParameters | None = None) -> dict:
     """The graph cut and the online learner from scratch on the same scribbles and ROI."""
-    from segviewer.methods.base import get_method
+    from segviewer.methods.registry import get_method
     from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
 
     out = {}

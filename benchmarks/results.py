@@ -67,7 +67,7 @@ UNET_DATASET = Dataset("hippocampus_val", "hippocampus, whole validation split",
 
 
 def scribble_methods() -> list[str]:
-    from segviewer.methods.base import registered_methods
+    from segviewer.methods.registry import registered_methods
 
     return sorted(name for name, cls in registered_methods().items() if "scribbles" in cls.requires)
 
@@ -78,7 +78,8 @@ def evaluate_method(method_name: str, dataset: Dataset, max_interactions: int, n
     from segviewer.errors import SegviewerError
     from segviewer.evaluation.cases import find_cases, read_case, select_cases
     from segviewer.evaluation.interactive import CaseRun, run_case, summarize
-    from segviewer.methods.base import get_method, parse_parameter_assignments
+    from segviewer.methods.base import parse_parameter_assignments
+    from segviewer.methods.registry import get_method
 
     assignments = PARAMETER_OVERRIDES.get((method_name, dataset.key), [])
     params = parse_parameter_assignments(get_method(method_name).Parameters, assignments) if assignments else None
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     quality: list[dict] = []
     notes: list[str] = []
     if not args.skip_quality:
-        from segviewer.methods.base import registered_methods
+        from segviewer.methods.registry import registered_methods
 
         methods = args.methods.split(",") if args.methods else scribble_methods()
         interactions = 1 if args.quick else args.max_interactions

@@ -29,9 +29,9 @@ from segviewer.evaluation.metrics import json_safe
 from segviewer.io.atomic import write_text_atomically
 from segviewer.methods.base import (
     MethodInputError,
-    get_method,
     parse_parameter_assignments,
 )
+from segviewer.methods.registry import get_method
 
 NAME = "bench"
 HELP = "benchmarks: 'bench interactive' runs a simulated user against a method over a set of cases"

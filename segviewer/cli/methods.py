@@ -1,11 +1,13 @@
-"""``segviewer methods [--json]``: the registered methods with their parameters and defaults."""
+"""``segviewer methods [--json]``: the registered methods with their parameters and defaults,
+and the built-in methods that could not be loaded, each with the reason."""
 
 from __future__ import annotations
 
 import math
 
 from segviewer.io.jsonfile import dumps
-from segviewer.methods.base import parameter_specs, registered_methods
+from segviewer.methods.base import parameter_specs
+from segviewer.methods.registry import registered_methods, unavailable_methods
 
 NAME = "methods"
 HELP = "list the segmentation methods with their parameters and defaults"
@@ -31,7 +33,11 @@ def describe() -> list[dict]:
             "parameters": [{"name": s.name, "type": s.type.__name__, "default": _default_text(s.default),
                             "help": s.help, "min": s.minimum, "max": s.maximum,
                             "choices": list(s.choices) if s.choices else None} for s in specs],
+            "unavailable": None,
         })
+    for name, reason in sorted(unavailable_methods().items()):
+        methods.append({"name": name, "title": "", "description": "", "needs": [], "default_roi": None,
+                        "parameters": [], "unavailable": reason})
     return methods
 
 
@@ -41,6 +47,10 @@ def run(args) -> int:
         print(dumps(methods, indent=2))
         return 0
     for method in methods:
+        if method["unavailable"]:
+            print(f"{method['name']}  —  unavailable: {method['unavailable']}")
+            print()
+            continue
         needs = " or ".join(method["needs"]) if method["needs"] else "nothing"
         print(f"{method['name']}  —  {method['title']}  (needs {needs}; default ROI: {method['default_roi']})")
         print(f"    {method['description']}")

@@ -147,6 +147,20 @@ class Method:
         return self.Parameters()
 
 
+class TrainableMethod(Method):
+    """A method that learns from the user while it runs and keeps what it learned between
+    runs (fine-tuning). The GUI offers "reset" and "save model" for these, and only these."""
+
+    def reset(self) -> None:
+        """Forget what was learned: the next run starts afresh."""
+        raise NotImplementedError
+
+    def save_model(self, path, guard=None) -> object:
+        """Write what was learned as a model the methods can load again, never over a file
+        ``guard`` (an :class:`~segviewer.io.atomic.OutputGuard`) protects."""
+        raise NotImplementedError
+
+
 # -- parameters <-> GUI and CLI ---------------------------------------------------------
 @dataclass(frozen=True)
 class ParameterSpec:
@@ -246,34 +260,6 @@ def parse_parameter_assignments(parameters_class: type, assignments: list[str]):
             raise MethodInputError(f"unknown parameter {key!r}; known: {', '.join(specs) or 'none'}")
         values[key] = validate_parameter(specs[key], _convert(specs[key], text))
     return parameters_class(**values)
-
-
-# -- the registry -----------------------------------------------------------------------
-_REGISTRY: dict[str, type[Method]] = {}
-
-
-def register(method_class: type[Method]) -> type[Method]:
-    """Add a method class to the registry (usable as a decorator)."""
-    if not method_class.name:
-        raise ValueError(f"{method_class.__name__} has no name")
-    if method_class.name in _REGISTRY and _REGISTRY[method_class.name] is not method_class:
-        raise ValueError(f"a method named {method_class.name!r} is already registered")
-    _REGISTRY[method_class.name] = method_class
-    return method_class
-
-
-def registered_methods() -> dict[str, type[Method]]:
-    """Every registered method by name (the built-ins are registered on first use)."""
-    from segviewer.methods import registry  # noqa: F401  (explicit registration lives there)
-
-    return dict(_REGISTRY)
-
-
-def get_method(name: str) -> Method:
-    methods = registered_methods()
-    if name not in methods:
-        raise MethodInputError(f"unknown method {name!r}; available: {', '.join(sorted(methods))}")
-    return methods[name]()
 
 
 ProgressFunction = Callable[[float, str], None]

@@ -148,3 +148,47 @@ def seeds_with_points(request: MethodRequest, radius_mm: float = 1.5) -> tuple[n
     if not np.any(seeds != unannotated):
         return None
     return seeds, unannotated
+
+
+#: Connectivity (6, 18 or 26 neighbours) -> the rank of SciPy's 3D binary structure.
+_CONNECTIVITY_RANK = {6: 1, 18: 2, 26: 3}
+
+
+def keep_scribbled_components(labels: np.ndarray, seeds: np.ndarray, connectivity: int,
+                              background: int = 0) -> np.ndarray:
+    """``labels`` with every connected part of a value that holds none of that value's
+    ``seeds`` set to ``background``.
+
+    ``seeds`` has the shape of ``labels`` and holds, where the user marked a voxel, the value
+    marked there (any other number elsewhere). Parts are connected through ``connectivity``
+    (6, 18 or 26) neighbours. A value with no seed anywhere is left whole: there is nothing
+    to tell its parts apart. Returns ``labels`` itself when nothing changes, else a copy.
+
+    Why: a learned or intensity-driven result also claims look-alike tissue far from every
+    stroke (another organ of the same density); what the user marked is the anchor.
+    """
+    from scipy import ndimage
+
+    if connectivity not in _CONNECTIVITY_RANK:
+        raise ValueError(f"connectivity must be 6, 18 or 26, not {connectivity!r}")
+    structure = ndimage.generate_binary_structure(3, _CONNECTIVITY_RANK[connectivity])
+    out = labels
+    for value in np.unique(labels):
+        if value == background:
+            continue
+        marked = seeds == value
+        if not marked.any():
+            continue
+        mask = labels == value
+        seeded_voxels = mask & marked
+        components, count = ndimage.label(mask, structure=structure)
+        if count <= 1 and seeded_voxels.any():
+            continue  # one part, and it holds a seed
+        keep = np.zeros(count + 1, dtype=bool)
+        keep[np.unique(components[seeded_voxels])] = True
+        keep[0] = False
+        drop = mask & ~keep[components]
+        if drop.any():
+            out = out.copy() if out is labels else out
+            out[drop] = background
+    return out

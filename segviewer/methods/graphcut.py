@@ -55,9 +55,8 @@ from segviewer.methods.base import (
     Progress,
     no_progress,
     param,
-    register,
 )
-from segviewer.methods.common import claim_mask, label_dtype, normalise, require_seeds
+from segviewer.methods.common import claim_mask, keep_scribbled_components, label_dtype, normalise, require_seeds
 
 #: Cost that stands for "impossible" (hard constraints); finite so sums stay finite.
 HARD = 1e9
@@ -479,34 +478,6 @@ def apply_hard(costs: np.ndarray, hard: np.ndarray) -> None:
             costs[other][pick] = 0.0 if other == c else HARD
 
 
-def keep_scribbled_components(labels: np.ndarray, hard: np.ndarray, classes: list[int]) -> np.ndarray:
-    """Parts of each label not connected (26-neighbourhood) to a scribble of that label go to
-    the background class (nothing changes when background is not one of the classes)."""
-    if 0 not in classes:
-        return labels
-    background = classes.index(0)
-    structure = np.ones((3, 3, 3), dtype=bool)
-    out = labels
-    for index, value in enumerate(classes):
-        if value == 0:
-            continue
-        mask = labels == index
-        if not mask.any():
-            continue
-        components, count = ndimage.label(mask, structure=structure)
-        if count <= 1 and np.any(hard[mask] == index):
-            continue
-        seeded = np.unique(components[(hard == index) & mask])
-        keep = np.zeros(count + 1, dtype=bool)
-        keep[seeded] = True
-        keep[0] = False
-        drop = mask & ~keep[components]
-        if drop.any():
-            out = out.copy() if out is labels else out
-            out[drop] = background
-    return out
-
-
 # -- the whole method, on arrays ------------------------------------------------------------------
 def graph_cut(image: np.ndarray, scribbles: np.ndarray, spacing, params: GraphCutParameters | None = None,
               unannotated: int = 255, border_background: bool = False,
@@ -561,7 +532,8 @@ def graph_cut(image: np.ndarray, scribbles: np.ndarray, spacing, params: GraphCu
     cancel.raise_if_cancelled()
     if params.keep_connected:
         progress(0.9, "keeping the parts connected to scribbles")
-        labels = keep_scribbled_components(labels, hard, classes)
+        if 0 in classes:  # parts not touching a scribble of their label (26-connected) go to background
+            labels = keep_scribbled_components(labels, hard, connectivity=26, background=classes.index(0))
     values = np.asarray(classes)
     out = values.astype(label_dtype(int(values.max())))[labels]
     info.update({
@@ -579,7 +551,6 @@ def graph_cut(image: np.ndarray, scribbles: np.ndarray, spacing, params: GraphCu
     return out, info
 
 
-@register
 class GraphCutMethod(Method):
     name = "graphcut"
     title = "Graph cut"

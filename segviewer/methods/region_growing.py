@@ -27,7 +27,6 @@ from segviewer.methods.base import (
     MethodResult,
     Progress,
     param,
-    register,
 )
 from segviewer.methods.common import claim_mask, label_dtype, require_seeds, smoothing_applies, to_sitk
 
@@ -172,7 +171,6 @@ def fill_small_holes(region: np.ndarray, barrier: np.ndarray, fraction: float = 
     return region | small[components]
 
 
-@register
 class RegionGrowingMethod(Method):
     name = "region_growing"
     title = "Region growing"

@@ -23,7 +23,6 @@ from segviewer.methods.base import (
     MethodResult,
     Progress,
     param,
-    register,
 )
 from segviewer.methods.common import claim_mask, label_dtype, sample, to_sitk
 
@@ -92,7 +91,6 @@ def histogram(array: np.ndarray, bins: int = 256, max_samples: int = 1_000_000) 
     return np.histogram(values, bins=bins, range=(low, high))
 
 
-@register
 class ThresholdMethod(Method):
     name = "threshold"
     title = "Threshold"

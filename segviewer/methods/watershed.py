@@ -22,7 +22,6 @@ from segviewer.methods.base import (
     MethodResult,
     Progress,
     param,
-    register,
 )
 from segviewer.methods.common import claim_mask, label_dtype, require_seeds, sample, smoothing_applies, to_sitk
 
@@ -82,7 +81,6 @@ def watershed_from_markers(image: np.ndarray, seeds: np.ndarray, unannotated: in
     return result.astype(label_dtype(max(classes))), classes
 
 
-@register
 class WatershedMethod(Method):
     name = "watershed"
     title = "Watershed"

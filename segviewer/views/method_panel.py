@@ -67,11 +67,12 @@ from segviewer.methods.base import (
     Method,
     MethodInputError,
     ParameterSpec,
+    TrainableMethod,
     parameter_specs,
-    registered_methods,
     validate_parameter,
 )
 from segviewer.methods.deep.models import CODE_KINDS, ModelTrustError
+from segviewer.methods.registry import registered_methods
 from segviewer.methods.request import DEFAULT_MARGIN_MM
 from segviewer.views.compute import ComputeController, RunSettings
 from segviewer.views.controller import ViewerController
@@ -606,7 +607,7 @@ class MethodPanel(QWidget):
     def save_model(self, path: str | None = None) -> None:
         """Write the trained network (file dialog unless ``path``); problems in a message box."""
         method = self.method
-        if not hasattr(method, "save_model"):
+        if not isinstance(method, TrainableMethod):
             return
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, "Save model", f"{method.name}_model.json",
@@ -623,7 +624,7 @@ class MethodPanel(QWidget):
     def reset_model(self) -> None:
         """Forget the trained state: the next run starts from the model again."""
         method = self.method
-        if hasattr(method, "reset"):
+        if isinstance(method, TrainableMethod):
             method.reset()
             self.deep.clear()
             self._show_message(f"{method.title or method.name}: reset, the next run starts afresh")
@@ -727,10 +728,10 @@ class MethodPanel(QWidget):
         self.apply_button.setEnabled(has_session and self.controller.preview is not None)
         self.cancel_button.setEnabled(has_session and (self.compute.busy or self.controller.preview is not None))
         method_class = self.methods[self.method_name]
-        trains = hasattr(method_class, "save_model") or hasattr(method_class, "reset")
+        trains = issubclass(method_class, TrainableMethod)
         self.deep.model_row.setVisible(trains)
-        self.deep.save_button.setEnabled(hasattr(method_class, "save_model") and not self.compute.busy)
-        self.deep.reset_button.setEnabled(hasattr(method_class, "reset") and not self.compute.busy)
+        self.deep.save_button.setEnabled(trains and not self.compute.busy)
+        self.deep.reset_button.setEnabled(trains and not self.compute.busy)
 
     def _on_session(self, _session) -> None:
         self.info.setText("")

@@ -17,7 +17,8 @@ import pytest
 import SimpleITK as sitk
 
 from segviewer.cli import EXIT_BROKEN_PIPE, EXIT_INTERNAL_ERROR, main
-from segviewer.methods.base import MethodInputError, get_method, parameter_specs, validate_parameter
+from segviewer.methods.base import MethodInputError, parameter_specs, validate_parameter
+from segviewer.methods.registry import get_method
 
 #: Environment of the real subprocess runs: this checkout's segviewer first.
 SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}

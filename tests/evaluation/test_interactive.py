@@ -14,9 +14,8 @@ from segviewer.methods.base import (
     Method,
     MethodResult,
     param,
-    register,
-    registered_methods,
 )
+from segviewer.methods.registry import register, registered_methods
 
 
 @dataclass

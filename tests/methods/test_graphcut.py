@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from segviewer.evaluation.metrics import dice
-from segviewer.methods.base import CancelToken, MethodCancelled, MethodInputError, get_method, no_progress
+from segviewer.methods.base import CancelToken, MethodCancelled, MethodInputError, no_progress
+from segviewer.methods.registry import get_method
 from segviewer.methods.graphcut import (
     GraphCutParameters,
     edge_weights,

@@ -8,7 +8,8 @@ import pytest
 
 from segviewer.errors import SegviewerError
 from segviewer.evaluation.metrics import dice
-from segviewer.methods.base import CancelToken, MethodInputError, get_method, no_progress
+from segviewer.methods.base import CancelToken, MethodInputError, no_progress
+from segviewer.methods.registry import get_method
 from segviewer.methods.deep.inference import UNetMethod
 from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
 from segviewer.model.geometry import Geometry

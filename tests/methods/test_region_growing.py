@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from segviewer.evaluation.metrics import dice
-from segviewer.methods.base import CancelToken, get_method, no_progress
+from segviewer.methods.base import CancelToken, no_progress
+from segviewer.methods.registry import get_method
 from segviewer.methods.region_growing import RegionGrowingParameters, fill_small_holes
 from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
 from segviewer.model.points import PointPrompt

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segviewer.methods.base import MethodInputError, MethodResult, get_method
+from segviewer.methods.base import MethodInputError, MethodResult
+from segviewer.methods.registry import get_method
 from segviewer.methods.request import apply_result, build_request, build_request_from_arrays, compute_roi, margin_voxels
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume

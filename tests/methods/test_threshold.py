@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from segviewer.methods.base import CancelToken, MethodInputError, get_method, no_progress
+from segviewer.methods.base import CancelToken, MethodInputError, no_progress
+from segviewer.methods.registry import get_method
 from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
 from segviewer.methods.threshold import AUTOMATIC, ThresholdParameters, histogram
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from segviewer.methods import offload
-from segviewer.methods.base import Method, get_method
+from segviewer.methods.base import Method
+from segviewer.methods.registry import get_method
 from segviewer.methods.graphcut import GraphCutParameters
 from segviewer.methods.request import build_request_from_arrays
 from segviewer.model.geometry import Geometry

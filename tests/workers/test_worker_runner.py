@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from segviewer.methods.base import CancelToken, MethodInputError, get_method
+from segviewer.methods.base import CancelToken, MethodInputError
+from segviewer.methods.registry import get_method
 from segviewer.methods.request import build_request_from_arrays
 from segviewer.model.geometry import Geometry
 from segviewer.workers.runner import CANCELLED, FAILED, FINISHED, ComputeWorker

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -65,8 +66,9 @@ import numpy as np
 
 from segviewer.methods import offload
 from segviewer.methods.base import (
-    CancelToken, Method, MethodCancelled, MethodInputError, MethodRequest, MethodResult, Progress, param, register,
+    CancelToken, MethodCancelled, MethodInputError, MethodRequest, MethodResult, Progress, TrainableMethod, param,
 )
+from segviewer.methods.common import keep_scribbled_components
 from segviewer.methods.deep.card import ModelCard, ModelError
 from segviewer.methods.deep.grid import ModelGridMapping
 from segviewer.methods.deep.inference import DEVICES, choose_device, sliding_window_logits
@@ -189,6 +191,41 @@ class TuningState:
     input_correction: str = "none"
     log_likelihood: float = 0.0
     source: tuple = ()  # the model's card/file and weights tuning started from: saving never overwrites them
+
+
+@dataclass(frozen=True)
+class TuningSetup:
+    """What one fine-tuning run works on, prepared once from the request (:meth:`FinetuneMethod._prepare`).
+
+    Arrays are on the model's grid, in the model's axis order, padded to at least its ROI.
+    """
+
+    request: MethodRequest
+    params: FinetuneParameters  # with ``steps`` resolved (never 0)
+    device: str
+    from_scratch: bool
+    loaded: object | None  # the pretrained model as loaded (None from scratch)
+    card: ModelCard
+    mapping: ModelGridMapping
+    raw: np.ndarray  # the image on the model grid, before normalisation and padding
+    axis_order: str
+    x: object  # tensor: the normalised, padded image
+    target: object  # int64 tensor: the scribbled channel per voxel, -1 = none
+    valid: object  # bool tensor: True on the image, False on the padding
+    bags: list  # clicks: [(channel, positive, mask tensor)]
+    pads: list  # [(before, after)] per axis
+    shape: list  # the unpadded shape
+    spacing_zyx: tuple
+    roi: list  # the network's window
+    classes_present: list[int]  # channels with at least one scribbled voxel
+    prior: object | None = None  # tensor: the distance-to-scribbles log-prior (scratch)
+    appearance: object | None = None  # tensor: the scribbles' intensity evidence (scratch)
+    intensity_model: float = 0.0  # the weight of ``appearance`` in the pooled evidence
+
+    @functools.cached_property
+    def scribbled(self) -> np.ndarray:
+        """Coordinates of the voxels with a target (training windows centre on them)."""
+        return np.argwhere(self.target.numpy() >= 0)
 
 
 def _fingerprint(image: np.ndarray) -> str:
@@ -319,28 +356,17 @@ class Adam:
                     p.addcdiv_(m, denominator, value=-lr / (1 - beta1 ** t))
 
 
-def keep_scribbled_components(labels: np.ndarray, request: MethodRequest) -> np.ndarray:
-    """Drop the parts of each label that touch none of that label's scribbles or positive clicks.
-
-    A network trained from a few strokes has no anatomy prior: look-alike tissue far away
-    (another organ of the same density) would otherwise be claimed too.
-    """
-    from scipy import ndimage
-
-    out = labels.copy()
-    for value in [int(v) for v in np.unique(labels) if v != 0]:
-        seeds = np.zeros(labels.shape, bool)
-        if request.scribbles is not None:
-            seeds |= request.scribbles == value
-        for point in request.points:
-            if point.label == value and point.positive:
-                seeds[point.index] = True
-        if not seeds.any():
-            continue
-        components, _ = ndimage.label(labels == value)
-        keep = np.unique(components[seeds & (components > 0)])
-        out[(components > 0) & ~np.isin(components, keep)] = 0
-    return out
+def marked_values(request: MethodRequest, shape) -> np.ndarray:
+    """The label value the user marked at each voxel (a scribble, or a positive click, which
+    wins where both are), -1 where nothing is marked."""
+    seeds = np.full(shape, -1, np.int32)
+    if request.scribbles is not None:
+        marked = request.scribbles != request.unannotated
+        seeds[marked] = request.scribbles[marked]
+    for point in request.points:
+        if point.positive:
+            seeds[point.index] = point.label
+    return seeds
 
 
 def _zero_level(raw: np.ndarray, normalization: dict) -> float:
@@ -371,8 +397,7 @@ def n4_correct(raw: np.ndarray, shrink: int = 2, iterations=(20, 20, 10)) -> np.
     return (sitk.GetArrayFromImage(image) / np.exp(log_bias)).astype(np.float32)
 
 
-@register
-class FinetuneMethod(Method):
+class FinetuneMethod(TrainableMethod):
     name = "finetune"
     title = "Fine-tune from scribbles"
     description = ("Adapt a U-Net (or train a small network from scratch) to this image from your scribbles "
@@ -399,10 +424,7 @@ class FinetuneMethod(Method):
         params = request.params if request.params is not None else FinetuneParameters()
         started = time.perf_counter()
         cpu_started = time.process_time()
-        if request.scribbles is None and not request.points:
-            raise MethodInputError("fine-tuning needs scribbles (or clicks) on the image")
-        scribbled = [] if request.scribbles is None else request.scribble_classes()
-        if len([c for c in scribbled]) + len(request.points) == 0:
+        if not request.scribble_classes() and not request.points:  # scribble_classes() is [] without scribbles
             raise MethodInputError("fine-tuning needs scribbles (or clicks) on the image")
         device = choose_device(params.device)
         if params.steps <= 0:
@@ -412,20 +434,20 @@ class FinetuneMethod(Method):
         progress(0.0, "preparing")
 
         setup = self._prepare(request, params, device)
-        state = self._state_for(request, params, setup, device)
+        state = self._state_for(setup)
         progress(0.02, "training")
         cancelled = False
         try:
-            self_training = setup["from_scratch"] and params.self_training > 0 and setup["mapping"].identity
+            self_training = setup.from_scratch and params.self_training > 0 and setup.mapping.identity
             later = int(params.steps * SELF_TRAINING_SHARE) if self_training else 0
             split = 0.02 + 0.95 * (params.steps - later) / params.steps
-            self._train(state, setup, params, progress, cancel, request, params.steps - later, (0.02, split))
+            self._train(state, setup, progress, cancel, params.steps - later, (0.02, split))
             if later:
-                self._self_train(state, setup, params, progress, cancel, request, later, (split, 0.97))
+                self._self_train(state, setup, progress, cancel, later, (split, 0.97))
         except MethodCancelled:
             cancelled = True
         probabilities = self._predict(state, setup)
-        result = self._result(request, state, setup, probabilities)
+        result = self._result(state, setup, probabilities)
         result.info.update({"cancelled": cancelled, "seconds": round(time.perf_counter() - started, 3),
                             "cpu_seconds": round(time.process_time() - cpu_started, 3)})
         if cancelled:
@@ -435,7 +457,7 @@ class FinetuneMethod(Method):
         return result
 
     # -- setup -----------------------------------------------------------------------------
-    def _prepare(self, request: MethodRequest, params: FinetuneParameters, device: str) -> dict:
+    def _prepare(self, request: MethodRequest, params: FinetuneParameters, device: str) -> TuningSetup:
         import torch
 
         from_scratch = str(params.model).strip().lower() == SCRATCH
@@ -525,28 +547,29 @@ class FinetuneMethod(Method):
             prior = torch.as_tensor(distance_prior(t_pad, card.out_channels, spacing_zyx, params.spatial_prior))
         if from_scratch and params.intensity_model > 0:
             appearance = torch.as_tensor(intensity_evidence(np.pad(raw, pads, mode="edge"), t_pad, card.out_channels))
-        return {
-            "prior": prior, "appearance": appearance, "intensity_model": float(params.intensity_model),
-            "from_scratch": from_scratch, "loaded": loaded, "card": card, "mapping": mapping, "raw": raw,
-            "axis_order": axis_order, "x": torch.as_tensor(np.ascontiguousarray(x_pad, dtype=np.float32)),
-            "target": torch.as_tensor(np.ascontiguousarray(t_pad)),
-            "valid": torch.as_tensor(valid), "bags": [(c, pos, torch.as_tensor(m)) for c, pos, m in bags],
-            "pads": pads, "shape": shape, "spacing_zyx": spacing_zyx, "roi": roi,
-            "classes_present": sorted({int(c) for c in np.unique(t_pad) if c >= 0}),
-            "device": device,
-        }
+        return TuningSetup(
+            request=request, params=params, device=device, from_scratch=from_scratch, loaded=loaded, card=card,
+            mapping=mapping, raw=raw, axis_order=axis_order,
+            x=torch.as_tensor(np.ascontiguousarray(x_pad, dtype=np.float32)),
+            target=torch.as_tensor(np.ascontiguousarray(t_pad)), valid=torch.as_tensor(valid),
+            bags=[(c, pos, torch.as_tensor(m)) for c, pos, m in bags], pads=pads, shape=shape,
+            spacing_zyx=spacing_zyx, roi=roi, classes_present=sorted({int(c) for c in np.unique(t_pad) if c >= 0}),
+            prior=prior, appearance=appearance, intensity_model=float(params.intensity_model),
+        )
 
-    def _key(self, request: MethodRequest, params: FinetuneParameters, setup: dict) -> tuple:
+    @staticmethod
+    def _key(setup: TuningSetup) -> tuple:
+        request, params = setup.request, setup.params
         return (str(params.model), tuple(request.image.shape), _fingerprint(request.image),
-                tuple((s.start, s.stop) for s in request.roi), tuple(setup["card"].class_values))
+                tuple((s.start, s.stop) for s in request.roi), tuple(setup.card.class_values))
 
-    def _state_for(self, request, params, setup, device) -> TuningState:
+    def _state_for(self, setup: TuningSetup) -> TuningState:
         import torch
 
-        key = self._key(request, params, setup)
+        params, device = setup.params, setup.device
+        key = self._key(setup)
         if params.continue_training and self.state is not None and self.state.key == key:
             state = self.state
-            setup["_state_kernel_k"] = state.card.network.get("kwargs", {}).get("kernel_k", 3)
             for group in state.optimizer.param_groups:
                 group["lr"] = group["initial_lr_factor"] * params.learning_rate
             if state.source_kind == "pretrained":
@@ -555,11 +578,10 @@ class FinetuneMethod(Method):
             return state
         from segviewer.methods.deep.networks import IntensityAdapter, OnlineNet
 
-        card = setup["card"].copy()
-        if setup["from_scratch"]:
-            kz = 3 if setup["spacing_zyx"][0] <= 2.5 * min(setup["spacing_zyx"][1:]) else 1
+        card = setup.card.copy()
+        if setup.from_scratch:
+            kz = 3 if setup.spacing_zyx[0] <= 2.5 * min(setup.spacing_zyx[1:]) else 1
             card.network["kwargs"]["kernel_k"] = kz
-            setup["_state_kernel_k"] = kz
             network = OnlineNet(**card.network["kwargs"]).to(device)
             adapter = None
             groups = [{"params": list(network.parameters()), "initial_lr_factor": 1.0}]
@@ -567,11 +589,11 @@ class FinetuneMethod(Method):
         else:
             from segviewer.methods.deep.models import resolve_model_path
 
-            network = copy.deepcopy(setup["loaded"].network).to(device)
+            network = copy.deepcopy(setup.loaded.network).to(device)
             network.eval()  # instance norm has no running stats; keep dropout etc. off
             adapter = IntensityAdapter().to(device)
             state = TuningState(key, card, network, adapter, None, source_kind="pretrained",
-                                source=(resolve_model_path(params.model), setup["loaded"].source))
+                                source=(resolve_model_path(params.model), setup.loaded.source))
             self._choose_input(state, setup)
             groups = [{"params": list(adapter.parameters()), "initial_lr_factor": 1.0}]
             trainable = self._network_parameters(network, params.train_network)
@@ -600,21 +622,21 @@ class FinetuneMethod(Method):
         return params[len(params) // 2:]
 
     # -- forward, agreement ---------------------------------------------------------------
-    def _forward(self, state: TuningState, setup: dict):
+    def _forward(self, state: TuningState, setup: TuningSetup):
         """Logits (C, *padded) for the whole padded region (one pass or sliding windows)."""
-        device = setup["device"]
-        x = (state.x if state.x is not None else setup["x"]).to(device)[None, None]
+        device = setup.device
+        x = (state.x if state.x is not None else setup.x).to(device)[None, None]
         if state.adapter is not None:
             x = state.adapter(x)
-        if setup["from_scratch"] or list(x.shape[2:]) == setup["roi"]:
+        if setup.from_scratch or list(x.shape[2:]) == setup.roi:
             out = state.network(x)
             logits = (out[0] if isinstance(out, (tuple, list)) else out)[0]
-            if setup.get("appearance") is not None:
+            if setup.appearance is not None:
                 # log-linear pool; the network trains on its own, so it learns what intensity misses
-                weight = setup["intensity_model"]
-                logits = (1.0 - weight) * logits + weight * setup["appearance"].to(logits.device)
-            if setup.get("prior") is not None:
-                logits = logits + setup["prior"].to(logits.device)
+                weight = setup.intensity_model
+                logits = (1.0 - weight) * logits + weight * setup.appearance.to(logits.device)
+            if setup.prior is not None:
+                logits = logits + setup.prior.to(logits.device)
             return logits
         return self._windows_forward(state, setup, x)
 
@@ -623,26 +645,26 @@ class FinetuneMethod(Method):
 
         # no gradient path: only used for previews/anchors on regions larger than the ROI
         with torch.no_grad():
-            logits = sliding_window_logits(state.network, x[0, 0].cpu().numpy(), setup["roi"],
-                                           setup["card"].out_channels, device=setup["device"])
+            logits = sliding_window_logits(state.network, x[0, 0].cpu().numpy(), setup.roi,
+                                           setup.card.out_channels, device=setup.device)
         return torch.as_tensor(logits, device=x.device)
 
-    def _agreement(self, state: TuningState, setup: dict) -> float:
+    def _agreement(self, state: TuningState, setup: TuningSetup) -> float:
         return self._scribble_fit(state, setup)[0]
 
-    def _scribble_fit(self, state: TuningState, setup: dict) -> tuple[float, float]:
+    def _scribble_fit(self, state: TuningState, setup: TuningSetup) -> tuple[float, float]:
         """(balanced agreement, class-balanced mean log-likelihood) of the scribbles."""
         import torch
 
-        target = setup["target"].numpy()
+        target = setup.target.numpy()
         with torch.no_grad():
             log_p = torch.log_softmax(self._forward(state, setup), 0).cpu().numpy()
-        classes = setup["classes_present"]
+        classes = setup.classes_present
         likelihood = [float(log_p[c][target == c].mean()) for c in classes if (target == c).any()]
         return (balanced_agreement(log_p.argmax(0), target, classes),
                 float(np.mean(likelihood)) if likelihood else 0.0)
 
-    def _choose_input(self, state: TuningState, setup: dict) -> None:
+    def _choose_input(self, state: TuningState, setup: TuningSetup) -> None:
         """Start from the image, or (when the model disagrees with the scribbles) from its
         inverse and/or its N4 bias-corrected version, whichever explains the scribbles best.
 
@@ -651,8 +673,8 @@ class FinetuneMethod(Method):
         """
         import torch
 
-        raw = np.asarray(setup["raw"], dtype=np.float32)
-        candidates = [("none", setup["x"], _zero_level(raw, setup["card"].normalization))]
+        raw = np.asarray(setup.raw, dtype=np.float32)
+        candidates = [("none", setup.x, _zero_level(raw, setup.card.normalization))]
         results = []
 
         def evaluate(name, x, zero):
@@ -668,9 +690,9 @@ class FinetuneMethod(Method):
         default = results[0]
         if default[1] < 0.9 or default[0] < -0.3:
             corrected = n4_correct(raw)
-            x = normalize(corrected, setup["card"].normalization)
-            x = torch.as_tensor(np.ascontiguousarray(np.pad(x, setup["pads"]), dtype=np.float32))
-            evaluate("n4", x, _zero_level(corrected, setup["card"].normalization))
+            x = normalize(corrected, setup.card.normalization)
+            x = torch.as_tensor(np.ascontiguousarray(np.pad(x, setup.pads), dtype=np.float32))
+            evaluate("n4", x, _zero_level(corrected, setup.card.normalization))
         best = max(results, key=lambda r: r[0])
         if best[0] < default[0] + 0.1:
             best = default
@@ -680,26 +702,24 @@ class FinetuneMethod(Method):
             state.adapter.zero_level.fill_(zero)
 
     # -- the optimisation -------------------------------------------------------------------
-    def _training_window(self, setup: dict, rng: np.random.Generator):
+    def _training_window(self, state: TuningState, setup: TuningSetup, rng: np.random.Generator):
         """Where one step trains: a patch around a random scribbled voxel.
 
         Pretrained: a window of the network's ROI size (the whole padded region when it fits).
         Scratch: a patch of up to 8 x 96 x 96 voxels, so a step costs the same whatever the
         region's size and the first preview comes within seconds.
         """
-        shape = list(setup["x"].shape)
-        if setup["from_scratch"]:
+        shape = list(setup.x.shape)
+        if setup.from_scratch:
             # a 2D-per-slice network (thick slices) needs only a slice and its neighbours
-            depth = 3 if setup["_state_kernel_k"] == 1 else 6
+            depth = 3 if state.card.network.get("kwargs", {}).get("kernel_k", 3) == 1 else 6
             roi = [min(depth, shape[0]), min(SCRATCH_PATCH, shape[1]), min(SCRATCH_PATCH, shape[2])]
         else:
-            roi = setup["roi"]
+            roi = setup.roi
         if shape == list(roi):
             return tuple(slice(0, n) for n in shape)
-        scribbled = setup.get("_scribbled")
-        if scribbled is None:
-            scribbled = setup["_scribbled"] = np.argwhere(setup["target"].numpy() >= 0)
-        if len(scribbled) and not (setup["from_scratch"] and rng.random() < RANDOM_PATCH_FRACTION):
+        scribbled = setup.scribbled
+        if len(scribbled) and not (setup.from_scratch and rng.random() < RANDOM_PATCH_FRACTION):
             centre = scribbled[int(rng.integers(len(scribbled)))]
         else:
             centre = np.array([int(rng.integers(n)) for n in shape])
@@ -707,35 +727,33 @@ class FinetuneMethod(Method):
                   for c, r, n in zip(centre, roi, shape)]
         return tuple(slice(s, s + r) for s, r in zip(starts, roi))
 
-    def _self_train(self, state, setup, params, progress, cancel, request, steps: int, span) -> None:
+    def _self_train(self, state: TuningState, setup: TuningSetup, progress, cancel, steps: int, span) -> None:
         """Train on the strokes plus the refined labels where the evidence is decisive (scratch only)."""
         import torch
 
+        params = setup.params
         probabilities = self._predict(state, setup)
-        labels = self._result(request, state, setup, probabilities).labels
+        labels = self._result(state, setup, probabilities).labels
         channels = np.searchsorted(state.card.class_values, labels)
         # decisive evidence, labelled with the refined result even where the refinement overrules
         # it: those edge-aware corrections are what the network should learn
         sure = probabilities.max(0) >= params.self_training
-        strokes = setup["target"]
+        strokes = setup.target
         pseudo = np.where(sure, channels, -1).astype(np.int64)
         marked = strokes.numpy() >= 0
         pseudo[marked] = strokes.numpy()[marked]
-        setup["target"] = torch.as_tensor(pseudo)
-        setup.pop("_scribbled", None)  # training windows are now centred on pseudo-labels too
         for group in state.optimizer.param_groups:
             group["lr"] = group["initial_lr_factor"] * params.learning_rate * SELF_TRAINING_RATE
-        try:
-            self._train(state, setup, params, progress, cancel, request, steps, span)
-        finally:
-            setup["target"] = strokes
-            setup.pop("_scribbled", None)
+        # training windows are now centred on pseudo-labels too
+        self._train(state, dataclasses.replace(setup, target=torch.as_tensor(pseudo)), progress, cancel, steps, span)
 
-    def _train(self, state, setup, params, progress, cancel, request, steps: int, span=(0.02, 0.97)) -> None:
+    def _train(self, state: TuningState, setup: TuningSetup, progress, cancel, steps: int,
+               span=(0.02, 0.97)) -> None:
         """``steps`` optimisation steps; previews report progress within ``span``."""
         import torch
 
-        device = setup["device"]
+        params = setup.params
+        device = setup.device
         rng = np.random.default_rng(params.seed + state.steps_done)
         trust = float(np.clip((state.agreement - 0.5) / 0.4, 0.0, 1.0))
         anchor_weight = params.anchor * trust if state.source_kind == "pretrained" else 0.0
@@ -747,13 +765,13 @@ class FinetuneMethod(Method):
             for group in state.optimizer.param_groups:
                 if group.get("network"):
                     group["lr"] = 0.0
-        x_full = (state.x if state.x is not None else setup["x"]).to(device)
-        target_full = setup["target"].to(device)
-        valid_full = setup["valid"].to(device)
-        classes = setup["classes_present"]
+        x_full = (state.x if state.x is not None else setup.x).to(device)
+        target_full = setup.target.to(device)
+        valid_full = setup.valid.to(device)
+        classes = setup.classes_present
         # intensity scale of the smoothness weights, in normalised units (z-score for the
         # pretrained models, the robust window for scratch)
-        sigma = 0.5 if not setup["from_scratch"] else 0.25
+        sigma = 0.5 if not setup.from_scratch else 0.25
         base_rates = [group["lr"] for group in state.optimizer.param_groups]
         for step in range(steps):
             cancel.raise_if_cancelled()
@@ -761,7 +779,7 @@ class FinetuneMethod(Method):
                 # settle at the end of each run: the prediction shown does not jump between steps
                 for group, rate in zip(state.optimizer.param_groups, base_rates):
                     group["lr"] = rate * (1.0 - 0.9 * step / max(1, steps - 1))
-            window = self._training_window(setup, rng)
+            window = self._training_window(state, setup, rng)
             x = x_full[window][None, None]
             image = x[0, 0]
             if state.adapter is not None:
@@ -769,15 +787,15 @@ class FinetuneMethod(Method):
                     state.adapter(x_full[None, None])[(slice(None), slice(None), *window)]
             out = state.network(x)
             logits = (out[0] if isinstance(out, (tuple, list)) else out)[0]
-            if setup.get("prior") is not None:
-                logits = logits + setup["prior"][(slice(None), *window)].to(logits.device)
+            if setup.prior is not None:
+                logits = logits + setup.prior[(slice(None), *window)].to(logits.device)
             log_p = torch.log_softmax(logits, 0)
             p = log_p.exp()
             target = target_full[window]
             loss = partial_cross_entropy(log_p, target, classes)
             terms = {"ce": loss.item()}
             if params.smoothness > 0:
-                smooth = smoothness_loss(p, image, sigma, setup["spacing_zyx"])
+                smooth = smoothness_loss(p, image, sigma, setup.spacing_zyx)
                 loss = loss + params.smoothness * smooth
                 terms["smooth"] = smooth.item()
             if anchor_weight > 0 and state.anchor_probabilities is not None:
@@ -786,7 +804,7 @@ class FinetuneMethod(Method):
                 kl = (q * (torch.log(q.clamp_min(1e-6)) - log_p)).sum(0)[free].mean()
                 loss = loss + anchor_weight * kl
                 terms["anchor"] = kl.item()
-            bags = [(c, pos, m.to(device)[window]) for c, pos, m in setup["bags"]]
+            bags = [(c, pos, m.to(device)[window]) for c, pos, m in setup.bags]
             bags = [b for b in bags if b[2].any()]
             if bags:
                 mil = mil_point_loss(p, bags)
@@ -799,37 +817,39 @@ class FinetuneMethod(Method):
             state.loss_curve.append(round(loss.item(), 5))
             if (step + 1) % params.refresh_every == 0 and step + 1 < steps:
                 probabilities = self._predict(state, setup)
-                partial = self._result(request, state, setup, probabilities, light=True)
+                partial = self._result(state, setup, probabilities, light=True)
                 progress(span[0] + (span[1] - span[0]) * (step + 1) / steps,
                          f"step {state.steps_done}, loss {loss.item():.4f}", partial=partial)
 
     # -- outputs --------------------------------------------------------------------------------
-    def _predict(self, state: TuningState, setup: dict) -> np.ndarray:
+    def _predict(self, state: TuningState, setup: TuningSetup) -> np.ndarray:
         """Probabilities (C, k, j, i) on the request grid."""
         import torch
 
         with torch.no_grad():
             logits = self._forward(state, setup)
             probabilities = torch.softmax(logits, 0).cpu().numpy()
-        crop = tuple(slice(a, a + n) for (a, _), n in zip(setup["pads"], setup["shape"]))
+        crop = tuple(slice(a, a + n) for (a, _), n in zip(setup.pads, setup.shape))
         probabilities = probabilities[(slice(None), *crop)]
-        if setup["axis_order"] == "ijk":
+        if setup.axis_order == "ijk":
             probabilities = probabilities.transpose(0, 3, 2, 1)
-        return setup["mapping"].channels_to_image(np.ascontiguousarray(probabilities))
+        return setup.mapping.channels_to_image(np.ascontiguousarray(probabilities))
 
-    def _result(self, request, state, setup, probabilities, light: bool = False) -> MethodResult:
+    def _result(self, state: TuningState, setup: TuningSetup, probabilities, light: bool = False) -> MethodResult:
         from segviewer.methods.deep.uncertainty import entropy_map, suggest_scribble
 
         values = state.card.class_values
         lookup = np.asarray(values, dtype=np.uint16 if max(values) > 255 else np.uint8)
-        params = request.params if request.params is not None else FinetuneParameters()
+        request, params = setup.request, setup.params
         refine = params.refine if params.refine != "auto" else ("graphcut" if state.source_kind == "scratch" else "none")
         if refine == "graphcut" and not (light and probabilities[0].size > PREVIEW_REFINE_VOXELS):
             labels = lookup[crf_refine(probabilities, request, list(values), params.refine_smoothness)]
         else:
             labels = lookup[probabilities.argmax(0)]
         if state.source_kind == "scratch":
-            labels = keep_scribbled_components(labels, request)
+            # a network trained from a few strokes has no anatomy prior: drop look-alike tissue
+            # away from every stroke (face-connected parts, 6 neighbours)
+            labels = keep_scribbled_components(labels, marked_values(request, labels.shape), connectivity=6)
         entropy = entropy_map(probabilities)
         info = {
             "loss_curve": list(state.loss_curve), "steps": state.steps_done, "model": state.card.name,

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from segviewer.methods.base import (
-    CancelToken, Method, MethodRequest, MethodResult, Progress, no_progress, param, register,
+    CancelToken, Method, MethodRequest, MethodResult, Progress, no_progress, param,
 )
 from segviewer.methods.deep.card import ModelError
 from segviewer.methods.deep.grid import ModelGridMapping
@@ -210,7 +210,6 @@ def predict(loaded, image: np.ndarray, geometry, *, roi: Box, overlap: float = 0
                       time.perf_counter() - start)
 
 
-@register
 class UNetMethod(Method):
     name = "unet"
     title = "U-Net"
