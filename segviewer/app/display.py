@@ -1,4 +1,4 @@
-"""Display maths for the slice views: orientation, windowing and overlay colouring.
+"""Display maths for the slice views: orientation, windowing and overlay colouring (app tier).
 
 No Qt here, only NumPy, so all of it is tested and benchmarked without a display.
 

@@ -29,66 +29,20 @@ or a non-empty ``outline``), else returns to Navigate.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from segviewer.app.display import looks_like_ct
+from segviewer.app.view_state import (DisplaySettings, HeatmapLayer, PreviewLayer, checked_window,
+                                      default_window, percentile_window, preset_window,
+                                      width_level_of, window_from_width_level)
 from segviewer.errors import SegviewerError
 from segviewer.model.geometry import Box, full_box
 from segviewer.model.session import LABELS, Session
 from segviewer.tools.base import SliceEvent, Tool
-from segviewer.views.display import CT_PRESETS, looks_like_ct
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PreviewLayer:
-    """A proposed label crop shown translucently until applied or discarded.
-
-    ``labels`` holds label values on ``box`` (array order); ``where`` (optional boolean crop)
-    limits which voxels the result would write, else every non-zero voxel of ``labels``.
-    """
-
-    labels: np.ndarray
-    box: Box
-    where: np.ndarray | None = None
-    description: str = "Apply result"
-
-    def __post_init__(self) -> None:
-        shown = self.labels != 0
-        if self.where is not None:
-            shown &= self.where.astype(bool)
-        #: Voxels drawn by the preview (computed once).
-        self.shown_mask = shown
-
-
-@dataclass
-class HeatmapLayer:
-    """A scalar map (probability, uncertainty) on ``box``, coloured from ``low`` to ``high``."""
-
-    values: np.ndarray
-    box: Box
-    low: float = 0.0
-    high: float = 1.0
-    colormap: str = "inferno"
-    name: str = "probability"
-
-
-@dataclass
-class DisplaySettings:
-    """How overlays are drawn (shared by the three slice views)."""
-
-    label_opacity: float = 0.5
-    outline: bool = False
-    show_labels: bool = True
-    show_scribbles: bool = True
-    show_points: bool = True
-    show_heatmap: bool = True
-    show_preview: bool = True
-    show_crosshair: bool = True
-    heatmap_opacity: float = 0.7
 
 
 class ViewerController(QObject):
@@ -203,49 +157,33 @@ class ViewerController(QObject):
         """Soft-tissue window for CT, 0.5-99.5 % percentiles otherwise (MR, PET, ...)."""
         if self.session is None:
             return (0.0, 1.0)
-        if self.is_ct:
-            return self.preset_window("Soft tissue")
-        low, high = self.session.image.percentiles(0.5, 99.5)
-        if high <= low:
-            low, high = self.session.image.intensity_range
-        return (low, high if high > low else low + 1.0)
-
-    @staticmethod
-    def preset_window(name: str) -> tuple[float, float]:
-        width, level = CT_PRESETS[name]
-        return (level - width / 2.0, level + width / 2.0)
+        return default_window(self.session.image, self.is_ct)
 
     def set_window_level(self, low: float, high: float) -> None:
-        high = max(float(high), float(low) + 1e-3)
-        if (low, high) != self.window:
-            self.window = (float(low), high)
+        window = checked_window(low, high)
+        if window != self.window:
+            self.window = window
             self.window_level_changed.emit(*self.window)
 
     def set_window_width_level(self, width: float, level: float) -> None:
-        width = max(float(width), 1e-3)
-        self.set_window_level(level - width / 2.0, level + width / 2.0)
+        self.set_window_level(*window_from_width_level(width, level))
 
     @property
     def window_width_level(self) -> tuple[float, float]:
-        low, high = self.window
-        return high - low, (high + low) / 2.0
+        return width_level_of(self.window)
 
     def apply_preset(self, name: str) -> None:
         """A CT preset by name, or "Auto" for the percentile window."""
         if name == "Auto":
             if self.session is not None:
-                low, high = self.session.image.percentiles(0.5, 99.5)
-                self.set_window_level(low, high)
+                self.set_window_level(*percentile_window(self.session.image))
         else:
-            self.set_window_level(*self.preset_window(name))
+            self.set_window_level(*preset_window(name))
 
     # -- display settings -----------------------------------------------------------------
     def update_display(self, **changes) -> None:
         """Change overlay settings (fields of :class:`DisplaySettings`)."""
-        for key, value in changes.items():
-            if not hasattr(self.display, key):
-                raise AttributeError(key)
-            setattr(self.display, key, value)
+        self.display.update(**changes)
         self.display_changed.emit()
 
     # -- preview layer ----------------------------------------------------------------------

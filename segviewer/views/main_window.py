@@ -31,12 +31,12 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
                                QToolBar, QVBoxLayout, QWidget)
 
 from segviewer import __version__
+from segviewer.app.display import CT_PRESETS
 from segviewer.app.documents import CANCEL, DISCARD, POINTS, SAVE, DocumentWorkflow, FilePorts
 from segviewer.errors import SegviewerError
 from segviewer.model.session import LABELS, SCRIBBLES
 from segviewer.views import background, files
 from segviewer.views.controller import ViewerController
-from segviewer.views.display import CT_PRESETS
 from segviewer.views.slice_view import SliceView
 from segviewer.views.view3d import View3D
 

@@ -21,7 +21,7 @@ along the view's normal, so the crosshairs of the other views follow.
 
 Rendering
 ---------
-Each layer is an ``ImageItem`` in display millimetres (see :mod:`segviewer.views.display`):
+Each layer is an ``ImageItem`` in display millimetres (see :mod:`segviewer.app.display`):
 grey levels (``uint8`` from the window), heat map, labels (RGBA through the label table's
 lookup table, global opacity, filled or outline), preview, scribbles, then point markers and
 the crosshair. A label or scribble change repaints only the part of the displayed slice
@@ -37,11 +37,11 @@ from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMenu, QSizePolicy, QStyle, QToolButton,
                                QVBoxLayout, QWidget)
 
+from segviewer.app.display import (CT_PRESETS, GrayMapper, SliceOrientation, colour_heatmap,
+                                   colour_labels, heatmap_lut, outline_mask, slice_orientations)
 from segviewer.model.geometry import Box
 from segviewer.tools.base import SliceEvent
 from segviewer.views.controller import ViewerController
-from segviewer.views.display import (CT_PRESETS, GrayMapper, SliceOrientation, colour_heatmap,
-                                     colour_labels, heatmap_lut, outline_mask, slice_orientations)
 
 #: Header colours per view, as in 3D Slicer (red axial, yellow sagittal, green coronal).
 VIEW_COLOURS = {"axial": "#d9534f", "sagittal": "#e6c229", "coronal": "#5cb85c", "3d": "#6f8fcf"}

@@ -39,10 +39,10 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QStackedLayout, QVBoxLayout, QWidget
 
+from segviewer.app.display import slice_orientations
 from segviewer.model.geometry import Box, box_size, full_box, grow_box, union_box
 from segviewer.views import background
 from segviewer.views.controller import ViewerController
-from segviewer.views.display import slice_orientations
 
 log = logging.getLogger(__name__)
 

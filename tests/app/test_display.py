@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from segviewer.app.display import (GrayMapper, colour_labels, letter_of, outline_mask,
+                                   patient_axis_assignment, slice_orientations)
 from segviewer.model.geometry import Geometry
-from segviewer.views.display import (GrayMapper, colour_labels, letter_of, outline_mask,
-                                     patient_axis_assignment, slice_orientations)
 
 L, P, S = np.eye(3)
 

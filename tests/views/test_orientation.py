@@ -7,8 +7,8 @@ import pytest
 import SimpleITK as sitk
 from PySide6.QtCore import QPoint, QPointF, Qt
 
+from segviewer.app.display import slice_orientations
 from segviewer.io.images import geometry_of
-from segviewer.views.display import slice_orientations
 
 from viewer_helpers import click, wheel
 

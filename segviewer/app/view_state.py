@@ -1,0 +1,113 @@
+"""What the viewer shows that is not part of the document, with no Qt: overlay settings, the
+preview and heat-map layers, and window/level arithmetic.
+
+:class:`segviewer.views.controller.ViewerController` holds one of each and re-emits changes as
+Qt signals; the rules live here so they are tested with no display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from segviewer.app.display import CT_PRESETS
+from segviewer.model.geometry import Box
+
+#: The narrowest window (high - low) the views accept.
+MIN_WINDOW_WIDTH = 1e-3
+
+
+@dataclass
+class DisplaySettings:
+    """How overlays are drawn (shared by the three slice views)."""
+
+    label_opacity: float = 0.5
+    outline: bool = False
+    show_labels: bool = True
+    show_scribbles: bool = True
+    show_points: bool = True
+    show_heatmap: bool = True
+    show_preview: bool = True
+    show_crosshair: bool = True
+    heatmap_opacity: float = 0.7
+
+    def update(self, **changes) -> None:
+        """Change some settings; a name that is not a setting is a programming error."""
+        names = {field.name for field in fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise AttributeError(f"no display setting named {', '.join(unknown)}")
+        for key, value in changes.items():
+            setattr(self, key, value)
+
+
+@dataclass
+class PreviewLayer:
+    """A proposed label crop shown translucently until applied or discarded.
+
+    ``labels`` holds label values on ``box`` (array order); ``where`` (optional boolean crop)
+    limits which voxels the result would write, else every non-zero voxel of ``labels``.
+    """
+
+    labels: np.ndarray
+    box: Box
+    where: np.ndarray | None = None
+    description: str = "Apply result"
+
+    def __post_init__(self) -> None:
+        shown = self.labels != 0
+        if self.where is not None:
+            shown &= self.where.astype(bool)
+        #: Voxels drawn by the preview (computed once).
+        self.shown_mask = shown
+
+
+@dataclass
+class HeatmapLayer:
+    """A scalar map (probability, uncertainty) on ``box``, coloured from ``low`` to ``high``."""
+
+    values: np.ndarray
+    box: Box
+    low: float = 0.0
+    high: float = 1.0
+    colormap: str = "inferno"
+    name: str = "probability"
+
+
+# == window / level ==================================================================================
+def preset_window(name: str) -> tuple[float, float]:
+    """(low, high) of a CT preset ("Soft tissue", "Lung", "Bone", "Brain")."""
+    width, level = CT_PRESETS[name]
+    return (level - width / 2.0, level + width / 2.0)
+
+
+def percentile_window(image) -> tuple[float, float]:
+    """The 0.5-99.5 % percentiles of ``image`` (the "Auto" preset)."""
+    return image.percentiles(0.5, 99.5)
+
+
+def default_window(image, is_ct: bool) -> tuple[float, float]:
+    """Soft-tissue window for CT, 0.5-99.5 % percentiles otherwise (MR, PET, ...), widened to
+    the full range, then to a minimal width, when the image is (nearly) constant."""
+    if is_ct:
+        return preset_window("Soft tissue")
+    low, high = percentile_window(image)
+    if high <= low:
+        low, high = image.intensity_range
+    return (low, high if high > low else low + 1.0)
+
+
+def checked_window(low: float, high: float) -> tuple[float, float]:
+    """(low, high) as floats with high above low by at least :data:`MIN_WINDOW_WIDTH`."""
+    return (float(low), max(float(high), float(low) + MIN_WINDOW_WIDTH))
+
+
+def window_from_width_level(width: float, level: float) -> tuple[float, float]:
+    width = max(float(width), MIN_WINDOW_WIDTH)
+    return (level - width / 2.0, level + width / 2.0)
+
+
+def width_level_of(window: tuple[float, float]) -> tuple[float, float]:
+    low, high = window
+    return high - low, (high + low) / 2.0
