@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
 from segviewer import __version__
 from segviewer.app.display import CT_PRESETS
 from segviewer.app.documents import CANCEL, DISCARD, POINTS, SAVE, DocumentWorkflow, FilePorts
+from segviewer.app.window_text import APP_NAME, STATUS_FIELDS, status_fields, undo_state, window_title
 from segviewer.errors import SegviewerError
 from segviewer.model.session import LABELS, SCRIBBLES
 from segviewer.views import background, files
@@ -42,7 +43,6 @@ from segviewer.views.view3d import View3D
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "segviewer"
 VIEW_KEYS = ("axial", "sagittal", "coronal", "3d")
 #: Grid positions, as ITK-SNAP lays them out.
 GRID_POSITIONS = {"axial": (0, 0), "sagittal": (0, 1), "coronal": (1, 0), "3d": (1, 1)}
@@ -469,7 +469,7 @@ class MainWindow(QMainWindow):
     def _create_status_bar(self) -> None:
         status = self.statusBar()
         self.status_labels = {}
-        for key, width in (("voxel", 150), ("world", 230), ("value", 110), ("label", 170)):
+        for key, width in zip(STATUS_FIELDS, (150, 230, 110, 170)):
             label = QLabel("")
             label.setMinimumWidth(width)
             label.setObjectName(f"status_{key}")
@@ -687,14 +687,11 @@ class MainWindow(QMainWindow):
         self._update_undo_actions()
 
     def _update_undo_actions(self) -> None:
-        session = self.controller.session
-        history = session.history if session is not None else None  # (a History is falsy when empty)
-        can_undo = history is not None and history.can_undo
-        can_redo = history is not None and history.can_redo
-        self.undo_action.setEnabled(can_undo)
-        self.redo_action.setEnabled(can_redo)
-        self.undo_action.setText(f"&Undo {history.undo_description}" if can_undo else "&Undo")
-        self.redo_action.setText(f"&Redo {history.redo_description}" if can_redo else "&Redo")
+        state = undo_state(self.controller.session)
+        self.undo_action.setEnabled(state.can_undo)
+        self.redo_action.setEnabled(state.can_redo)
+        self.undo_action.setText(state.undo_text)
+        self.redo_action.setText(state.redo_text)
 
     def _on_labels_edited(self, _box) -> None:
         self.documents.note_edit(LABELS)
@@ -762,31 +759,13 @@ class MainWindow(QMainWindow):
         self._update_status()
 
     def _update_title(self, *_args) -> None:
-        session = self.controller.session
-        if session is None:
-            self.setWindowTitle(f"{APP_NAME} {__version__}")
-            self.setWindowModified(False)
-            return
-        name = session.image.name
-        if session.labels_path is not None:
-            name += f" — {session.labels_path.name}"
-        self.setWindowTitle(f"{name}[*] — {APP_NAME}")
-        self.setWindowModified(session.is_dirty)
+        title, modified = window_title(self.controller.session)
+        self.setWindowTitle(title)
+        self.setWindowModified(modified)
 
     def _update_status(self, *_args) -> None:
-        session = self.controller.session
-        if session is None:
-            for label in self.status_labels.values():
-                label.setText("")
-            return
-        i, j, k = session.cursor
-        x, y, z = session.geometry.index_to_physical((i, j, k))
-        value = session.image.value_at((i, j, k))
-        label = session.labels.value_at((i, j, k))
-        self.status_labels["voxel"].setText(f"Voxel ({i}, {j}, {k})")
-        self.status_labels["world"].setText(f"LPS ({x:.1f}, {y:.1f}, {z:.1f}) mm")
-        self.status_labels["value"].setText(f"Value {value:g}")
-        self.status_labels["label"].setText(f"Label {label}: {session.label_table.name_of(label)}")
+        for key, text in status_fields(self.controller.session).items():
+            self.status_labels[key].setText(text)
 
     def status_text(self) -> dict[str, str]:
         """The status bar's fields (voxel, world, value, label) as shown."""
