@@ -55,6 +55,38 @@ class CommandLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"segviewer: error: {message}; see: {self.prog} --help\n")
 
 
+class StandardOutputError(SegviewerError):
+    """Standard output could not be written (``> file`` on a full disk, ``> /dev/full``)."""
+
+
+class _StandardOutput:
+    """``sys.stdout`` while a command runs: a failed write is the user's one line and exit 2,
+    not a bug's exit 3; a closed reader's ``BrokenPipeError`` passes on as it is."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+    def write(self, text: str) -> int:
+        return self._reported(self._stream.write, text)
+
+    def flush(self) -> None:
+        self._reported(self._stream.flush)
+
+    @staticmethod
+    def _reported(operation, *arguments):
+        try:
+            return operation(*arguments)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            from segviewer.io.atomic import describe_os_error  # noqa: PLC0415 - only on failure
+
+            raise StandardOutputError(f"could not write to standard output ({describe_os_error(error)})") from None
+
+
 def _command_modules() -> dict[str, ModuleType]:
     modules = {}
     for name in COMMAND_MODULES:
@@ -84,6 +116,20 @@ def build_gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scribbles", help="scribble file to load onto the image")
     parser.add_argument("--points", help="point prompts (JSON) to load")
     return parser
+
+
+def _run_command(module: ModuleType, args: argparse.Namespace) -> int:
+    """Run one subcommand with its standard output watched (see :class:`_StandardOutput`)."""
+    stream = sys.stdout
+    if stream is None:  # closed (``>&-``): print() writes nothing, as the user asked
+        return int(module.run(args) or 0)
+    sys.stdout = _StandardOutput(stream)
+    try:
+        code = int(module.run(args) or 0)
+        sys.stdout.flush()  # a closed reader or a full disk shows here, not in Python's flush at exit
+        return code
+    finally:
+        sys.stdout = stream
 
 
 def fail(message: str) -> int:
@@ -139,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command is None:
                 build_parser(commands).print_help()
                 return 0
-            code = int(commands[args.command].run(args) or 0)
-            sys.stdout.flush()  # a closed reader shows here, not in Python's flush at exit
-            return code
+            return _run_command(commands[args.command], args)
         args = parse(build_gui_parser(), argv)
         if isinstance(args, int):
             return args

@@ -247,6 +247,22 @@ def test_a_reader_closing_the_pipe_ends_the_command_quietly(case):
     assert process.returncode == EXIT_BROKEN_PIPE
 
 
+def test_standard_output_on_a_full_disk_or_closed_is_not_a_bug(case):
+    """``segviewer methods > /dev/full`` (a full disk under ``> file``) was exit 3, "internal
+    error: OSError"; ``segviewer info IMG >&-`` was exit 3 on an AttributeError."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full (a device whose writes fail with ENOSPC) on this system")
+    with open("/dev/full", "w") as full_device:  # stdout only: no segviewer output is named here
+        full = subprocess.run([sys.executable, "-m", "segviewer", "stats", str(case["image"]), str(case["labels"]),
+                               "--json"], stdout=full_device, stderr=subprocess.PIPE, env=SUBPROCESS_ENV, timeout=60)
+    assert full.returncode == 2
+    assert full.stderr.decode() == "segviewer: error: could not write to standard output (No space left on device)\n"
+    closed = subprocess.run([sys.executable, "-m", "segviewer", "info", str(case["image"])],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=SUBPROCESS_ENV, timeout=60,
+                            preexec_fn=lambda: os.close(1))
+    assert (closed.returncode, closed.stderr.decode()) == (0, "")  # prints nothing, as >&- asked
+
+
 def test_nifti_with_a_nan_data_offset_is_one_line(tmp_path, capsys):
     """Found by the fuzz test: vox_offset = NaN crashed the completeness check."""
     path = tmp_path / "nan_offset.nii"
