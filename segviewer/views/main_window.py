@@ -1,4 +1,9 @@
-"""The main window: 2x2 views, menus, toolbar, status bar, docks, files in and out.
+"""The main window: 2x2 views, menus, toolbar, status bar, docks; layout and wiring.
+
+The workflows live in the application tier (no Qt) and are wired here with Qt parts: files
+in and out, the discard prompt and recent files in :class:`segviewer.app.documents.DocumentWorkflow`
+(:meth:`MainWindow._file_ports`), autosave in :mod:`segviewer.app.autosave` (through
+:mod:`segviewer.views.editing`), the title and status texts in :mod:`segviewer.app.window_text`.
 
 Adding to the window (other modules)
 ------------------------------------
@@ -23,14 +28,11 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QPointF, QRectF, QSettings, QSize, QSizeF, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QPainter, QPixmap
-from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QDockWidget,
-                               QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QSlider, QTableWidget, QTableWidgetItem,
-                               QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtCore import QByteArray, QPointF, QRectF, QSettings, QSize, QSizeF, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPainter, QPixmap
+from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
+                               QMessageBox, QSlider, QToolBar, QWidget)
 
-from segviewer import __version__
 from segviewer.app.display import CT_PRESETS
 from segviewer.app.documents import CANCEL, DISCARD, POINTS, SAVE, DocumentWorkflow, FilePorts
 from segviewer.app.window_text import APP_NAME, STATUS_FIELDS, status_fields, undo_state, window_title
@@ -38,97 +40,12 @@ from segviewer.errors import SegviewerError
 from segviewer.model.session import LABELS, SCRIBBLES
 from segviewer.views import background, files
 from segviewer.views.controller import ViewerController
+from segviewer.views.help_dialogs import about_box, shortcuts_dialog
 from segviewer.views.slice_view import SliceView
 from segviewer.views.view3d import View3D
+from segviewer.views.window_parts import ProgressArea, ViewGrid
 
 log = logging.getLogger(__name__)
-
-VIEW_KEYS = ("axial", "sagittal", "coronal", "3d")
-#: Grid positions, as ITK-SNAP lays them out.
-GRID_POSITIONS = {"axial": (0, 0), "sagittal": (0, 1), "coronal": (1, 0), "3d": (1, 1)}
-
-LICENCES_HTML = """
-<p><b>Bundled demo data</b>: abdominal CT with an expert spleen mask, from the Medical
-Segmentation Decathlon (Task09 Spleen, case spleen_2, cropped), licensed
-<a href="https://creativecommons.org/licenses/by-sa/4.0/">CC-BY-SA 4.0</a>.
-Cite: A. L. Simpson et al., <i>A large annotated medical image dataset for the development and
-evaluation of segmentation algorithms</i>, arXiv:1902.09063, 2019.</p>
-<p><b>Software</b>: Qt for Python / PySide6 (LGPL-3.0), pyqtgraph (MIT), VTK (BSD-3-Clause),
-SimpleITK (Apache-2.0), NumPy and SciPy (BSD-3-Clause), PyTorch (BSD-3-Clause),
-MONAI (Apache-2.0), PyMaxflow (GPL-3.0).</p>
-"""
-
-
-class ViewGrid(QWidget):
-    """The four views in a 2x2 grid; one view can be maximised."""
-
-    layout_changed = Signal(str)  # "" (2x2) or the maximised view's key
-
-    def __init__(self, views: dict[str, QWidget], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.views = views
-        self.maximised = ""
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(2)
-        for key, (row, column) in GRID_POSITIONS.items():
-            grid.addWidget(views[key], row, column)
-        for index in range(2):
-            grid.setRowStretch(index, 1)
-            grid.setColumnStretch(index, 1)
-        self.setStyleSheet("ViewGrid { background: #15171b; }")
-
-    def maximise(self, key: str) -> None:
-        """Show only ``key`` ("" restores the 2x2 layout)."""
-        key = key if key in self.views else ""
-        self.maximised = key
-        grid = self.layout()
-        for name, view in self.views.items():
-            grid.removeWidget(view)
-        for name, view in self.views.items():
-            if not key:
-                grid.addWidget(view, *GRID_POSITIONS[name])
-                view.show()
-            elif name == key:
-                grid.addWidget(view, 0, 0, 2, 2)
-                view.show()
-            else:
-                view.hide()
-        grid.activate()
-        self.layout_changed.emit(key)
-
-    def toggle(self, key: str) -> None:
-        self.maximise("" if self.maximised == key else key)
-
-
-class ProgressArea(QWidget):
-    """Status-bar area for background jobs: text plus a bar (busy when the fraction is < 0)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.text = QLabel("")
-        self.bar = QProgressBar()
-        self.bar.setFixedWidth(140)
-        self.bar.setMaximumHeight(14)
-        self.bar.setTextVisible(False)
-        layout.addWidget(self.text)
-        layout.addWidget(self.bar)
-        self.bar.hide()
-
-    def set_progress(self, fraction: float, text: str = "") -> None:
-        self.text.setText(text)
-        if fraction < 0:
-            self.bar.setRange(0, 0)
-        else:
-            self.bar.setRange(0, 1000)
-            self.bar.setValue(int(round(min(max(fraction, 0.0), 1.0) * 1000)))
-        self.bar.show()
-
-    def finish(self, text: str = "") -> None:
-        self.bar.hide()
-        self.text.setText(text)
 
 
 class MainWindow(QMainWindow):
@@ -781,32 +698,10 @@ class MainWindow(QMainWindow):
         QMessageBox.warning(self, title, text)
 
     def show_shortcuts(self) -> None:
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Keyboard and mouse shortcuts")
-        table = QTableWidget(len(self.shortcuts), 3, dialog)
-        table.setHorizontalHeaderLabels(["Where", "Keys / mouse", "Does"])
-        for row, (group, keys, text) in enumerate(sorted(self.shortcuts, key=lambda s: s[0])):
-            for column, value in enumerate((group, keys, text)):
-                table.setItem(row, column, QTableWidgetItem(value))
-        table.resizeColumnsToContents()
-        table.horizontalHeader().setStretchLastSection(True)
-        table.verticalHeader().hide()
-        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(dialog.reject)
-        layout = QVBoxLayout(dialog)
-        layout.addWidget(table)
-        layout.addWidget(buttons)
-        dialog.resize(640, 520)
-        dialog.exec()
+        shortcuts_dialog(self, self.shortcuts).exec()
 
     def show_about(self) -> None:
-        QMessageBox.about(
-            self, "About segviewer",
-            f"<h3>segviewer {__version__}</h3><p>Interactive 3D medical image segmentation: linked "
-            "slice views, a live 3D view, scribbles, graph cut and U-Net fine-tuning.</p>"
-            "<p>Display: radiological convention (patient's right on the screen's left in axial "
-            "and coronal views; anterior on the left in sagittal views).</p>" + LICENCES_HTML)
+        about_box(self)
 
     # == drag and drop, closing ==========================================================================
     def dragEnterEvent(self, event) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QTableWidget
 
 from segviewer.model.session import LABELS
 from segviewer.views import files
@@ -114,6 +114,16 @@ def test_help_lists_shortcuts(spleen_window):
     keys = {(group, keys) for group, keys, _ in spleen_window.shortcuts}
     assert ("Slice views", "Right drag") in keys
     assert any(group == "Edit" for group, _ in keys)
+
+
+def test_shortcuts_dialog_lists_every_shortcut(spleen_window):
+    from segviewer.views.help_dialogs import shortcuts_dialog
+
+    dialog = shortcuts_dialog(spleen_window, spleen_window.shortcuts)
+    table = dialog.findChild(QTableWidget)
+    assert table.rowCount() == len(spleen_window.shortcuts)
+    assert {table.item(row, 1).text() for row in range(table.rowCount())} >= {"F1", "Right drag"}
+    dialog.close()
 
 
 def test_status_bar_progress_area(spleen_window):
