@@ -118,11 +118,38 @@ def build_gui_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reopen_closed_standard_streams() -> None:
+    """Point a standard stream the shell closed (``>&-``, ``2>&-``) at the null device: notes
+    and progress are dropped as asked, instead of failing the command (exit 1, no output) or,
+    with ``sys.stderr`` None, landing in standard output (print's fallback); and no file opened
+    later takes the stream's number (a native library's prints would land in it)."""
+    for number, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        if not _stream_usable(number, reading=number == 0):
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: often this one
+            if null != number:
+                os.dup2(null, number)
+                os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "r" if number == 0 else "w", encoding="utf-8"))
+
+
+def _stream_usable(number: int, reading: bool) -> bool:
+    """Whether file descriptor ``number`` is open for reading (or writing). A launcher script
+    (pyenv's shims) can leave its own file, read-only, on a stream the shell closed."""
+    try:
+        os.fstat(number)
+        import fcntl  # noqa: PLC0415 - POSIX only; elsewhere an open stream is taken as usable
+    except ImportError:
+        return True
+    except OSError:
+        return False
+    mode = fcntl.fcntl(number, fcntl.F_GETFL) & os.O_ACCMODE
+    return mode != (os.O_WRONLY if reading else os.O_RDONLY)
+
+
 def _run_command(module: ModuleType, args: argparse.Namespace) -> int:
     """Run one subcommand with its standard output watched (see :class:`_StandardOutput`)."""
     stream = sys.stdout
-    if stream is None:  # closed (``>&-``): print() writes nothing, as the user asked
-        return int(module.run(args) or 0)
     sys.stdout = _StandardOutput(stream)
     try:
         code = int(module.run(args) or 0)
@@ -176,6 +203,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _reopen_closed_standard_streams()
     commands = _command_modules()
     try:
         if argv and (argv[0] in commands or argv[0] in ("-h", "--help", "--version")):

@@ -263,6 +263,33 @@ def test_standard_output_on_a_full_disk_or_closed_is_not_a_bug(case):
     assert (closed.returncode, closed.stderr.decode()) == (0, "")  # prints nothing, as >&- asked
 
 
+def _close_stderr():
+    os.close(2)
+
+
+def _stderr_on_a_read_only_file():
+    """What a pyenv shim leaves on a stream that ``2>&-`` closed: the shim script, read-only."""
+    os.dup2(os.open(sys.executable, os.O_RDONLY), 2)
+
+
+@pytest.mark.parametrize("closing", [_close_stderr, _stderr_on_a_read_only_file])
+def test_a_closed_stderr_drops_notes_and_progress_but_not_the_command(case, tmp_path, closing):
+    """``segviewer segment … 2>&-`` failed with exit 1 and no output (progress could not be
+    written), or printed progress and notes into standard output (print's fallback for a
+    missing sys.stderr), which corrupted ``stats --json 2>&- > out.json``."""
+    def run(*argv):
+        return subprocess.run([sys.executable, "-m", "segviewer", *map(str, argv)], stdout=subprocess.PIPE,
+                              env=SUBPROCESS_ENV, timeout=120, preexec_fn=closing)
+
+    segmented = run("segment", case["image"], "--method", "graphcut", "--scribbles", case["scribbles"],
+                    "-o", tmp_path / "out.nii.gz")
+    assert segmented.returncode == 0 and (tmp_path / "out.nii.gz").is_file()
+    assert segmented.stdout.decode().startswith("wrote ")  # no progress lines
+    stats = run("stats", case["image"], case["labels"], "--json")
+    assert stats.returncode == 0 and json.loads(stats.stdout)["statistics"]
+    assert run("info", tmp_path / "missing.nii.gz").returncode == 2
+
+
 def test_nifti_with_a_nan_data_offset_is_one_line(tmp_path, capsys):
     """Found by the fuzz test: vox_offset = NaN crashed the completeness check."""
     path = tmp_path / "nan_offset.nii"
