@@ -70,6 +70,21 @@ seed = int_in(0, 2 ** 32 - 1)
 label_value = int_in(LOWEST_LABEL, HIGHEST_LABEL, "a label value")
 
 
+#: The largest window side a screenshot may ask for (100000 x 100000 aborted the X connection).
+LARGEST_WINDOW_SIDE = 8192
+
+
+def window_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` in pixels, each from 1 to :data:`LARGEST_WINDOW_SIDE`."""
+    try:
+        width, height = (int(v) for v in text.strip().lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 1400x900") from None
+    if not (1 <= width <= LARGEST_WINDOW_SIDE and 1 <= height <= LARGEST_WINDOW_SIDE):
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be from 1 to {LARGEST_WINDOW_SIDE}")
+    return width, height
+
+
 def label_list(text: str) -> list[int]:
     """Comma-separated label values, e.g. ``1,3``."""
     values = [label_value(item) for item in text.split(",") if item.strip()]

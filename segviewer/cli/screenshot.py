@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from segviewer.cli.arguments import finite_float, input_path, output_file
+from segviewer.cli.arguments import finite_float, input_path, output_file, window_size
 
 NAME = "screenshot"
 HELP = "render the main window (slice views and 3D view) of an image to a PNG, no interaction"
@@ -18,22 +18,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--points", type=input_path, help="point prompts (JSON) to show")
     parser.add_argument("--slice-mm", nargs=3, type=finite_float, metavar=("X", "Y", "Z"),
                         help="put the crosshair at this LPS point (mm); default: the image centre")
-    parser.add_argument("--size", default="1400x900", help="window size WIDTHxHEIGHT (default 1400x900)")
+    parser.add_argument("--size", default=(1400, 900), type=window_size,
+                        help="window size WIDTHxHEIGHT (default 1400x900)")
     parser.add_argument("--layout", choices=LAYOUTS, default="2x2", help="2x2 or one maximised view")
     parser.add_argument("--outline", action="store_true", help="draw labels as outlines")
     parser.add_argument("-o", "--output", required=True, type=output_file, help="PNG file to write")
 
 
 def run(args) -> int:
-    from segviewer.errors import SegviewerError
     from segviewer.views.screenshot import take_screenshot
 
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise SegviewerError(f"--size must look like 1400x900, got {args.size!r}") from None
     take_screenshot(args.image, args.output, args.labels, args.scribbles, args.points,
-                    tuple(args.slice_mm) if args.slice_mm else None, (width, height),
+                    tuple(args.slice_mm) if args.slice_mm else None, args.size,
                     "" if args.layout == "2x2" else args.layout, args.outline)
     print(args.output)
     return 0

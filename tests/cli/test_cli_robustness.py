@@ -162,6 +162,15 @@ def test_finetune_entropy_with_an_unsupported_suffix_is_refused_before_work(caps
     assert not entropy.exists()  # it used to be left as a 0-byte file
 
 
+@pytest.mark.parametrize("size", ["100000x100000", "0x0", "-1x100", "1400"])
+def test_screenshot_size_is_checked_before_any_window(capsys, case, tmp_path, size):
+    """100000x100000 aborted the X connection (exit 134); 0x0 and -1x100 gave a picture of
+    another size without a word."""
+    code, _, err = run_cli(capsys, "screenshot", case["image"], "-o", tmp_path / "shot.png", f"--size={size}")
+    assert_one_line_error(code, err, "--size")
+    assert not (tmp_path / "shot.png").exists()
+
+
 def test_train_split_that_is_not_json_is_one_line(capsys, case, tmp_path):
     split = tmp_path / "split.txt"
     split.write_text("not json\n")
