@@ -39,6 +39,7 @@ from segviewer.app.window_text import APP_NAME, STATUS_FIELDS, status_fields, un
 from segviewer.errors import SegviewerError
 from segviewer.model.session import LABELS, SCRIBBLES
 from segviewer.views import background, files
+from segviewer.views.actions import create_actions, create_menus
 from segviewer.views.controller import ViewerController
 from segviewer.views.help_dialogs import about_box, shortcuts_dialog
 from segviewer.views.slice_view import SliceView
@@ -77,8 +78,8 @@ class MainWindow(QMainWindow):
         self.grid.layout_changed.connect(self._on_layout_changed)
         self.setCentralWidget(self.grid)
 
-        self._create_actions()
-        self._create_menus()
+        create_actions(self)
+        create_menus(self)
         self._create_toolbar()
         self._create_status_bar()
         self._create_tools()
@@ -173,160 +174,7 @@ class MainWindow(QMainWindow):
     def register_shortcut(self, keys: str, description: str, group: str = "General") -> None:
         self.shortcuts.append((group, keys, description))
 
-    # == actions, menus, toolbar ==============================================================
-    def _action(self, text: str, slot=None, shortcut=None, tip: str | None = None,
-                checkable: bool = False, group: str | None = None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            sequence = shortcut if isinstance(shortcut, QKeySequence) else QKeySequence(shortcut)
-            action.setShortcut(sequence)
-            if group:
-                self.register_shortcut(sequence.toString(QKeySequence.SequenceFormat.NativeText),
-                                       text.replace("&", "").replace("…", ""), group)
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        action.setCheckable(checkable)
-        if slot is not None:
-            action.triggered.connect(slot)
-        return action
-
-    def _create_actions(self) -> None:
-        a = self._action
-        self.open_image_action = a("&Open image…", self.open_image_dialog, QKeySequence.StandardKey.Open,
-                                   "Open an image file or DICOM folder", group="File")
-        self.open_dicom_action = a("Open DICOM &folder…", self.open_dicom_dialog)
-        self.open_labels_action = a("Open &labels…", lambda: self._open_layer_dialog(LABELS, "Open labels",
-                                                                                  files.LABEL_FILTER), "Ctrl+Shift+O",
-                                    "Load a label map onto the image", group="File")
-        self.save_labels_action = a("&Save labels", self.save_labels, QKeySequence.StandardKey.Save,
-                                    "Save the label map", group="File")
-        self.save_labels_as_action = a("Save labels &as…", lambda: self.documents.save_layer_as(LABELS), "Ctrl+Shift+S",
-                                       group="File")
-        self.open_scribbles_action = a("Open scri&bbles…", lambda: self._open_layer_dialog(
-            SCRIBBLES, "Open scribbles", files.LABEL_FILTER))
-        self.save_scribbles_action = a("Save scribbles &as…", lambda: self.documents.save_layer_as(SCRIBBLES))
-        self.open_points_action = a("Open &points…", lambda: self._open_layer_dialog(
-            POINTS, "Open points", files.POINTS_FILTER))
-        self.save_points_action = a("Save points as…", lambda: self.documents.save_layer_as(POINTS))
-        self.screenshot_action = a("Export &screenshot…", self.export_screenshot_dialog, "Ctrl+Shift+P",
-                                   group="File")
-        self.quit_action = a("&Quit", self.close, QKeySequence.StandardKey.Quit, group="File")
-        self.undo_action = a("&Undo", self.undo, QKeySequence.StandardKey.Undo, "Undo the last edit",
-                             group="Edit")
-        self.redo_action = a("&Redo", self.redo, "Ctrl+Shift+Z", "Redo", group="Edit")
-        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        self.register_shortcut("Ctrl+Y", "Redo", "Edit")
-        self.reset_views_action = a("Reset &views", self.reset_views, "Ctrl+0",
-                                    "Fit every slice view and reset the 3D camera", group="View")
-        self.layout_actions = {}
-        group = QActionGroup(self)
-        for key, text, shortcut in (("", "2 × 2 layout", "Ctrl+1"), ("axial", "Axial only", "Ctrl+2"),
-                                    ("sagittal", "Sagittal only", "Ctrl+3"),
-                                    ("coronal", "Coronal only", "Ctrl+4"), ("3d", "3D only", "Ctrl+5")):
-            action = a(text, lambda _=False, k=key: self.grid.maximise(k), shortcut, checkable=True,
-                       group="View")
-            group.addAction(action)
-            self.layout_actions[key] = action
-        self.outline_action = a("Label &outlines", self._toggle_outline, "Ctrl+L",
-                                "Draw labels as outlines instead of filled", checkable=True, group="View")
-        self.show_labels_action = a("Show &labels", lambda on: self.controller.update_display(show_labels=on),
-                                    "Ctrl+Shift+L", checkable=True, group="View")
-        self.show_scribbles_action = a("Show scribbles",
-                                       lambda on: self.controller.update_display(show_scribbles=on),
-                                       checkable=True)
-        self.show_points_action = a("Show points", lambda on: self.controller.update_display(show_points=on),
-                                    checkable=True)
-        self.show_heatmap_action = a("Show heat map",
-                                     lambda on: self.controller.update_display(show_heatmap=on),
-                                     checkable=True)
-        self.show_crosshair_action = a("Show crosshair",
-                                       lambda on: self.controller.update_display(show_crosshair=on),
-                                       checkable=True)
-        for action in (self.show_labels_action, self.show_scribbles_action, self.show_points_action,
-                       self.show_heatmap_action, self.show_crosshair_action):
-            action.setChecked(True)
-        self.smoothing_action = a("Smooth 3D surfaces", self.view3d.set_smoothing, checkable=True)
-        self.smoothing_action.setChecked(True)
-        self.volume_action = a("Volume rendering in 3D", self.view3d.set_volume_visible, checkable=True)
-        self.navigate_action = a("Navigate", lambda: self.controller.set_tool(None), None,
-                                 "Crosshair mode: left click/drag moves the cursor (Esc)", checkable=True)
-        self.apply_preview_action = a("&Apply preview", self.controller.apply_preview, "Ctrl+Return",
-                                      "Write the previewed result into the labels (one undo step)",
-                                      group="Segment")
-        self.discard_preview_action = a("&Discard preview", self.controller.clear_preview,
-                                        "Ctrl+Backspace", "Drop the previewed result", group="Segment")
-        self.clear_heatmap_action = a("Clear heat map", self.controller.clear_heatmap)
-        self.shortcuts_action = a("&Keyboard shortcuts", self.show_shortcuts, "F1", group="Help")
-        self.about_action = a("&About segviewer", self.show_about)
-
-    def _create_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.open_image_action)
-        file_menu.addAction(self.open_dicom_action)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        file_menu.addSeparator()
-        file_menu.addAction(self.open_labels_action)
-        file_menu.addAction(self.save_labels_action)
-        file_menu.addAction(self.save_labels_as_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.open_scribbles_action)
-        file_menu.addAction(self.save_scribbles_action)
-        file_menu.addAction(self.open_points_action)
-        file_menu.addAction(self.save_points_action)
-        file_menu.addSeparator()
-        export_menu = file_menu.addMenu("&Export")
-        export_menu.addAction(self.screenshot_action)
-        export_menu.addAction(self.save_labels_as_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-
-        edit_menu = bar.addMenu("&Edit")
-        edit_menu.addAction(self.undo_action)
-        edit_menu.addAction(self.redo_action)
-
-        view_menu = bar.addMenu("&View")
-        for action in self.layout_actions.values():
-            view_menu.addAction(action)
-        view_menu.addAction(self.reset_views_action)
-        view_menu.addSeparator()
-        window_menu = view_menu.addMenu("&Window / level")
-        window_menu.addAction(self._action("Auto (percentiles)", lambda: self.controller.apply_preset("Auto"),
-                                           "Ctrl+Shift+W", group="View"))
-        for name in CT_PRESETS:
-            width, level = CT_PRESETS[name]
-            window_menu.addAction(self._action(f"CT {name.lower()} (W {width:.0f} / L {level:.0f})",
-                                               lambda _=False, n=name: self.controller.apply_preset(n)))
-        overlay_menu = view_menu.addMenu("&Overlays")
-        for action in (self.show_labels_action, self.outline_action, self.show_scribbles_action,
-                       self.show_points_action, self.show_heatmap_action, self.show_crosshair_action):
-            overlay_menu.addAction(action)
-        overlay_menu.addAction(self._action("Increase label opacity", lambda: self._step_opacity(0.1), "]",
-                                            group="View"))
-        overlay_menu.addAction(self._action("Decrease label opacity", lambda: self._step_opacity(-0.1), "[",
-                                            group="View"))
-        view3d_menu = view_menu.addMenu("&3D view")
-        view3d_menu.addAction(self.smoothing_action)
-        view3d_menu.addAction(self.volume_action)
-        view3d_menu.addAction(self._action("Reset camera", self.view3d.reset_camera))
-        view_menu.addSeparator()
-        self.menus["panels"] = view_menu.addMenu("&Panels")
-        self.menus["toolbars"] = view_menu.addMenu("&Toolbars")
-
-        tools_menu = bar.addMenu("&Tools")
-        tools_menu.addAction(self.navigate_action)
-        segment_menu = bar.addMenu("&Segment")
-        segment_menu.addAction(self.apply_preview_action)
-        segment_menu.addAction(self.discard_preview_action)
-        segment_menu.addAction(self.clear_heatmap_action)
-        segment_menu.addSeparator()
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.shortcuts_action)
-        help_menu.addAction(self.about_action)
-        self.menus.update(file=file_menu, edit=edit_menu, view=view_menu, tools=tools_menu,
-                          segment=segment_menu, help=help_menu, export=export_menu, window=window_menu)
-
+    # == toolbar (actions and menus: views/actions.py) ========================================
     def _create_toolbar(self) -> None:
         bar = QToolBar("Main", self)
         bar.setObjectName("toolbar_main")
