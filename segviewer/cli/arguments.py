@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -36,6 +37,14 @@ def non_negative_float(text: str) -> float:
     value = finite_float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is negative; give 0 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (a learning rate)."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not above 0")
     return value
 
 
@@ -93,6 +102,14 @@ def label_list(text: str) -> list[int]:
     return values
 
 
+def label_names(text: str) -> str:
+    """``1=anterior,2=posterior``: label values, each with an optional name; returned as given."""
+    for item in text.split(","):
+        if item.strip():
+            label_value(item.partition("=")[0])
+    return text
+
+
 def input_path(text: str) -> str:
     """A file or folder to read: a FIFO or device is refused here, before anything opens it
     (reading one blocks forever). Whether it exists is left to the reader's own message."""
@@ -107,6 +124,20 @@ def output_file(text: str) -> str:
     """A file to write: not an existing folder."""
     if Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text}: is a folder; give a file name")
+    return text
+
+
+def output_folder(text: str) -> str:
+    """A folder to write into (made when missing): not an existing file."""
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a file; give a folder")
+    return text
+
+
+def file_stem(text: str) -> str:
+    """A name for files inside the output folder: no folder part (``../x`` wrote outside it)."""
+    if not text.strip() or text.strip(".") == "" or any(s in text for s in {"/", os.sep, os.altsep} - {None}):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plain name; give one without folders, e.g. my_unet")
     return text
 
 

@@ -4,35 +4,51 @@ from __future__ import annotations
 
 import sys
 
-from segviewer.cli.arguments import finite_float, input_path, int_in, non_negative_float, seed
+from segviewer.cli.arguments import (file_stem, input_path, int_in, label_names, non_negative_float, output_folder,
+                                     positive_float, seed)
 
 NAME = "train"
 HELP = "train a U-Net on imagesTr/labelsTr with a fixed train/validation split (writes weights + model card)"
+
+#: The largest patch side: a patch and its activations must fit in memory (100000 was a MemoryError).
+LARGEST_PATCH_SIDE = 256
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--data", required=True, type=input_path, help="folder with imagesTr/ and labelsTr/")
     parser.add_argument("--split", required=True, type=input_path,
                         help="split JSON with 'train' and 'validation' case ids")
-    parser.add_argument("--out", required=True, help="output folder for <name>.pt and <name>.json")
-    parser.add_argument("--name", default="hippocampus_unet", help="model name (file stem)")
-    parser.add_argument("--labels", default="", help="label names, e.g. 1=anterior,2=posterior")
+    parser.add_argument("--out", required=True, type=output_folder, help="output folder for <name>.pt and <name>.json")
+    parser.add_argument("--name", default="hippocampus_unet", type=file_stem, help="model name (file stem)")
+    parser.add_argument("--labels", default="", type=label_names, help="label names, e.g. 1=anterior,2=posterior")
     parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--iterations", type=int_in(1, 10 ** 9), default=20000)
     parser.add_argument("--batch-size", type=int_in(1, 1024), default=2)
-    parser.add_argument("--lr", type=finite_float, default=2e-3)
-    parser.add_argument("--roi-size", type=int, nargs=3, default=[40, 56, 40], metavar=("K", "J", "I"),
+    parser.add_argument("--lr", type=positive_float, default=2e-3)
+    parser.add_argument("--roi-size", type=int_in(1, LARGEST_PATCH_SIDE), nargs=3, default=[40, 56, 40], metavar=("K", "J", "I"),
                         help="patch size in array order (slices, rows, columns)")
-    parser.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--channels", type=int_in(1, 1024), nargs="+", default=[16, 32, 64, 128],
+                        help="feature channels per level (at least two levels)")
     parser.add_argument("--val-every", type=int_in(1, 10 ** 9), default=1000)
     parser.add_argument("--time-limit", type=non_negative_float, default=None,
                         help="stop after this many minutes")
     parser.add_argument("--threads", type=int_in(1, 1024), default=1, help="torch CPU threads")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help="auto, cpu, cuda, mps")
 
 
 def run(args) -> int:
+    from segviewer.errors import SegviewerError
     from segviewer.methods.deep.train import config_from_args, train
+
+    if len(args.channels) < 2:
+        raise SegviewerError("--channels: give at least two levels, e.g. --channels 16 32 64")
+    # each level halves the patch: the skips must meet again, and the deepest level's
+    # instance norm needs more than one voxel
+    step = 2 ** (len(args.channels) - 1)
+    if any(side % step or side < 2 * step for side in args.roi_size):
+        raise SegviewerError(f"--roi-size: each side must be a multiple of {step} and at least {2 * step} for "
+                             f"{len(args.channels)} levels of --channels; got {' '.join(map(str, args.roi_size))}")
 
     argv = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []
     train(config_from_args(args, argv), log=lambda text: print(text, flush=True))

@@ -180,6 +180,34 @@ def test_train_split_that_is_not_json_is_one_line(capsys, case, tmp_path):
     assert not out.exists()  # no empty output folder either
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["--lr", "-1"], ["--lr"]),  # was exit 3: torch's "Invalid learning rate"
+    (["--roi-size", "100000", "100000", "100000"], ["--roi-size"]),  # exit 3: MemoryError
+    (["--roi-size", "9", "9", "9"], ["--roi-size", "multiple of 8"]),  # exit 3: tensor sizes must match
+    (["--channels", "2", "2", "2", "2", "2", "--roi-size", "16", "16", "16"], ["at least 32"]),  # instance norm
+    (["--channels", "0"], ["--channels"]),  # exit 3: MONAI's ValueError
+    (["--channels", "16"], ["at least two levels"]),
+    (["--device", "bogus"], ["--device"]),  # exit 3: torch's RuntimeError
+    (["--labels", "x=y"], ["--labels"]),  # exit 3: int('x')
+    (["--name", "../../escaped"], ["--name", "plain name"]),  # wrote ../../escaped.pt outside --out
+])
+def test_train_arguments_are_checked_before_any_work(capsys, tmp_path, argv, words):
+    split = tmp_path / "split.json"
+    split.write_text('{"train": ["a"], "validation": ["b"]}')
+    out = tmp_path / "deep" / "er" / "model"
+    code, _, err = run_cli(capsys, "train", "--data", tmp_path, "--split", split, "--out", out, *argv)
+    assert_one_line_error(code, err, *words)
+    assert not out.exists() and not (tmp_path / "escaped.pt").exists()
+
+
+def test_train_output_folder_that_is_a_file_is_refused(capsys, tmp_path):
+    """It was exit 3: FileExistsError."""
+    split = tmp_path / "split.json"
+    split.write_text('{"train": ["a"], "validation": ["b"]}')
+    code, _, err = run_cli(capsys, "train", "--data", tmp_path, "--split", split, "--out", split)
+    assert_one_line_error(code, err, "--out", "is a file")
+
+
 def make_fifo(folder: Path, name: str) -> Path:
     path = folder / name
     os.mkfifo(path)
