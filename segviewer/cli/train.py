@@ -38,8 +38,17 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from segviewer.errors import SegviewerError
+    from segviewer.io.atomic import input_guard
     from segviewer.methods.deep.train import config_from_args, train
+
+    # the files training writes (as methods.deep.train names them) never replace the split or
+    # a file of the data folder (--out . --name split wrote the model card over split.json)
+    data_files = [path for path in Path(args.data).rglob("*") if path.is_file()]
+    input_guard(split=args.split, data=data_files).check_all(
+        (Path(args.out) / f"{args.name}{suffix}", "the trained model") for suffix in (".pt", ".json", ".best_fp32.pt"))
 
     if len(args.channels) < 2:
         raise SegviewerError("--channels: give at least two levels, e.g. --channels 16 32 64")

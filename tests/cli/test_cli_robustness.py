@@ -200,6 +200,25 @@ def test_train_arguments_are_checked_before_any_work(capsys, tmp_path, argv, wor
     assert not out.exists() and not (tmp_path / "escaped.pt").exists()
 
 
+def test_train_never_writes_its_model_over_the_split_or_the_data(capsys, tmp_path):
+    """``--out . --name split`` trained, then wrote the model card over split.json with exit 0."""
+    for case_id in ("a", "b"):
+        paths = write_small_case(tmp_path / case_id)
+        for kind, sub in (("image", "imagesTr"), ("labels", "labelsTr")):
+            (tmp_path / sub).mkdir(exist_ok=True)
+            paths[kind].rename(tmp_path / sub / f"{case_id}.nii.gz")
+    split = tmp_path / "split.json"
+    split.write_text('{"train": ["a"], "validation": ["b"]}')
+    (tmp_path / "dataset.json").write_text("{}")
+    for name, role in (("split", "the input split"), ("dataset", "the input data")):
+        code, _, err = run_cli(capsys, "train", "--data", tmp_path, "--split", split, "--out", tmp_path,
+                               "--name", name, "--iterations", "1", "--roi-size", "8", "8", "8",
+                               "--channels", "4", "8", "--val-every", "1")
+        assert_one_line_error(code, err, role)
+    assert split.read_text() == '{"train": ["a"], "validation": ["b"]}'
+    assert (tmp_path / "dataset.json").read_text() == "{}"
+
+
 def test_train_output_folder_that_is_a_file_is_refused(capsys, tmp_path):
     """It was exit 3: FileExistsError."""
     split = tmp_path / "split.json"
