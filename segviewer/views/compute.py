@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -317,10 +317,7 @@ class JobList(QWidget):
         buttons.addStretch(1)
         layout.addLayout(buttons)
         self._last_refresh = 0.0
-        self._pending = QTimer(self)
-        self._pending.setSingleShot(True)
-        self._pending.setInterval(100)
-        self._pending.timeout.connect(self.refresh)
+        self._pending = background.single_shot_timer(self, 100, self.refresh)
         compute.jobs_changed.connect(self._schedule)
 
     def _schedule(self) -> None:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -90,10 +90,7 @@ class MetricsPanel(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.table, 1)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(DEBOUNCE_MS)
-        self._timer.timeout.connect(self.refresh)
+        self._timer = background.single_shot_timer(self, DEBOUNCE_MS, self.refresh)
         controller.session_changed.connect(self._on_session)
         controller.labels_changed.connect(self._on_labels)
         self._update_enabled()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import shiboken6
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QApplication, QCheckBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -84,10 +84,7 @@ class StatisticsPanel(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.table, 1)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(DEBOUNCE_MS)
-        self._timer.timeout.connect(self.refresh)
+        self._timer = background.single_shot_timer(self, DEBOUNCE_MS, self.refresh)
         controller.session_changed.connect(self._on_session)
         controller.labels_changed.connect(lambda _box: self._on_change())
         controller.label_table_changed.connect(self._rename_rows)

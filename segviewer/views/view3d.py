@@ -35,7 +35,7 @@ import os
 import time
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QStackedLayout, QVBoxLayout, QWidget
 
@@ -525,14 +525,8 @@ class View3D(QWidget):
         self._pending: Box | None = None
         self._pending_only: set[int] = set()
         self._building = False
-        self._rebuild_timer = QTimer(self)
-        self._rebuild_timer.setSingleShot(True)
-        self._rebuild_timer.setInterval(REBUILD_DEBOUNCE_MS)
-        self._rebuild_timer.timeout.connect(self._start_rebuild)
-        self._render_timer = QTimer(self)
-        self._render_timer.setSingleShot(True)
-        self._render_timer.setInterval(0)
-        self._render_timer.timeout.connect(self.render)
+        self._rebuild_timer = background.single_shot_timer(self, REBUILD_DEBOUNCE_MS, self._start_rebuild)
+        self._render_timer = background.single_shot_timer(self, 0, self.render)
         self.last_build_seconds = 0.0
         self.build_count = 0
         self._closed = False
