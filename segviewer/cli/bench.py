@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from segviewer.cli.arguments import input_path, int_in, output_file, seed
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
 from segviewer.errors import SegviewerError
 from segviewer.evaluation.cases import find_cases, read_case, select_cases
@@ -26,7 +27,7 @@ from segviewer.evaluation.interactive import (
     summarize,
 )
 from segviewer.evaluation.metrics import json_safe
-from segviewer.io.atomic import write_text_atomically
+from segviewer.io.atomic import input_guard, refuse_image_name, write_text_atomically
 from segviewer.methods.base import (
     MethodInputError,
     parse_parameter_assignments,
@@ -46,20 +47,20 @@ def add_arguments(parser) -> None:
     interactive.add_argument("--method", required=True, help="method name (see 'segviewer methods')")
     interactive.add_argument("--model", help="model file or folder for methods that take one")
     add_trust_argument(interactive)
-    interactive.add_argument("--cases", required=True,
+    interactive.add_argument("--cases", required=True, type=input_path,
                              help="folder of image/label pairs (imagesTr/labelsTr, or NAME + NAME_label), "
                                   "or one image with its NAME_label beside it")
-    interactive.add_argument("--split", help="split file (JSON) choosing the cases")
+    interactive.add_argument("--split", type=input_path, help="split file (JSON) choosing the cases")
     interactive.add_argument("--subset", default="validation", help="subset of the split (default validation)")
-    interactive.add_argument("--limit", type=int, help="only the first N cases (sorted by name)")
-    interactive.add_argument("--slices", type=int, default=3, help="initial scribble slices per structure (3)")
-    interactive.add_argument("--seed", type=int, default=0, help="simulated user's seed (0)")
-    interactive.add_argument("--max-interactions", type=int, default=MAX_INTERACTIONS,
+    interactive.add_argument("--limit", type=int_in(1, 10 ** 9), help="only the first N cases (sorted by name)")
+    interactive.add_argument("--slices", type=int_in(1, 1000), default=3, help="initial scribble slices per structure (3)")
+    interactive.add_argument("--seed", type=seed, default=0, help="simulated user's seed (0)")
+    interactive.add_argument("--max-interactions", type=int_in(1, 10000), default=MAX_INTERACTIONS,
                              help=f"interactions per case, also the NoC cap (default {MAX_INTERACTIONS}); "
                                   "1 = the initial scribbles only")
     interactive.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                              help="method parameter (repeatable)")
-    interactive.add_argument("--json", dest="json_out", help="write the full results (every round) here")
+    interactive.add_argument("--json", dest="json_out", type=output_file, help="write the full results (every round) here")
     interactive.add_argument("--quiet", action="store_true", help="print only the table")
 
 
@@ -106,6 +107,12 @@ def run_interactive(args) -> int:
     cases = select_cases(find_cases(args.cases), args.split, args.subset, args.limit)
     if not cases:
         raise SegviewerError("no cases selected")
+    if args.json_out:  # refused now, not after the whole benchmark (--json split.json replaced the split)
+        from segviewer.methods.deep.saving import model_files  # noqa: PLC0415 - deep methods load lazily
+
+        input_guard(split=args.split, cases=[path for case in cases for path in (case.image, case.label)],
+                    model=model_files(args.model) if args.model else None).check(args.json_out, "the results")
+        refuse_image_name(args.json_out, "the results")
     runs: list[CaseRun] = []
     started = time.perf_counter()
     for number, case in enumerate(cases, start=1):

@@ -200,6 +200,15 @@ def test_train_arguments_are_checked_before_any_work(capsys, tmp_path, argv, wor
     assert not out.exists() and not (tmp_path / "escaped.pt").exists()
 
 
+@pytest.mark.parametrize("option, value", [("--seed", "-1"), ("--slices", "-3"), ("--max-interactions", "0"),
+                                           ("--limit", "-1")])
+def test_bench_numbers_are_checked_before_any_work(capsys, case, option, value):
+    """--seed -1 was exit 3 (NumPy's ValueError); --slices -3 and --max-interactions 0 exit 1, no word."""
+    code, _, err = run_cli(capsys, "bench", "interactive", "--method", "graphcut", "--cases", case["image"].parent,
+                           option, value, "--quiet")
+    assert_one_line_error(code, err, option)
+
+
 def test_train_never_writes_its_model_over_the_split_or_the_data(capsys, tmp_path):
     """``--out . --name split`` trained, then wrote the model card over split.json with exit 0."""
     for case_id in ("a", "b"):

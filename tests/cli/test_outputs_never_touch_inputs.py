@@ -110,6 +110,17 @@ def test_a_label_maps_sidecar_onto_an_input_or_another_output_is_refused_before_
                      "--points", points, "-o", folder / "out.nii.gz"], folder, "is the input points")
 
 
+def test_bench_results_never_replace_the_split_or_a_case(case, capsys):
+    """``bench interactive --json split.json`` ran the benchmark, then replaced the split (exit 0)."""
+    folder = case["image"].parent
+    split = folder / "split.json"
+    split.write_text('{"validation": ["image"]}')
+    shutil.copy(case["reference"], folder / "image_label.nii.gz")
+    for target, role in ((split, "the input split"), (folder / "image_label.nii.gz", "the input cases")):
+        refused(capsys, ["bench", "interactive", "--method", "threshold", "--cases", folder, "--split", split,
+                         "--max-interactions", "1", "--quiet", "--json", target], folder, role)
+
+
 def test_converting_a_label_map_to_another_format_beside_it_shares_its_table(case, capsys):
     """``convert --labels case.nii.gz case.nrrd``: both name their table ``case.labels.json``, the
     input's. It used to write case.nrrd, then refuse the sidecar (exit 2, half an output)."""
