@@ -1,5 +1,5 @@
 """What the viewer shows that is not part of the document, with no Qt: overlay settings, the
-preview and heat-map layers, and window/level arithmetic.
+preview and heat-map layers (:class:`Overlays`), and window/level arithmetic.
 
 :class:`segviewer.views.controller.ViewerController` holds one of each and re-emits changes as
 Qt signals; the rules live here so they are tested with no display.
@@ -8,11 +8,13 @@ Qt signals; the rules live here so they are tested with no display.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Callable
 
 import numpy as np
 
 from segviewer.app.display import CT_PRESETS
-from segviewer.model.geometry import Box
+from segviewer.model.geometry import Box, full_box, union_box
+from segviewer.model.session import LABELS
 
 #: The narrowest window (high - low) the views accept.
 MIN_WINDOW_WIDTH = 1e-3
@@ -111,3 +113,67 @@ def window_from_width_level(width: float, level: float) -> tuple[float, float]:
 def width_level_of(window: tuple[float, float]) -> tuple[float, float]:
     low, high = window
     return high - low, (high + low) / 2.0
+
+
+class Overlays:
+    """The preview and heat-map layers drawn over a session. Each change reports the box to
+    redraw (the old and the new layer's) through ``preview_changed`` / ``heatmap_changed``."""
+
+    def __init__(self, preview_changed: Callable[[Box | None], None] = lambda box: None,
+                 heatmap_changed: Callable[[Box | None], None] = lambda box: None) -> None:
+        self.preview: PreviewLayer | None = None
+        self.heatmap: HeatmapLayer | None = None
+        self.preview_changed = preview_changed
+        self.heatmap_changed = heatmap_changed
+
+    def reset(self) -> None:
+        """Drop both layers silently (another image: every view redraws anyway)."""
+        self.preview = None
+        self.heatmap = None
+
+    def set_preview(self, session, labels: np.ndarray, box: Box, where: np.ndarray | None = None,
+                    description: str = "Apply result") -> None:
+        """Show a proposed label crop on ``box``; replaces any previous preview."""
+        box = _checked_box(box, labels.shape, "preview crop")
+        old = self.preview.box if self.preview else None
+        self.preview = PreviewLayer(labels, box, where, description)
+        session.label_table.ensure(np.unique(labels[self.preview.shown_mask]))
+        self.preview_changed(union_box(old, box))
+
+    def clear_preview(self) -> None:
+        self._drop("preview", self.preview_changed)
+
+    def apply_preview(self, session):
+        """Write the preview into the labels as ONE undo step; returns the step (or None)."""
+        if self.preview is None or session is None:
+            return None
+        preview = self.preview
+        where = preview.where if preview.where is not None else preview.labels != 0
+        step = session.apply_layer_crop(LABELS, preview.box, preview.labels, preview.description, where=where)
+        self.clear_preview()
+        return step
+
+    def set_heatmap(self, session, values: np.ndarray, box: Box | None = None, low: float = 0.0,
+                    high: float = 1.0, colormap: str = "inferno", name: str = "probability") -> None:
+        """Show a scalar map (full volume when ``box`` is None)."""
+        box = _checked_box(box or full_box(session.geometry.shape), values.shape, "heat map")
+        old = self.heatmap.box if self.heatmap else None
+        self.heatmap = HeatmapLayer(values, box, low, high, colormap, name)
+        self.heatmap_changed(union_box(old, box))
+
+    def clear_heatmap(self) -> None:
+        self._drop("heatmap", self.heatmap_changed)
+
+    def _drop(self, name: str, changed: Callable[[Box | None], None]) -> None:
+        layer = getattr(self, name)
+        if layer is not None:
+            setattr(self, name, None)
+            changed(layer.box)
+
+
+def _checked_box(box: Box, shape: tuple[int, ...], what: str) -> Box:
+    """``box`` with plain int bounds; a layer of another shape is a programming error."""
+    box = tuple(slice(int(s.start), int(s.stop)) for s in box)  # type: ignore[assignment]
+    if tuple(shape) != tuple(s.stop - s.start for s in box):
+        raise ValueError(f"{what} {tuple(shape)} does not match box {box}")
+    return box

@@ -34,12 +34,12 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from segviewer.app.display import looks_like_ct
-from segviewer.app.view_state import (DisplaySettings, HeatmapLayer, PreviewLayer, checked_window,
-                                      default_window, percentile_window, preset_window,
+from segviewer.app.view_state import (DisplaySettings, HeatmapLayer, Overlays, PreviewLayer,
+                                      checked_window, default_window, percentile_window, preset_window,
                                       width_level_of, window_from_width_level)
 from segviewer.errors import SegviewerError
-from segviewer.model.geometry import Box, full_box
-from segviewer.model.session import LABELS, Session
+from segviewer.model.geometry import Box
+from segviewer.model.session import Session
 from segviewer.tools.base import SliceEvent, Tool
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,7 @@ class ViewerController(QObject):
         self.session: Session | None = None
         self.tool: Tool | None = None
         self.display = DisplaySettings()
-        self.preview: PreviewLayer | None = None
-        self.heatmap: HeatmapLayer | None = None
+        self.overlays = Overlays(self.preview_changed.emit, self.heatmap_changed.emit)
         self.window = (0.0, 1.0)  # low, high
         self.is_ct = False
         self._tool_active = False
@@ -92,8 +91,7 @@ class ViewerController(QObject):
             old.label_table.changed.disconnect(self._on_table)
         self._cancel_tool()
         self.session = session
-        self.preview = None
-        self.heatmap = None
+        self.overlays.reset()
         if session is not None:
             session.labels_changed.connect(self._on_labels)
             session.scribbles_changed.connect(self._on_scribbles)
@@ -186,54 +184,34 @@ class ViewerController(QObject):
         self.display.update(**changes)
         self.display_changed.emit()
 
-    # -- preview layer ----------------------------------------------------------------------
+    # -- preview and heat-map layers (app.view_state.Overlays) ----------------------------------
+    @property
+    def preview(self) -> PreviewLayer | None:
+        return self.overlays.preview
+
+    @property
+    def heatmap(self) -> HeatmapLayer | None:
+        return self.overlays.heatmap
+
     def set_preview(self, labels: np.ndarray, box: Box, where: np.ndarray | None = None,
                     description: str = "Apply result") -> None:
         """Show a proposed label crop on ``box``; replaces any previous preview."""
-        session = self._require_session()
-        box = tuple(slice(int(s.start), int(s.stop)) for s in box)  # type: ignore[assignment]
-        if labels.shape != tuple(s.stop - s.start for s in box):
-            raise ValueError(f"preview crop {labels.shape} does not match box {box}")
-        old = self.preview.box if self.preview else None
-        self.preview = PreviewLayer(labels, box, where, description)
-        session.label_table.ensure(np.unique(labels[self.preview.shown_mask]))
-        self.preview_changed.emit(_union(old, box))
+        self.overlays.set_preview(self._require_session(), labels, box, where, description)
 
     def clear_preview(self) -> None:
-        if self.preview is not None:
-            box = self.preview.box
-            self.preview = None
-            self.preview_changed.emit(box)
+        self.overlays.clear_preview()
 
     def apply_preview(self):
         """Write the preview into the labels as ONE undo step; returns the step (or None)."""
-        if self.preview is None or self.session is None:
-            return None
-        preview = self.preview
-        where = preview.where if preview.where is not None else preview.labels != 0
-        step = self.session.apply_layer_crop(LABELS, preview.box, preview.labels, preview.description,
-                                             where=where)
-        self.clear_preview()
-        return step
+        return self.overlays.apply_preview(self.session)
 
-    # -- heat-map layer -----------------------------------------------------------------------
     def set_heatmap(self, values: np.ndarray, box: Box | None = None, low: float = 0.0,
                     high: float = 1.0, colormap: str = "inferno", name: str = "probability") -> None:
         """Show a scalar map (full volume when ``box`` is None)."""
-        session = self._require_session()
-        box = box or full_box(session.geometry.shape)
-        box = tuple(slice(int(s.start), int(s.stop)) for s in box)  # type: ignore[assignment]
-        if values.shape != tuple(s.stop - s.start for s in box):
-            raise ValueError(f"heat map {values.shape} does not match box {box}")
-        old = self.heatmap.box if self.heatmap else None
-        self.heatmap = HeatmapLayer(values, box, low, high, colormap, name)
-        self.heatmap_changed.emit(_union(old, box))
+        self.overlays.set_heatmap(self._require_session(), values, box, low, high, colormap, name)
 
     def clear_heatmap(self) -> None:
-        if self.heatmap is not None:
-            box = self.heatmap.box
-            self.heatmap = None
-            self.heatmap_changed.emit(box)
+        self.overlays.clear_heatmap()
 
     # -- progress -------------------------------------------------------------------------
     def report_progress(self, fraction: float, text: str = "") -> None:
@@ -324,10 +302,3 @@ class ViewerController(QObject):
             raise SegviewerError("no image is open")
         return self.session
 
-
-def _union(a: Box | None, b: Box | None) -> Box | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))  # type: ignore[return-value]
