@@ -227,3 +227,30 @@ def test_trust_store_is_per_user_json_and_survives_damage(tmp_path, private_conf
         load_model(model, cache=False)
     trust_model(model)
     assert load_model(model, cache=False).kind == "torchscript"
+
+
+def test_a_card_that_would_download_weights_is_refused_before_building(tmp_path):
+    """MONAI networks fetch weights when built with ``pretrained_url`` / ``pretrained``."""
+    card = small_card()
+    card.network["kwargs"]["pretrained_url"] = "http://127.0.0.1:9/w.pth"
+    with pytest.raises(ModelError, match="would download weights"):
+        build_network(card)
+
+
+def test_a_card_whose_weights_are_torchscript_is_refused_without_unpickling_advice(tmp_path):
+    torchscript_model(tmp_path / "tiny.pt")
+    card_path = small_card(spacing=None, normalization={"kind": "none"}).save(tmp_path / "tiny.json")
+    with pytest.raises(ModelError) as refused:
+        load_model(card_path, cache=False)
+    message = str(refused.value)
+    assert "TorchScript" in message and "weights_only" not in message
+
+
+def test_a_model_path_that_is_a_pipe_is_refused_not_waited_on(tmp_path, capsys):
+    import os
+
+    pipe = tmp_path / "model.json"
+    os.mkfifo(pipe)
+    code, _, err = cli(capsys, "segment", small_image(tmp_path / "image.nii.gz"), "--method", "unet",
+                       "--model", pipe, "-o", tmp_path / "out.nii.gz")
+    assert code == 2 and "not a regular file" in err and not (tmp_path / "out.nii.gz").exists()

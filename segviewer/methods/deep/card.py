@@ -160,10 +160,27 @@ def network_class(spec: dict):
     return cls
 
 
+def _fetches_weights(key: str, value: Any) -> bool:
+    """True for a network argument that makes MONAI download weights (``pretrained=True``,
+    ``pretrained_url=...``, ``weights_url``, ``model_path`` pointing at a URL …)."""
+    name = key.lower()
+    if "url" in name:
+        return bool(value)
+    if name.startswith("pretrain"):
+        return bool(value)
+    return isinstance(value, str) and "://" in value
+
+
 def build_network(card: ModelCard):
     """A freshly initialised network as the card describes it (torch is imported here)."""
     cls = network_class(card.network)
     kwargs: dict[str, Any] = dict(card.network.get("kwargs", {}))
+    fetching = sorted(key for key in kwargs if _fetches_weights(key, kwargs[key]))
+    if fetching:
+        # Weights come from the card's own file; a network that downloads at build time
+        # would reach the network (or run a fetched pickle) without the user's consent.
+        raise ModelError(f"model card {card.name!r}: {', '.join(fetching)} would download weights; "
+                         "segviewer loads weights only from the card's weights file")
     for key, value in list(kwargs.items()):
         if isinstance(value, list):
             kwargs[key] = tuple(value)

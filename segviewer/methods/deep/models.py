@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from segviewer.io.paths import resource_folders
+from segviewer.io.paths import refuse_special_file, resource_folders
 from segviewer.io.trust import content_digest, is_trusted, record_trust
 from segviewer.methods.deep.card import ModelCard, ModelError, build_network
 
@@ -114,6 +114,7 @@ def resolve_model_path(model: str | Path | None) -> Path:
     path = Path(text).expanduser()
     if not path.exists():
         raise ModelError(f"model {text!r}: no such file or folder")
+    refuse_special_file(path)  # a pipe would block the load forever
     return path
 
 
@@ -242,6 +243,10 @@ def _read_state(path: Path) -> dict:
 
     if not path.exists():
         raise ModelError(f"{path}: weights file not found")
+    refuse_special_file(path)
+    if is_torchscript(path):  # torch's own refusal would advise weights_only=False: never
+        raise ModelError(f"{path}: is a TorchScript program, not a state dict; give it as the model "
+                         "itself (--model FILE), which runs it only once you trust it")
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # torch's own text would advise weights_only=False: never
