@@ -25,7 +25,8 @@ def check_picture_suffix(path: str | Path) -> None:
     suffix = Path(path).suffix.lower().lstrip(".")
     writable = sorted(bytes(f).decode() for f in QImageWriter.supportedImageFormats())
     if suffix not in writable:
-        raise WritePathError(f"{path}: cannot save a picture as '.{suffix}'; use .png or .jpg")
+        kind = f"as '.{suffix}'" if suffix else "without a suffix"
+        raise WritePathError(f"{path}: cannot save a picture {kind}; use .png or .jpg")
 
 
 def write_picture(path: str | Path, pixmap, guard: OutputGuard | None = None) -> None:

@@ -49,6 +49,8 @@ def test_exporting_a_screenshot_onto_the_image_is_refused(loaded_window):
             window.export_screenshot(target)
     with pytest.raises(SegviewerError, match="cannot save a picture as '.gz'"):
         window.export_screenshot(image.with_name("other.nii.gz"))
+    with pytest.raises(SegviewerError, match="cannot save a picture without a suffix"):
+        window.export_screenshot(image.with_name("picture"))
     assert (image.read_bytes(), strokes.read_bytes()) == before
     assert not [p for p in image.parent.iterdir() if "other" in p.name or ".partial" in p.name]
 
