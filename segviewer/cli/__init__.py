@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import select
 import sys
@@ -207,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     commands = _command_modules()
     try:
         if argv and (argv[0] in commands or argv[0] in ("-h", "--help", "--version")):
+            # Commands report problems in their own one line (an unavailable method is named by
+            # `methods` and refused by `segment`), so library warnings would only repeat them.
+            package_log = logging.getLogger("segviewer")
+            if not package_log.handlers:
+                package_log.addHandler(logging.NullHandler())
             args = parse(build_parser(commands), argv)
             if isinstance(args, int):
                 return args
