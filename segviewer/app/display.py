@@ -261,8 +261,10 @@ class GrayMapper:
 
     def _scale(self, values: np.ndarray) -> np.ndarray:
         scale = np.float32(255.0 / (self.high - self.low))
-        out = (values - np.float32(self.low)) * scale
+        with np.errstate(over="ignore", invalid="ignore"):  # ±Inf voxels overflow, then clip
+            out = (values - np.float32(self.low)) * scale
         np.clip(out, 0, 255, out=out)
+        out[np.isnan(out)] = 0  # missing (NaN) voxels are drawn black, not as a cast's accident
         out += np.float32(0.5)
         return out.astype(np.uint8)
 

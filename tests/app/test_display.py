@@ -155,3 +155,12 @@ def test_outline_and_colours():
     assert colour_labels(np.full((2, 2), 9, np.uint8), lut)[..., 3].max() == 0
     wide = np.full((2, 2), 300, np.uint16)
     assert colour_labels(wide, lut)[..., 3].max() == 0
+
+
+def test_missing_and_infinite_voxels_are_drawn_black_and_white_without_warnings():
+    mapper = GrayMapper(np.float32)
+    mapper.low, mapper.high = 0.0, 100.0
+    plane = np.array([[np.nan, np.inf, -np.inf, 50.0, 3e38]], dtype=np.float32)
+    with np.errstate(all="raise"):  # any overflow or invalid cast would raise here
+        grey = mapper(plane)
+    assert grey.tolist() == [[0, 255, 0, 128, 255]]
