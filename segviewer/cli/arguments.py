@@ -16,9 +16,7 @@ from typing import Callable, Iterable
 from segviewer.errors import SegviewerError
 from segviewer.io.paths import (IMAGE_WRITE_SUFFIXES, LABEL_WRITE_SUFFIXES, check_write_suffix,
                                 refuse_special_file)
-
-#: Label values a label map can hold (0 is background; 65535 marks unannotated scribbles).
-LOWEST_LABEL, HIGHEST_LABEL = 1, 65534
+from segviewer.model.labels import HIGHEST_LABEL, LOWEST_LABEL
 
 
 def finite_float(text: str) -> float:

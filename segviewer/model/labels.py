@@ -11,6 +11,9 @@ import numpy as np
 from segviewer.model.events import Event
 from segviewer.model.geometry import Geometry
 
+#: Label values a label map can hold (0 is background; 65535 marks unannotated scribbles).
+LOWEST_LABEL, HIGHEST_LABEL = 1, 65534
+
 #: ITK-SNAP's first default colours, so masks look familiar to its users.
 _DEFAULT_COLOURS = [
     (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255),
@@ -102,8 +105,8 @@ class LabelTable:
         if value is None:
             value = self.max_value + 1
         value = int(value)
-        if value <= 0 or value >= 65535:
-            raise ValueError(f"label values run from 1 to 65534, got {value}")
+        if not LOWEST_LABEL <= value <= HIGHEST_LABEL:
+            raise ValueError(f"label values run from {LOWEST_LABEL} to {HIGHEST_LABEL}, got {value}")
         if value in self._entries:
             raise ValueError(f"label {value} already exists")
         entry = LabelInfo(value, name or f"Label {value}", colour or default_colour(value))
