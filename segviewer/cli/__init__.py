@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "segviewer.cli.simulate",
     "segviewer.cli.bench",
     "segviewer.cli.stats",
+    "segviewer.cli.mesh",
     "segviewer.cli.train",
     "segviewer.cli.finetune",
     "segviewer.cli.desktop",
