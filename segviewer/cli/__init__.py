@@ -29,6 +29,8 @@ COMMAND_MODULES = [
     "segviewer.cli.methods",
     "segviewer.cli.screenshot",
     "segviewer.cli.evaluate",
+    "segviewer.cli.agreement",
+    "segviewer.cli.consensus",
     "segviewer.cli.simulate",
     "segviewer.cli.bench",
     "segviewer.cli.stats",
