@@ -4,8 +4,9 @@ Surfaces
 --------
 Each label's surface is built with ``vtkSurfaceNets3D`` (in the Qt-free
 :mod:`segviewer.surfaces.nets`) on a crop around that label (its bounding box plus one voxel),
-in physical space: the crop is a ``vtkImageData`` with the image spacing, and the actor's user matrix applies the direction cosines and origin, so the
-scene is in ITK's LPS millimetres for any (oblique, flipped) geometry.
+in physical space: the crop is a ``vtkImageData`` with the image spacing, and the actor's
+user matrix applies the direction cosines and origin, so the scene is in ITK's LPS
+millimetres for any (oblique, flipped) geometry.
 
 After an edit only the labels found in the changed box (or whose previous extent touches it)
 are rebuilt, after a short debounce, on a background thread (VTK's filters release the GIL);
