@@ -300,17 +300,17 @@ class Autosaver:
         self._thread: threading.Thread | None = None
         self.last_error: Exception | None = None
         self.last_snapshot: RecoverySnapshot | None = None
-        session.labels_changed.connect(self._on_change)
-        session.scribbles_changed.connect(self._on_change)
-        session.points_changed.connect(self._on_change)
-        session.dirty_changed.connect(self._on_dirty)
+        events = session.events
+        for event in (events.labels_changed, events.scribbles_changed, events.points_changed):
+            event.connect(self._on_change)
+        events.dirty_changed.connect(self._on_dirty)
 
     def close(self) -> None:
         """Stop listening (wait for a running write)."""
-        for event in (self.session.labels_changed, self.session.scribbles_changed,
-                      self.session.points_changed):
+        events = self.session.events
+        for event in (events.labels_changed, events.scribbles_changed, events.points_changed):
             event.disconnect(self._on_change)
-        self.session.dirty_changed.disconnect(self._on_dirty)
+        events.dirty_changed.disconnect(self._on_dirty)
         self.wait()
 
     def _on_change(self, *args) -> None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from psygnal import Signal
 
-from segviewer.model.events import Event
 from segviewer.model.geometry import Box, bounding_box, union_box
 
 DEFAULT_BUDGET_BYTES = 256 * 1024 * 1024
@@ -97,13 +97,14 @@ class History:
     ``changed`` is emitted with ``{layer: box}`` after undo or redo.
     """
 
+    changed = Signal(dict)
+
     def __init__(self, resolve_layer: Callable[[str], np.ndarray],
                  budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
         self._resolve = resolve_layer
         self.budget_bytes = int(budget_bytes)
         self._undo: list[Step] = []
         self._redo: list[Step] = []
-        self.changed = Event()
 
     # -- recording ----------------------------------------------------------------
     def push(self, step: Step) -> None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 import numpy as np
+from psygnal import Signal
 
-from segviewer.model.events import Event
 from segviewer.model.geometry import Geometry
 
 #: Label values a label map can hold (0 is background; 65535 marks unannotated scribbles).
@@ -60,9 +60,10 @@ class LabelTable:
     ``changed`` is emitted with no arguments after any edit.
     """
 
+    changed = Signal()
+
     def __init__(self, entries: list[LabelInfo] | None = None) -> None:
         self._entries: dict[int, LabelInfo] = {}
-        self.changed = Event()
         for entry in entries or []:
             self._entries[entry.value] = entry
 

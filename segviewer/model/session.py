@@ -2,7 +2,9 @@
 
 Only the GUI thread (or a CLI command) changes a session. Every change goes through a
 method here or through a tool that records its change in ``history``; observers (views,
-autosave, statistics) hear about it through the events, each carrying the changed box.
+autosave, statistics) hear about it through ``session.events`` (a psygnal
+:class:`SessionEvents` group: a bound method is held by a weak reference, so a listener that
+goes away is disconnected with it), the layer events carrying the changed box.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from psygnal import Signal, SignalGroup
 
-from segviewer.model.events import Event
 from segviewer.model.geometry import Box, full_box
 from segviewer.model.history import DEFAULT_BUDGET_BYTES, History, LayerChange, Step
 from segviewer.model.image import ImageVolume
@@ -21,6 +23,18 @@ from segviewer.model.scribbles import Scribbles
 
 LABELS = "labels"
 SCRIBBLES = "scribbles"
+
+
+class SessionEvents(SignalGroup):
+    """What a session announces. ``session.events.connect(listener)`` hears all of them (one
+    ``EmissionInfo`` per emission), as the viewer does to relay them."""
+
+    labels_changed = Signal(object)  # box (array order) that changed
+    scribbles_changed = Signal(object)  # box
+    points_changed = Signal()
+    cursor_changed = Signal(tuple)  # (i, j, k)
+    dirty_changed = Signal(bool)
+    label_table_changed = Signal()  # a row added, renamed, recoloured, locked ...
 
 
 class Session:
@@ -46,12 +60,9 @@ class Session:
         #: The linked cursor, as a voxel index (i, j, k).
         self.cursor = tuple(n // 2 for n in image.geometry.size)
 
-        # Events -------------------------------------------------------------------
-        self.labels_changed = Event()  # (box)
-        self.scribbles_changed = Event()  # (box)
-        self.points_changed = Event()  # ()
-        self.cursor_changed = Event()  # ((i, j, k))
-        self.dirty_changed = Event()  # (bool)
+        self.events = SessionEvents()
+        # the table keeps its identity when labels are replaced (replace_all), so this holds
+        self.labels.table.changed.connect(self.events.label_table_changed.emit)
         self._dirty = {LABELS: False, SCRIBBLES: False, "points": False}
         if not len(self.labels.table):
             self.labels.table.add(1, "Label 1")
@@ -76,7 +87,8 @@ class Session:
         """Tell observers that ``layer`` changed within ``box`` (None = everywhere)."""
         box = box or full_box(self.geometry.shape)
         self._set_dirty(layer, True)
-        (self.labels_changed if layer == LABELS else self.scribbles_changed).emit(box)
+        events = self.events
+        (events.labels_changed if layer == LABELS else events.scribbles_changed).emit(box)
 
     def _on_history_replay(self, boxes: dict[str, Box]) -> None:
         for layer, box in boxes.items():
@@ -94,7 +106,7 @@ class Session:
         was = self.is_dirty
         self._dirty[layer] = value
         if was != self.is_dirty:
-            self.dirty_changed.emit(self.is_dirty)
+            self.events.dirty_changed.emit(self.is_dirty)
 
     def mark_saved(self, layer: str) -> None:
         self._set_dirty(layer, False)
@@ -155,25 +167,25 @@ class Session:
     def add_point(self, point: PointPrompt) -> int:
         index = self.points.add(point)
         self._set_dirty("points", True)
-        self.points_changed.emit()
+        self.events.points_changed.emit()
         return index
 
     def remove_point(self, index: int) -> PointPrompt:
         point = self.points.remove_at(index)
         self._set_dirty("points", True)
-        self.points_changed.emit()
+        self.events.points_changed.emit()
         return point
 
     def replace_points(self, points: PointSet) -> None:
         self.points = points
-        self.points_changed.emit()
+        self.events.points_changed.emit()
 
     # -- cursor --------------------------------------------------------------------------
     def set_cursor(self, index: tuple[int, int, int]) -> None:
         clipped = tuple(int(min(max(v, 0), n - 1)) for v, n in zip(index, self.geometry.size))
         if clipped != self.cursor:
             self.cursor = clipped
-            self.cursor_changed.emit(clipped)
+            self.events.cursor_changed.emit(clipped)
 
     # -- undo ----------------------------------------------------------------------------
     def undo(self) -> Step | None:

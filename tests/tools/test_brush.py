@@ -89,7 +89,7 @@ def test_a_whole_drag_is_one_undo_step(session):
 
 def test_notifications_carry_only_small_boxes(session):
     boxes = []
-    session.labels_changed.connect(boxes.append)
+    session.events.labels_changed.connect(boxes.append)
     stroke(BrushTool(size_mm=3.0), session, [(5, 5, 3), (30, 20, 3)])
     assert len(boxes) > 2
     # each dab announces its own small box ...
