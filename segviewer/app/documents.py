@@ -169,12 +169,14 @@ class DocumentWorkflow:
 
     # == loading ===============================================================================
     def load(self, image: str | Path, labels: str | Path | None = None, scribbles: str | Path | None = None,
-             points: str | Path | None = None, block: bool = False) -> None:
+             points: str | Path | None = None, block: bool = False,
+             then: Callable[[Session | None], None] | None = None) -> None:
         """Open ``image`` (and optional layers) as a new session, read in the background.
 
         Errors go to ``show_error``; the current session stays open. ``block=True`` reads on
         the calling thread and raises :class:`SegviewerError` instead (command-line
-        screenshots, tests).
+        screenshots, tests). ``then(session)`` runs once the session is shown (``then(None)``
+        when the open failed or a newer one superseded it): a campaign case is set up there.
         """
         self._load_generation += 1
         generation = self._load_generation
@@ -185,6 +187,8 @@ class DocumentWorkflow:
 
         def done(session: Session) -> None:
             if generation != self._load_generation:
+                if then is not None:
+                    then(None)
                 return  # a newer open superseded this one
             self.loading = False
             ports.finish_progress("")
@@ -194,9 +198,13 @@ class DocumentWorkflow:
             notes = "; ".join(session.load_notes)
             ports.show_message(f"Opened {Path(image).name}" + (f" ({notes})" if notes else ""),
                                8000 if notes else 4000)
+            if then is not None:
+                then(session)
             ports.session_loaded(session)
 
         def failed(error, text) -> None:
+            if then is not None:
+                then(None)
             if generation != self._load_generation:
                 return
             self.loading = False
@@ -211,6 +219,8 @@ class DocumentWorkflow:
             except SegviewerError:
                 self.loading = False
                 ports.finish_progress("")
+                if then is not None:
+                    then(None)
                 raise
             done(session)
         else:

@@ -1,0 +1,407 @@
+"""Going through a campaign in the viewer, with no Qt: :class:`CampaignNavigator`.
+
+The navigator moves one annotator from case to case on top of the window's
+:class:`~segviewer.app.documents.DocumentWorkflow` (which opens images in the background and
+holds the session). Switching case
+
+1. locks the next case (a live lock of someone else is broken only if ``ask_break_lock``
+   agrees; a stale one silently),
+2. takes a copy of the current case's changed layers and record, marks them saved, and writes
+   them into the annotator's folder in the background, then releases that case's lock (a
+   failed write keeps the copy in the recovery store and says so: nothing is lost),
+3. opens the next case with the annotator's own files (else the starting mask) and points
+   the session's layer paths at the annotator's folder, so a plain Save lands there too.
+
+Nothing is written when nothing changed. The navigator counts edits (undo steps), method
+runs (steps named after a method) and active editing time (gaps of at most ``idle_gap_s``
+between changes) into the case's :class:`~segviewer.app.campaign.records.CaseRecord`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from psygnal import Signal, SignalGroup
+
+from segviewer.app import files
+from segviewer.app.campaign.campaign import Campaign
+from segviewer.app.campaign.locks import CaseLock, CaseLockedError, LockInfo
+from segviewer.app.campaign.records import (FINISHED_STATES, IN_PROGRESS, REJECTED, TODO, CaseRecord,
+                                            check_annotator, check_state)
+from segviewer.app.campaign.status import campaign_status
+from segviewer.errors import SegviewerError
+from segviewer.io.label_table import table_from_json
+from segviewer.io.recovery import Capture, RecoveryStore
+from segviewer.model.labels import LabelMap
+from segviewer.model.points import PointPrompt, PointSet
+from segviewer.model.scribbles import Scribbles
+from segviewer.model.session import LABELS, SCRIBBLES, Session
+
+log = logging.getLogger(__name__)
+
+POINTS = "points"
+LAYERS = (LABELS, SCRIBBLES, POINTS)
+#: A pause longer than this (seconds) between two changes is not counted as editing time.
+IDLE_GAP_S = 60.0
+
+
+def session_events(session: Session):
+    """The session's signals (``session.events``; older sessions carried them themselves)."""
+    return getattr(session, "events", session)
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One line of the case list, as the annotator sees it."""
+
+    id: str
+    index: int
+    state: str  # the annotator's own state of the case
+    seconds: float  # the annotator's active editing time on it
+    annotators: tuple[str, ...]  # everyone with a record of the case
+    finished_by: tuple[str, ...]
+    locked_by: str | None
+    comment: str
+
+
+class NavigatorEvents(SignalGroup):
+    case_opened = Signal(str)  # case id, once its session is shown
+    rows_changed = Signal()  # states, times or locks changed: refresh the list
+    saved = Signal(str)  # case id whose work was written
+
+
+class CampaignNavigator:
+    """One annotator's way through ``campaign`` in the viewer (see the module docstring).
+
+    ``documents`` is the window's :class:`~segviewer.app.documents.DocumentWorkflow`;
+    ``ask_break_lock(info)`` answers whether to break a live lock of someone else (the app
+    asks the user); ``recovery`` keeps a copy of work whose save failed.
+    """
+
+    def __init__(self, campaign: Campaign, annotator: str, documents, *,
+                 recovery: RecoveryStore | None = None,
+                 ask_break_lock: Callable[[str, LockInfo], bool] = lambda case_id, info: False,
+                 idle_gap_s: float = IDLE_GAP_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.campaign = campaign
+        self.annotator = check_annotator(annotator)
+        self.documents = documents
+        self.recovery = recovery or RecoveryStore()
+        self.ask_break_lock = ask_break_lock
+        self.idle_gap_s = float(idle_gap_s)
+        self.clock = clock
+        self.events = NavigatorEvents()
+        self.order: list[str] = campaign.case_ids()
+        self.current: str | None = None
+        self.record: CaseRecord | None = None
+        self.lock: CaseLock | None = None
+        self._session: Session | None = None
+        self._opening: tuple[str, CaseLock] | None = None
+        self._writes: dict[str, object] = {}  # case id -> writer thread (None when written at once)
+        self._unsaved_record = False
+        self._last_change: float | None = None
+        self._history_length = 0
+        self._method_names: dict[str, str] | None = None
+
+    # == the list ===================================================================================
+    def rows(self) -> list[CaseRow]:
+        """Every case in campaign order, with this annotator's state and time (the open
+        case's from memory: its latest edits are not written yet)."""
+        status = campaign_status(self.campaign)
+        rows = []
+        for entry, case in zip(self.campaign.cases, status.cases):
+            record = self.record if entry.id == self.current else case.records.get(self.annotator)
+            locked_by = case.locked_by if entry.id != self.current else None
+            rows.append(CaseRow(entry.id, entry.index, record.state if record else TODO,
+                                record.active_seconds if record else 0.0, tuple(case.records),
+                                tuple(case.finished_by), locked_by,
+                                (record.comment if record else "") or entry.comment))
+        return rows
+
+    def set_order(self, case_ids: list[str]) -> None:
+        """The order Next / Previous follow (the list's filter and sort); unknown ids refused."""
+        for case_id in case_ids:
+            self.campaign.case(case_id)
+        self.order = list(case_ids) or self.campaign.case_ids()
+
+    def neighbour(self, step: int) -> str | None:
+        """The case ``step`` places after (negative: before) the current one in :attr:`order`."""
+        if not self.order:
+            return None
+        if self.current not in self.order:
+            return self.order[0 if step > 0 else -1]
+        index = self.order.index(self.current) + step
+        return self.order[index] if 0 <= index < len(self.order) else None
+
+    def next_unfinished(self) -> str | None:
+        """The first case after the current one (wrapping round) that this annotator has not
+        finished and nobody else is editing; None when every case is finished."""
+        rows = {row.id: row for row in self.rows()}
+        start = self.order.index(self.current) + 1 if self.current in self.order else 0
+        for case_id in self.order[start:] + self.order[:start]:
+            row = rows[case_id]
+            if case_id != self.current and row.state not in FINISHED_STATES and row.locked_by is None:
+                return case_id
+        return None
+
+    # == moving =====================================================================================
+    def open_case(self, case_id: str) -> bool:
+        """Save the current case and open ``case_id`` (see the module docstring). False when
+        it was not opened (locked and not broken, or it is already being opened)."""
+        entry = self.campaign.case(case_id)
+        if case_id == self.current and self._session is not None:
+            return True
+        lock = self._take_lock(case_id)
+        if lock is None:
+            return False
+        if self._opening is not None:  # a newer open supersedes an older one still reading
+            self._opening[1].release()
+        self._opening = (case_id, lock)
+        self.leave_case()
+        own = {kind: self.campaign.existing_layer(case_id, self.annotator, kind) for kind in LAYERS}
+        labels = own[LABELS] or entry.start_labels
+        self.documents.load(entry.image, labels, own[SCRIBBLES], own[POINTS],
+                            then=lambda session: self._opened(case_id, lock, session))
+        return True
+
+    def next(self) -> bool:
+        case_id = self.neighbour(+1)
+        return case_id is not None and self.open_case(case_id)
+
+    def previous(self) -> bool:
+        case_id = self.neighbour(-1)
+        return case_id is not None and self.open_case(case_id)
+
+    def open_next_unfinished(self) -> bool:
+        case_id = self.next_unfinished()
+        return case_id is not None and self.open_case(case_id)
+
+    def _take_lock(self, case_id: str) -> CaseLock | None:
+        self._wait_for_write(case_id)  # our own earlier save of that case still holds its lock
+        try:
+            return self.campaign.lock(case_id, self.annotator)
+        except CaseLockedError as error:
+            if not self.ask_break_lock(case_id, error.info):
+                return None
+        return self.campaign.lock(case_id, self.annotator, break_lock=True)
+
+    def _opened(self, case_id: str, lock: CaseLock, session: Session | None) -> None:
+        if self._opening is None or self._opening[1] is not lock:
+            lock.release()  # superseded
+            return
+        self._opening = None
+        if session is None:  # the image could not be read (the window said why)
+            lock.release()
+            self.events.rows_changed.emit()
+            return
+        self.current, self.lock, self._session = case_id, lock, session
+        self.record = self.campaign.record(case_id, self.annotator) or self.campaign.new_record(case_id, self.annotator)
+        self._unsaved_record = False
+        for kind in LAYERS:
+            setattr(session, f"{kind}_path", self.campaign.layer_path(case_id, self.annotator, kind))
+        table = self.campaign.label_table()
+        if table is not None:
+            present = session.labels.present_values()
+            session.label_table.replace_all(list(table))
+            session.label_table.ensure(present)
+        self._history_length = len(session.history)
+        self._last_change = None
+        events = session_events(session)
+        events.labels_changed.connect(self._on_change)
+        events.scribbles_changed.connect(self._on_change)
+        events.points_changed.connect(self._on_points)
+        self.events.case_opened.emit(case_id)
+        self.events.rows_changed.emit()
+
+    # == what the annotator does ====================================================================
+    def _on_change(self, _box=None) -> None:
+        session, record = self._session, self.record
+        if session is None or record is None:
+            return
+        self._count_time()
+        length = len(session.history)
+        if length > self._history_length:  # a new undo step (undo shortens, redo re-grows it)
+            record.edits += 1
+            method = self._method_of(session.history.undo_description or "")
+            if method:
+                record.note_method(method)
+            self._started()
+        self._history_length = length
+
+    def _on_points(self) -> None:
+        if self.record is not None:
+            self._count_time()
+            self.record.edits += 1
+            self._started()
+
+    def _count_time(self) -> None:
+        now = self.clock()
+        if self._last_change is not None and now - self._last_change <= self.idle_gap_s:
+            self.record.active_seconds += now - self._last_change
+        self._last_change = now
+        self._unsaved_record = True
+
+    def _started(self) -> None:
+        if self.record.state in (TODO, REJECTED):
+            self.record.set_state(IN_PROGRESS, by=self.annotator)
+            self.events.rows_changed.emit()
+
+    def _method_of(self, description: str) -> str | None:
+        if self._method_names is None:
+            from segviewer.methods.registry import registered_methods  # noqa: PLC0415 - once, lazily
+
+            self._method_names = {}
+            for name, method in registered_methods().items():
+                self._method_names[name] = name
+                self._method_names[getattr(method, "title", "") or name] = name
+        return self._method_names.get(description)
+
+    def note_method_run(self, name: str) -> None:
+        """Count a method run whose result did not come through the undo history under its
+        title (a model applied by another route)."""
+        if self.record is not None:
+            self.record.note_method(name)
+            self._unsaved_record = True
+
+    def set_state(self, state: str, comment: str = "") -> None:
+        """Set this annotator's state of the open case and save it (with its labels: a case
+        marked done holds the labels it was done with, even if they are the starting mask)."""
+        if self.record is None:
+            raise SegviewerError("no campaign case is open")
+        check_state(state, comment)
+        self.record.set_state(state, comment, by=self.annotator)
+        self._unsaved_record = True
+        self.save(leaving=False)
+        self.events.rows_changed.emit()
+
+    # == saving =====================================================================================
+    def is_dirty(self) -> bool:
+        session = self._session
+        return bool(self._unsaved_record or (session is not None and session.is_dirty))
+
+    def save(self, leaving: bool = False, block: bool = False) -> bool:
+        """Write the open case's changed layers and its record into the annotator's folder.
+
+        The copy is taken now (a memory copy); the files are written in the background
+        unless ``block``. ``leaving``: the lock is released after the write. Returns False
+        when there was nothing to write.
+        """
+        session, record, lock, case_id = self._session, self.record, self.lock, self.current
+        if session is None or record is None or lock is None:
+            return False
+        kinds = [kind for kind in LAYERS if session.layer_dirty(kind)]
+        if record.state in FINISHED_STATES and LABELS not in kinds \
+                and self.campaign.existing_layer(case_id, self.annotator, LABELS) is None:
+            kinds.append(LABELS)
+        if not kinds and not self._unsaved_record:
+            if leaving:
+                lock.release()
+            return False
+        capture = self.recovery.capture(session, labels=LABELS in kinds, scribbles=SCRIBBLES in kinds,
+                                        points=POINTS in kinds)
+        for kind in kinds:
+            record.layers = sorted(set(record.layers) | {kind})
+        record.saves += 1
+        saved_record = copy.deepcopy(record)
+        paths = {kind: self.campaign.layer_path(case_id, self.annotator, kind) for kind in kinds}
+        image = session.image
+        guards = {kind: files.session_guard(session, kind) for kind in kinds}
+        for kind in kinds:
+            session.mark_saved(kind)  # the copy holds it; a failed write keeps it in the recovery store
+        self._unsaved_record = False
+
+        def write() -> None:
+            try:
+                self.campaign.annotator_folder(case_id, self.annotator).mkdir(parents=True, exist_ok=True)
+                _write_layers(capture, paths, image, guards)
+                lock.refresh()
+                self.campaign.save_record(saved_record, lock)
+            finally:
+                if leaving:
+                    lock.release()
+
+        def done(_result=None) -> None:
+            self._writes.pop(case_id, None)
+            self.events.saved.emit(case_id)
+            self.events.rows_changed.emit()
+
+        def failed(error: BaseException, text: str) -> None:
+            self._writes.pop(case_id, None)
+            kept = ""
+            try:
+                self.recovery.write(capture)
+                kept = " Your work is kept in the recovery store: open the case again to restore it."
+            except Exception as second:  # noqa: BLE001 - the first error is the one to report
+                log.error("could not keep unsaved work of case %s: %s", case_id, second)
+            self.documents.ports.show_error(f"Could not save case {case_id}", f"{error}.{kept}")
+
+        if block:
+            try:
+                write()
+            except Exception as error:  # noqa: BLE001 - shown to the user, kept in recovery
+                failed(error, "")
+                return False
+            done()
+            return True
+        self._writes[case_id] = self.documents.ports.run_in_background(write, done, failed,
+                                                                       "segviewer-campaign-save")
+        return True
+
+    def leave_case(self, block: bool = False) -> None:
+        """Save the open case (if anything changed) and let it go."""
+        session = self._session
+        if session is None:
+            return
+        events = session_events(session)
+        events.labels_changed.disconnect(self._on_change)
+        events.scribbles_changed.disconnect(self._on_change)
+        events.points_changed.disconnect(self._on_points)
+        self.save(leaving=True, block=block)
+        self.current = self.record = self.lock = self._session = None
+
+    def tick(self) -> None:
+        """Keep the open case's lock alive (call every few minutes: a lock not refreshed for
+        :data:`~segviewer.app.campaign.locks.LOCK_EXPIRY_S` counts as abandoned)."""
+        if self.lock is not None and self.current not in self._writes:
+            try:
+                self.lock.refresh()
+            except CaseLockedError as error:
+                self.documents.ports.show_error("Case lock lost", f"{error}; save your work elsewhere.")
+
+    def close(self) -> None:
+        """Save and release everything (quitting): writes before returning."""
+        if self._opening is not None:
+            self._opening[1].release()
+            self._opening = None
+        self.leave_case(block=True)
+        self.wait()
+
+    def wait(self) -> None:
+        """Join the saves still being written."""
+        for case_id in list(self._writes):
+            self._wait_for_write(case_id)
+
+    def _wait_for_write(self, case_id: str) -> None:
+        thread = self._writes.get(case_id)
+        if thread is not None and hasattr(thread, "join"):
+            thread.join()
+
+
+def _write_layers(capture: Capture, paths: dict[str, Path], image, guards: dict) -> None:
+    """Write the captured layers to ``paths`` (the annotator's files), each never over the
+    image or the other layers' files (``guards``)."""
+    table = table_from_json(capture.table)
+    if LABELS in paths:
+        files.write_labels(paths[LABELS], LabelMap(capture.labels, capture.geometry, table), image,
+                           guards[LABELS])
+    if SCRIBBLES in paths:
+        scribbles = (Scribbles(capture.scribbles, capture.geometry) if capture.scribbles is not None
+                     else Scribbles.empty(capture.geometry))
+        files.write_scribbles(paths[SCRIBBLES], scribbles, image, table, guards[SCRIBBLES])
+    if POINTS in paths:
+        points = PointSet([PointPrompt.from_dict(p) for p in capture.points or []])
+        files.write_points(paths[POINTS], points, guard=guards[POINTS])
