@@ -28,7 +28,6 @@ import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import GeometryMismatchError, SegviewerError
-from segviewer.evaluation.metrics import mask_metrics
 from segviewer.io.atomic import OutputGuard
 from segviewer.io.images import array_from_sitk, geometry_of, image_to_sitk, write_sitk_image
 from segviewer.io.labels import describe_grid_difference, read_label_image
@@ -191,15 +190,11 @@ def staple(masks: Sequence[np.ndarray], max_iterations: int | None = None,
     return labels, matrices, values
 
 
-def staple_performance(matrices: Sequence[np.ndarray], values: Sequence[int], masks: Sequence[np.ndarray],
-                       raters: Sequence[str]) -> list[RaterPerformance]:
-    """Per rater and label: sensitivity = P(rater gives k | truth k) from the confusion matrix;
-    specificity = P(rater gives not k | truth not k), the truth's other values weighted by their
-    prior (their frequency over all raters, the filter's own default prior)."""
-    counts = np.zeros(values[-1] + 1, dtype=np.int64)
-    for mask in masks:
-        counts += np.bincount(mask.reshape(-1), minlength=counts.size)[: counts.size]
-    prior = counts[list(values)] / max(1, counts.sum())
+def rater_performance(matrices: Sequence[np.ndarray], values: Sequence[int], prior: np.ndarray,
+                      raters: Sequence[str], source: str) -> list[RaterPerformance]:
+    """Per rater and label k, from each rater's confusion matrix ``C[given, truth]`` (columns
+    sum to one) and the truth's ``prior`` over ``values``: sensitivity = C[k, k];
+    specificity = P(gives not k | truth not k), the other truths weighted by their prior."""
     results = []
     for name, matrix in zip(raters, matrices):
         for index, value in enumerate(values):
@@ -208,9 +203,27 @@ def staple_performance(matrices: Sequence[np.ndarray], values: Sequence[int], ma
             others = np.arange(len(values)) != index
             weight = float(prior[others].sum())
             false_rate = float(prior[others] @ matrix[index, others]) / weight if weight else 0.0
-            results.append(RaterPerformance(name, int(value), float(matrix[index, index]), 1.0 - false_rate,
-                                            "STAPLE estimate"))
+            results.append(RaterPerformance(name, int(value), float(matrix[index, index]), 1.0 - false_rate, source))
     return results
+
+
+def value_counts(masks: Sequence[np.ndarray], values: Sequence[int]) -> np.ndarray:
+    """How many voxels hold each of ``values``, summed over ``masks``."""
+    counts = np.zeros(values[-1] + 1, dtype=np.int64)
+    for mask in masks:
+        counts += np.bincount(mask.reshape(-1), minlength=counts.size)[: counts.size]
+    return counts[list(values)]
+
+
+def confusion_matrix(given: np.ndarray, truth: np.ndarray, values: Sequence[int]) -> np.ndarray:
+    """``C[given, truth]`` over ``values``: the fraction of each truth value's voxels that the
+    rater gave each value (one bincount pass; a truth value with no voxel gives a zero column)."""
+    lookup = np.zeros(max(int(given.max(initial=0)), int(truth.max(initial=0)), values[-1]) + 1, dtype=np.intp)
+    lookup[list(values)] = np.arange(len(values))
+    n = len(values)
+    pairs = lookup[given].reshape(-1) * n + lookup[truth].reshape(-1)
+    counts = np.bincount(pairs, minlength=n * n).reshape(n, n).astype(np.float64)
+    return counts / np.maximum(counts.sum(axis=0, keepdims=True), 1.0)
 
 
 def staple_probability(masks: Sequence[np.ndarray], label: int) -> tuple[np.ndarray, list[float], list[float]]:
@@ -243,12 +256,15 @@ def consensus(masks: Sequence[np.ndarray], method: str = "vote", *, raters: Sequ
     tied = 0
     if method == "vote":
         labels, tied = majority_vote(masks)
-        performance = [RaterPerformance(name, k, m.sensitivity, m.specificity, "measured against the vote")
-                       for name, mask in zip(raters, masks) for k in values
-                       for m in [mask_metrics(mask == k, labels == k, distances=False)]]
+        all_values = [0, *values]
+        matrices = [confusion_matrix(mask, labels, all_values) for mask in masks]
+        prior = value_counts([labels], all_values)
+        source = "measured against the vote"
     else:
         labels, matrices, all_values = staple(masks)
-        performance = staple_performance(matrices, all_values, masks, raters)
+        prior = value_counts(masks, all_values)  # the filter's own default prior
+        source = "STAPLE estimate"
+    performance = rater_performance(matrices, all_values, prior / max(1, prior.sum()), raters, source)
     result = Consensus(labels, method, raters, performance, tied)
     if probabilities:
         for number, value in enumerate(values):

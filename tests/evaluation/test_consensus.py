@@ -11,7 +11,7 @@ from scipy import ndimage
 from segviewer.errors import GeometryMismatchError
 from segviewer.evaluation.consensus import (ConsensusError, consensus, majority_vote, probability_path,
                                             read_rater_masks, staple)
-from segviewer.evaluation.metrics import dice
+from segviewer.evaluation.metrics import dice, mask_metrics
 from segviewer.io.images import image_to_sitk
 from segviewer.model.geometry import Geometry
 
@@ -187,3 +187,14 @@ def test_probability_file_names():
     assert probability_path("out/prob", 2).as_posix() == "out/prob_2.nii.gz"
     assert probability_path("out/prob.nrrd", 1).as_posix() == "out/prob_1.nrrd"
     assert probability_path("soft.nii.gz", 12).as_posix() == "soft_12.nii.gz"
+
+
+def test_vote_sensitivity_and_specificity_equal_segviewers_metrics(rng):
+    masks = noisy_raters(rng, count=4)
+    result = consensus(masks, "vote", raters=list("abcd"))
+    for name, mask in zip("abcd", masks):
+        for label in (1, 2):
+            expected = mask_metrics(mask == label, result.labels == label, distances=False)
+            found = next(p for p in result.performance if p.rater == name and p.label == label)
+            assert (found.sensitivity, found.specificity) == pytest.approx((expected.sensitivity,
+                                                                            expected.specificity))
