@@ -26,6 +26,7 @@ import SimpleITK as sitk
 
 from segviewer.errors import GeometryMismatchError, ImageReadError, LabelValueError
 from segviewer.io.atomic import OutputGuard, as_guard
+from segviewer.io.dicom_labels import read_dicom_labels
 from segviewer.io.images import (ImageHeader, array_from_sitk, declare_header, geometry_of,
                                  image_to_sitk, read_sitk_image, refuse_no_overlap, write_sitk_image)
 from segviewer.io.label_table import (find_label_table, label_table_sidecar, read_label_table,
@@ -65,6 +66,11 @@ def read_label_map(path: str | Path, reference_geometry: Geometry | ImageVolume 
     """
     path = Path(path)
     reference = _geometry_of_reference(reference_geometry)
+    dicom = read_dicom_labels(path, reference_geometry)  # a DICOM-SEG or RT structure set
+    if dicom is not None:
+        if table_path is not None:
+            dicom[0].table = read_label_table(table_path)
+        return LabelMapRead(*dicom)
     image, header = read_label_image(path, what)
     message_parts = []
     table = _table_for(path, header, table_path)

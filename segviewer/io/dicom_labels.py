@@ -1,0 +1,54 @@
+"""Labels from a DICOM object: a DICOM-SEG or an RT Structure Set file opened as a label map.
+
+:func:`segviewer.io.labels.read_label_map` asks :func:`read_dicom_labels` first, so the
+app's "Open labels", ``--labels`` and ``convert`` read both through one loader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from segviewer.io.dicom_seg import (LABELMAP_SEG_SOP_CLASS, RTSTRUCT_SOP_CLASS, SEG_SOP_CLASS, DicomLabels,
+                                    DicomObjectError, dicom_sop_class, read_dicom_seg)
+from segviewer.model.geometry import Geometry
+from segviewer.model.image import ImageVolume
+from segviewer.model.labels import LabelMap
+
+_DICOM_MAGIC_OFFSET = 128
+
+
+def is_dicom_labels(path: str | Path) -> bool:
+    """Whether ``path`` is a DICOM-SEG or RT Structure Set file (a cheap check first)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(_DICOM_MAGIC_OFFSET)
+            if handle.read(4) != b"DICM":
+                return False
+    except OSError:
+        return False
+    return dicom_sop_class(path) in (SEG_SOP_CLASS, LABELMAP_SEG_SOP_CLASS, RTSTRUCT_SOP_CLASS)
+
+
+def read_dicom_object(path: str | Path, reference: ImageVolume | Geometry | None = None) -> DicomLabels:
+    """Read a DICOM-SEG or an RT Structure Set (onto ``reference`` when given)."""
+    if dicom_sop_class(path) == RTSTRUCT_SOP_CLASS:
+        from segviewer.io.rtstruct import read_rtstruct  # noqa: PLC0415 - RT users only
+
+        return read_rtstruct(path, reference)
+    return read_dicom_seg(path, reference)
+
+
+def read_dicom_labels(path: str | Path, reference: ImageVolume | Geometry | None = None,
+                      layer: int = 1) -> tuple[LabelMap, str] | None:
+    """``(label map, message)`` of layer ``layer`` of a DICOM-SEG / RT Structure Set file,
+    or None when ``path`` is neither."""
+    if not is_dicom_labels(path):
+        return None
+    read = read_dicom_object(path, reference)
+    if not 1 <= layer <= len(read.layers):
+        raise DicomObjectError(f"{path}: has {len(read.layers)} label map(s); there is no layer {layer}")
+    message = read.message
+    if len(read.layers) > 1:
+        message += f"; opened layer {layer} of {len(read.layers)}"
+    return read.layers[layer - 1], message

@@ -1,0 +1,519 @@
+"""DICOM Segmentation objects (DICOM-SEG) out and in, on highdicom.
+
+Writing (:func:`build_dicom_seg`, :func:`write_dicom_seg`): a label map drawn on a DICOM
+series becomes a BINARY (or LABELMAP) SEG with one segment per label value present: its
+name, its colour (as CIELab), a coded category and type (:mod:`segviewer.io.segment_codes`)
+and how it was made (manual, or semi-automatic / automatic naming the method and model).
+Every frame references its source image and sits on that image's exact plane: the label
+map must be on the series' grid, and each source file's position is checked against it.
+An image with no DICOM source is refused (a SEG is defined by the instances it segments).
+
+Reading (:func:`read_dicom_seg`): a SEG from any producer, onto the open series when it
+references that series' instances (frame by frame, by SOP instance UID), otherwise onto
+the reference grid - or its own grid - by physical position. Segments that overlap go to
+separate label maps (layers); FRACTIONAL segments give probabilities (the soft map) and a
+label where the probability is at least 0.5.
+
+De-identified series sometimes carry empty SOP / study / series UIDs in the data set (only
+the file meta keeps the instance UID). A SEG needs them, so the copies used as references
+get the file meta's values and, for the study and series, UIDs derived from the frame of
+reference (the same every time, so repeated exports agree); the files are never changed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import SimpleITK as sitk
+
+from segviewer import __version__
+from segviewer.errors import GeometryMismatchError, ImageReadError, SegviewerError
+from segviewer.io.atomic import OutputGuard, write_atomically
+from segviewer.io.images import array_from_sitk, image_to_sitk, refuse_no_overlap
+from segviewer.io.segment_codes import Concept, SegmentCodes, SegmentCodeTable, load_segment_codes
+from segviewer.model.geometry import Geometry
+from segviewer.model.image import ImageVolume
+from segviewer.model.labels import LabelInfo, LabelMap, LabelTable, default_colour, label_dtype_for
+
+#: SOP classes read here, by UID.
+SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+LABELMAP_SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.7"
+RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
+
+#: Segmentation types a SEG can be written as. LABELMAP (DICOM Supplement 243, 2024) is one
+#: frame per slice for all segments, far smaller, but older readers and validators do not
+#: know it yet; BINARY is what every reader supports.
+SEG_TYPES = ("binary", "labelmap")
+
+#: How a segment was made (DICOM Segment Algorithm Type).
+ALGORITHM_KINDS = ("manual", "semiautomatic", "automatic")
+
+#: Where a FRACTIONAL segment counts as labelled.
+PROBABILITY_THRESHOLD = 0.5
+
+#: A source image's position may differ from the grid by this much (DICOM stores positions
+#: as decimal strings of at most 16 characters).
+POSITION_TOLERANCE_MM = 0.01
+
+#: Our segments remember their label value in the Tracking ID (segment numbers must run
+#: 1, 2, 3 ... while label values need not).
+_TRACKING_ID = re.compile(r"^segviewer label (\d+)$")
+
+
+class DicomExportError(SegviewerError):
+    """A label map that cannot be written as a DICOM object (no DICOM source, empty ...)."""
+
+
+class DicomObjectError(ImageReadError):
+    """A DICOM object that cannot be read as labels."""
+
+
+#: Algorithm families (DICOM CID 7162) of the built-in methods; a named model is
+#: artificial intelligence, a method not listed here manual processing.
+METHOD_FAMILIES = {"threshold": "HistogramAnalysis", "otsu": "HistogramAnalysis",
+                   "region_growing": "NeighborhoodAnalysis", "watershed": "MorphologicalOperations",
+                   "graph_cut": "ClusterAnalysis"}
+
+
+@dataclass(frozen=True)
+class SegmentAlgorithm:
+    """How the segments were made: ``kind`` is manual, semiautomatic or automatic; the
+    latter two name the ``method`` (e.g. ``"graph_cut"``) and, for a network, its ``model``."""
+
+    kind: str = "manual"
+    method: str = ""
+    model: str = ""
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        kind = self.kind.lower().replace("-", "").replace("_", "")
+        if kind not in ALGORITHM_KINDS:
+            raise DicomExportError(f"algorithm type {self.kind!r}: use one of {', '.join(ALGORITHM_KINDS)}")
+        object.__setattr__(self, "kind", kind)
+        if kind != "manual" and not (self.method.strip() or self.model.strip()):
+            raise DicomExportError(f"a {kind} segmentation names its method (e.g. graph_cut) or model")
+
+    @property
+    def name(self) -> str:
+        """The Algorithm Name: the method, with the model in brackets."""
+        model = f"({self.model})" if self.model else ""
+        return " ".join(filter(None, [self.method, model]))
+
+    @property
+    def family(self) -> str:
+        """The keyword of the algorithm family in pydicom's CID 7162."""
+        if self.model:
+            return "ArtificialIntelligence"
+        return METHOD_FAMILIES.get(self.method.strip().lower(), "ManualProcessing")
+
+
+# -- the source series -------------------------------------------------------------------------
+@dataclass
+class SourceSeries:
+    """The DICOM images a label map was drawn on: header-only data sets, one per slice in
+    the label map's slice order (``datasets[k]`` is slice ``k``), and their grid."""
+
+    datasets: list
+    geometry: Geometry
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sop_instance_uids(self) -> list[str]:
+        return [str(ds.SOPInstanceUID) for ds in self.datasets]
+
+
+def source_series(reference: ImageVolume | str | Path, series: str | int | None = None) -> SourceSeries:
+    """The source images of ``reference``: a volume read from DICOM, a DICOM folder or file.
+
+    Raises :class:`DicomExportError` for an image with no DICOM source, and
+    :class:`GeometryMismatchError` when the files do not lie on the volume's grid.
+    """
+    import pydicom  # noqa: PLC0415 - only DICOM objects need it
+
+    if not isinstance(reference, ImageVolume):
+        from segviewer.io.images import read_image  # noqa: PLC0415 - reads pixels: only when asked
+
+        reference = read_image(reference, series)
+    files = reference.metadata.get("files") if reference.metadata.get("format") == "DICOM" else None
+    if not files:
+        where = reference.path or reference.name
+        kind = reference.metadata.get("format") or "not DICOM"
+        raise DicomExportError(
+            f"{where}: is not a DICOM series ({kind}); a DICOM object refers to the DICOM images it "
+            "segments, so it can only be made for labels drawn on a DICOM series - open the DICOM "
+            "folder (or give it as --reference)")
+    geometry = reference.geometry
+    if len(files) != geometry.size[2]:
+        raise DicomExportError(f"{reference.path}: {len(files)} files for {geometry.size[2]} slices "
+                               "(a multi-frame series); DICOM objects are written for one file per slice")
+    datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    notes = _complete_uids(datasets)
+    _check_on_grid(datasets, files, geometry)
+    return SourceSeries(datasets, geometry, notes)
+
+
+def _complete_uids(datasets: list) -> list[str]:
+    """Fill UIDs a de-identification left empty (in memory only; see the module notes)."""
+    from pydicom.uid import generate_uid  # noqa: PLC0415
+
+    notes = []
+    frame = str(datasets[0].get("FrameOfReferenceUID", "") or "")
+    seeds = [frame] if frame else [str(ds.file_meta.get("MediaStorageSOPInstanceUID", "")) for ds in datasets]
+    derived = {"StudyInstanceUID": generate_uid(entropy_srcs=["segviewer study", *seeds]),
+               "SeriesInstanceUID": generate_uid(entropy_srcs=["segviewer series", *seeds])}
+    for ds in datasets:
+        for keyword, meta in (("SOPClassUID", "MediaStorageSOPClassUID"),
+                              ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):
+            if not str(ds.get(keyword, "") or "").strip():
+                value = str(ds.file_meta.get(meta, "") if "file_meta" in dir(ds) else "")
+                if not value:
+                    raise DicomExportError(f"{ds.filename}: has no {keyword} (not even in its file meta); "
+                                           "a DICOM object cannot refer to it")
+                setattr(ds, keyword, value)
+        for keyword, value in derived.items():
+            if not str(ds.get(keyword, "") or "").strip():
+                setattr(ds, keyword, value)
+                note = f"the source series has no {keyword} (de-identified?); derived {value} from its frame of reference"
+                if note not in notes:
+                    notes.append(note)
+    return notes
+
+
+def _check_on_grid(datasets: list, files: list[str], geometry: Geometry) -> None:
+    """Each file's image position and orientation must be slice ``k`` of ``geometry``."""
+    direction = geometry.direction
+    for k, (ds, file) in enumerate(zip(datasets, files)):
+        try:
+            position = np.array([float(v) for v in ds.ImagePositionPatient])
+            orientation = np.array([float(v) for v in ds.ImageOrientationPatient])
+        except (AttributeError, TypeError, ValueError):
+            raise DicomExportError(f"{file}: has no image position or orientation; a DICOM object "
+                                   "needs the plane of every frame") from None
+        expected = geometry.index_to_physical((0, 0, k))
+        if (np.abs(position - expected).max() > POSITION_TOLERANCE_MM
+                or np.abs(orientation - np.concatenate([direction[:, 0], direction[:, 1]])).max() > 1e-4
+                or (int(ds.Rows), int(ds.Columns)) != (geometry.size[1], geometry.size[0])):
+            raise GeometryMismatchError(f"{file}: is not slice {k} of the series' grid (at {position.round(3)} "
+                                        f"mm, expected {expected.round(3)}); the series was read differently")
+
+
+# -- writing -------------------------------------------------------------------------------------
+def _code(concept: Concept):
+    from highdicom.sr import CodedConcept  # noqa: PLC0415
+
+    return CodedConcept(concept.value, concept.scheme, concept.meaning)
+
+
+def _algorithm_identification(algorithm: SegmentAlgorithm):
+    import highdicom as hd  # noqa: PLC0415
+    from pydicom.sr.codedict import codes  # noqa: PLC0415
+
+    if algorithm.kind == "manual":
+        return None
+    return hd.AlgorithmIdentificationSequence(name=algorithm.name, family=getattr(codes.cid7162, algorithm.family),
+                                              version=algorithm.version or __version__)
+
+
+def segment_rows(label_map: LabelMap) -> list[LabelInfo]:
+    """The table rows of the label values present, in value order (one segment each)."""
+    return [label_map.table.get(v) or LabelInfo(v, label_map.table.name_of(v), label_map.table.colour_of(v))
+            for v in label_map.present_values()]
+
+
+def build_dicom_seg(label_map: LabelMap, reference: ImageVolume | SourceSeries | str | Path, *,
+                    seg_type: str = "binary", algorithm: SegmentAlgorithm | None = None,
+                    codes: SegmentCodeTable | None = None, series_description: str = "Segmentation",
+                    series_number: int = 300):
+    """A DICOM-SEG data set (``highdicom.seg.Segmentation``) of ``label_map`` drawn on ``reference``.
+
+    Parameters
+    ----------
+    label_map
+        Labels on exactly the reference series' grid (resample first otherwise).
+    reference
+        The source: a volume read from DICOM, a DICOM folder or file, or a :class:`SourceSeries`.
+    seg_type
+        ``"binary"`` (every reader) or ``"labelmap"`` (Supplement 243; one frame per slice).
+    algorithm
+        How the labels were made (manual by default).
+    codes
+        The segment code table (the shipped and user tables by default).
+    """
+    import highdicom as hd  # noqa: PLC0415
+    from pydicom.uid import generate_uid  # noqa: PLC0415
+
+    if seg_type not in SEG_TYPES:
+        raise DicomExportError(f"SEG type {seg_type!r}: use one of {', '.join(SEG_TYPES)}")
+    source = reference if isinstance(reference, SourceSeries) else source_series(reference)
+    if not label_map.geometry.same_grid(source.geometry):
+        raise GeometryMismatchError("the labels are not on the DICOM series' grid; a SEG stores frames on "
+                                    "the source images' planes - place them on the series first")
+    rows = segment_rows(label_map)
+    if not rows:
+        raise DicomExportError("the label map is empty: a DICOM-SEG needs at least one labelled voxel")
+    algorithm = algorithm or SegmentAlgorithm()
+    codes = codes or load_segment_codes()
+    identification = _algorithm_identification(algorithm)
+    series_uid = str(source.datasets[0].SeriesInstanceUID)
+    descriptions = []
+    for number, row in enumerate(rows, 1):
+        coded = codes.codes_for(row.name)
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=number, segment_label=row.name,
+            segmented_property_category=_code(coded.category), segmented_property_type=_code(coded.type),
+            algorithm_type=algorithm.kind.upper(), algorithm_identification=identification,
+            tracking_id=f"segviewer label {row.value}",
+            tracking_uid=generate_uid(entropy_srcs=[series_uid, str(row.value), row.name]),
+            display_color=hd.color.CIELabColor.from_rgb(*row.colour)))
+    # segment numbers run 1..n in value order; a lookup table maps each value to its number
+    lookup = np.zeros(max(r.value for r in rows) + 1, dtype=label_dtype_for(len(rows)))
+    lookup[[r.value for r in rows]] = np.arange(1, len(rows) + 1)
+    return hd.seg.Segmentation(
+        source_images=source.datasets, pixel_array=lookup[label_map.array],
+        segmentation_type=seg_type.upper(), segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(), series_number=series_number, sop_instance_uid=hd.UID(),
+        instance_number=1, manufacturer="segviewer", manufacturer_model_name="segviewer",
+        software_versions=__version__, device_serial_number="0", series_description=series_description,
+        content_label="SEGMENTATION", content_creator_name=None)
+
+
+def write_dicom_seg(path: str | Path, label_map: LabelMap, reference: ImageVolume | SourceSeries | str | Path, *,
+                    guard: OutputGuard | Iterable | None = None, **options) -> Path:
+    """Write :func:`build_dicom_seg`'s SEG to ``path`` atomically (never over an input).
+
+    ``options`` are :func:`build_dicom_seg`'s. Returns ``path``.
+    """
+    path = Path(path)
+    seg = build_dicom_seg(label_map, reference, **options)
+    return save_dicom(path, seg, guard=guard, what="the DICOM-SEG")
+
+
+def save_dicom(path: Path, dataset, *, guard=None, what: str = "the DICOM object") -> Path:
+    """Save a pydicom data set atomically; the temporary must read back whole first."""
+    import pydicom  # noqa: PLC0415
+
+    def write(temporary: Path) -> None:
+        dataset.save_as(temporary, enforce_file_format=True)
+
+    def verify(temporary: Path) -> None:
+        try:
+            pydicom.dcmread(temporary).get("PixelData")
+        except Exception as error:  # noqa: BLE001 - any failure to parse is an incomplete file
+            raise OSError(f"the written file does not read back ({error})") from None
+
+    return write_atomically(path, write, guard=guard, what=what, verify=verify)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+@dataclass
+class SegmentInfo:
+    """One segment of a SEG read back: its number, the label value and layer it became."""
+
+    number: int
+    value: int
+    layer: int
+    name: str
+    codes: SegmentCodes | None
+    algorithm_kind: str
+    algorithm_name: str = ""
+
+
+@dataclass
+class DicomLabels:
+    """What reading a DICOM-SEG (or RT structure set) gives.
+
+    ``layers`` are label maps on one grid; segments that overlap are in different layers.
+    ``probabilities`` maps a label value to its float32 soft map (FRACTIONAL SEGs only).
+    """
+
+    layers: list[LabelMap]
+    segments: list[SegmentInfo]
+    probabilities: dict[int, np.ndarray] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def label_map(self) -> LabelMap:
+        return self.layers[0]
+
+
+def dicom_sop_class(path: str | Path) -> str:
+    """The SOP class UID of a DICOM file ("" when ``path`` is not a readable DICOM file)."""
+    import pydicom  # noqa: PLC0415
+    from pydicom.errors import InvalidDicomError  # noqa: PLC0415
+
+    try:
+        dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    except (InvalidDicomError, OSError, ValueError, TypeError):
+        return ""
+    meta = getattr(dataset, "file_meta", None)
+    return str(dataset.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "") if meta else ""))
+
+
+def read_dicom_seg(path: str | Path, reference: ImageVolume | Geometry | None = None) -> DicomLabels:
+    """Read a DICOM-SEG onto ``reference`` (the open image or its grid), or onto its own grid.
+
+    With a volume read from DICOM whose instances the SEG references, frames are placed by
+    SOP instance UID; otherwise by physical position (nearest neighbour).
+    """
+    import highdicom as hd  # noqa: PLC0415
+
+    path = Path(path)
+    try:
+        seg = hd.seg.segread(path)
+    except Exception as error:  # noqa: BLE001 - pydicom/highdicom raise many kinds
+        raise DicomObjectError(f"{path}: cannot be read as a DICOM Segmentation ({_first_line(error)})") from None
+    fractional = seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
+    numbers = list(seg.segment_numbers)
+    notes: list[str] = []
+    by_instance = _matching_instances(seg, reference)
+    if by_instance is not None:
+        stack = seg.get_pixels_by_source_instance(
+            by_instance, segment_numbers=numbers, assert_missing_frames_are_empty=True,
+            dtype=np.float32 if fractional else np.uint8)
+        grid = reference.geometry
+    else:
+        volume = seg.get_volume(segment_numbers=numbers, dtype=np.float32 if fractional else np.uint8)
+        stack, grid = np.asarray(volume.array), _geometry_of_volume(volume)
+        if stack.ndim == 3:
+            stack = stack[..., None]
+        stack, grid = _slices_along_normal(stack, grid)
+        target = reference.geometry if isinstance(reference, ImageVolume) else reference
+        if target is not None and not grid.same_grid(target):
+            stack = np.stack([_onto(stack[..., n], grid, target, path, fractional)
+                              for n in range(stack.shape[-1])], axis=-1)
+            notes.append("placed on the image by physical position (it does not reference the open series' images)")
+            grid = target
+    return _layers_of(seg, numbers, stack, grid, fractional, notes)
+
+
+def _matching_instances(seg, reference) -> list[str] | None:
+    """The reference's SOP instance UIDs in slice order when the SEG references them."""
+    if not isinstance(reference, ImageVolume) or reference.metadata.get("format") != "DICOM":
+        return None
+    try:
+        source = source_series(reference)
+    except SegviewerError:
+        return None
+    referenced = {uid for _, _, uid in seg.get_source_image_uids()}
+    uids = source.sop_instance_uids
+    return uids if referenced & set(uids) else None
+
+
+def _geometry_of_volume(volume) -> Geometry:
+    """Our grid from a highdicom Volume (axes slice, row, column; affine in LPS mm)."""
+    affine = np.asarray(volume.affine, dtype=np.float64)
+    columns = [affine[:3, 2], affine[:3, 1], affine[:3, 0]]  # i (column), j (row), k (slice)
+    spacing = [float(np.linalg.norm(c)) for c in columns]
+    direction = np.stack([c / s for c, s in zip(columns, spacing)], axis=1)
+    rows, cols = volume.spatial_shape[1], volume.spatial_shape[2]
+    return Geometry((cols, rows, volume.spatial_shape[0]), spacing, affine[:3, 3], direction)
+
+
+def _slices_along_normal(stack: np.ndarray, grid: Geometry) -> tuple[np.ndarray, Geometry]:
+    """Order slices along the plane's normal (row x column), as a DICOM series is read, so a
+    SEG on its own grid is oriented like its source series."""
+    direction = np.array(grid.direction)
+    if np.dot(np.cross(direction[:, 0], direction[:, 1]), direction[:, 2]) >= 0:
+        return stack, grid
+    last = grid.index_to_physical((0, 0, grid.size[2] - 1))
+    direction[:, 2] *= -1
+    return stack[::-1], Geometry(grid.size, grid.spacing, last, direction)
+
+
+def _onto(array: np.ndarray, own: Geometry, reference: Geometry, path: Path, linear: bool) -> np.ndarray:
+    """``array`` on ``own`` resampled onto ``reference`` by physical position (0 outside)."""
+    refuse_no_overlap(own, reference, path, "segmentation")
+    image = image_to_sitk(np.ascontiguousarray(array), own)
+    resampled = sitk.Resample(image, reference.size, sitk.Transform(),
+                              sitk.sitkLinear if linear else sitk.sitkNearestNeighbor,
+                              reference.origin, reference.spacing,
+                              tuple(float(v) for v in reference.direction.reshape(-1)), 0.0, image.GetPixelID())
+    return array_from_sitk(resampled)
+
+
+def _layers_of(seg, numbers: list[int], stack: np.ndarray, grid: Geometry, fractional: bool,
+               notes: list[str]) -> DicomLabels:
+    """Label maps from a ``(k, j, i, segment)`` stack: each segment in the first layer it
+    does not overlap."""
+    probabilities: dict[int, np.ndarray] = {}
+    masks = []
+    values = [_value_of(seg, number) for number in numbers]
+    if len(set(values)) != len(values):  # two segments claim one value: use the numbers
+        values = list(numbers)
+    for n, value in enumerate(values):
+        plane = stack[..., n]
+        if fractional:
+            probabilities[value] = np.ascontiguousarray(plane, dtype=np.float32)
+            masks.append(plane >= PROBABILITY_THRESHOLD)
+        else:
+            masks.append(plane > 0)
+    dtype = label_dtype_for(max(values, default=1))
+    layers: list[np.ndarray] = []
+    layer_of: list[int] = []
+    for mask, value in zip(masks, values):
+        for index, layer in enumerate(layers):
+            if not np.any(layer[mask]):
+                layer[mask] = value
+                layer_of.append(index)
+                break
+        else:
+            layers.append(np.zeros(grid.shape, dtype=dtype))
+            layers[-1][mask] = value
+            layer_of.append(len(layers) - 1)
+    if not layers:
+        layers.append(np.zeros(grid.shape, dtype=dtype))
+    segments = [_segment_info(seg, number, value, layer)
+                for number, value, layer in zip(numbers, values, layer_of)]
+    tables = [LabelTable([LabelInfo(s.value, s.name, _colour_of(seg, s.number) or default_colour(s.value))
+                          for s in segments if s.layer == n]) for n in range(len(layers))]
+    if len(layers) > 1:
+        groups = "; ".join(f"layer {n + 1}: " + ", ".join(s.name for s in segments if s.layer == n)
+                           for n in range(len(layers)))
+        notes.append(f"its segments overlap, so they are {len(layers)} label maps ({groups})")
+    if fractional:
+        notes.append(f"FRACTIONAL segmentation: labels where the probability is at least {PROBABILITY_THRESHOLD:g}; "
+                     "the probabilities are kept as a soft map")
+    return DicomLabels([LabelMap(a, grid, t) for a, t in zip(layers, tables)], segments, probabilities,
+                       "; ".join(notes))
+
+
+def _value_of(seg, number: int) -> int:
+    description = seg.get_segment_description(number)
+    match = _TRACKING_ID.match(str(description.get("TrackingID", "") or ""))
+    return int(match.group(1)) if match else int(number)
+
+
+def _segment_info(seg, number: int, value: int, layer: int) -> SegmentInfo:
+    description = seg.get_segment_description(number)
+    codes = None
+    try:
+        category, kind = description.segmented_property_category, description.segmented_property_type
+        codes = SegmentCodes(Concept(category.scheme_designator, category.value, category.meaning),
+                             Concept(kind.scheme_designator, kind.value, kind.meaning))
+    except (AttributeError, IndexError, ValueError):
+        pass
+    algorithm = description.get("SegmentAlgorithmType", "")
+    names = [item.get("AlgorithmName", "") for item in description.get("SegmentationAlgorithmIdentificationSequence", [])]
+    name = str(description.get("SegmentLabel", "") or f"Segment {number}")
+    return SegmentInfo(number, value, layer, name, codes, str(algorithm).lower(), ", ".join(map(str, names)))
+
+
+def _colour_of(seg, number: int) -> tuple[int, int, int] | None:
+    import highdicom as hd  # noqa: PLC0415
+
+    lab = seg.get_segment_description(number).get("RecommendedDisplayCIELabValue")
+    if lab is None:
+        return None
+    try:
+        return tuple(int(c) for c in hd.color.CIELabColor.from_dicom_value(list(lab)).to_rgb())
+    except (ValueError, TypeError):
+        return None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
