@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "segviewer.cli.simulate",
     "segviewer.cli.bench",
     "segviewer.cli.stats",
+    "segviewer.cli.campaign",
     "segviewer.cli.mesh",
     "segviewer.cli.train",
     "segviewer.cli.finetune",

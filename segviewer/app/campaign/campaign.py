@@ -245,7 +245,7 @@ class Campaign:
 
     # == bringing work in ===========================================================================
     def import_layer(self, case_id: str, annotator: str, kind: str, path: str | Path,
-                     state: str | None = None) -> CaseRecord:
+                     state: str | None = None, comment: str = "") -> CaseRecord:
         """Bring a labels or scribbles file in as ``annotator``'s work on ``case_id``: read onto
         the case image's grid, written into the annotator's folder, recorded (the case is
         locked meanwhile)."""
@@ -265,7 +265,7 @@ class Campaign:
                 record.layers.append(kind)
             record.saves += 1
             record.set_state(state or (record.state if record.state != "todo" else "in progress"),
-                             comment=f"imported {Path(path).name}", by=annotator)
+                             comment=comment or f"imported {Path(path).name}", by=annotator)
             self.save_record(record, held)
             return record
 
