@@ -30,6 +30,7 @@ APT_PACKAGES=(
     libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0
     libfontconfig1 libfreetype6 libdbus-1-3 libxrender1 libxi6 libsm6 libice6 libxext6 libxt6
     desktop-file-utils shared-mime-info
+    orthanc orthanc-dicomweb  # a real DICOMweb server for the PACS tests (tests/pacs)
     dicom3tools  # dciodvfy: the tests validate every DICOM-SEG / RT Structure Set written
 )
 

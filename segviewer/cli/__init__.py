@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "segviewer.cli.mesh",
     "segviewer.cli.train",
     "segviewer.cli.finetune",
+    "segviewer.cli.pacs",
     "segviewer.cli.desktop",
     "segviewer.cli.desktop_uninstall",
 ]

@@ -276,6 +276,32 @@ def atomic_path(target: str | Path, *, guard: OutputGuard | Iterable[str | Path 
 
 
 @contextlib.contextmanager
+def atomic_folder(target: str | Path, what: str = "the output") -> Iterator[Path]:
+    """``with atomic_folder(d) as p: <fill folder p>`` - a folder output (a downloaded DICOM
+    series) that is complete or absent: filled beside ``d`` and renamed into place.
+
+    ``d`` must not exist or be an empty folder; any failure (or an exception raised by the
+    caller, e.g. a cancel) removes the partial folder."""
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise WritePathError(f"{target}: already exists{'' if target.is_dir() else ' as a file'}; "
+                             f"give a new or empty folder for {what}")
+    with _reporting(target):
+        clean_stale_temporaries(target.parent)
+        temporary = _new_temporary(target, folder=True)
+    try:
+        yield temporary
+        with _reporting(target):
+            for item in temporary.iterdir():
+                _sync_file(item)
+            _sync_folder(temporary)
+            os.replace(temporary, target)  # onto an empty folder too (POSIX rename)
+            _sync_folder(target.parent)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def _reporting(target: Path) -> Iterator[None]:
     """Turn a failed write into one line for the user (:class:`WritePathError`)."""
     try:
