@@ -141,7 +141,7 @@ def main(argv=None) -> int:
                         help="also: the first N validation cases from scratch (no model) vs. the graph cut")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    from segviewer.methods.base import parse_parameter_assignments
+    from segviewer.model.parameters import parse_parameter_assignments
 
     params = parse_parameter_assignments(FinetuneParameters, args.param)
     split = json.loads((PROJECT_ROOT / "resources" / "splits" / "hippocampus.json").read_text())

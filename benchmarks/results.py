@@ -78,7 +78,7 @@ def evaluate_method(method_name: str, dataset: Dataset, max_interactions: int, n
     from segviewer.errors import SegviewerError
     from segviewer.evaluation.cases import find_cases, read_case, select_cases
     from segviewer.evaluation.interactive import CaseRun, run_case, summarize
-    from segviewer.methods.base import parse_parameter_assignments
+    from segviewer.model.parameters import parse_parameter_assignments
     from segviewer.methods.registry import get_method
 
     assignments = PARAMETER_OVERRIDES.get((method_name, dataset.key), [])

@@ -28,11 +28,9 @@ from segviewer.evaluation.interactive import (
 )
 from segviewer.evaluation.metrics import json_safe
 from segviewer.io.atomic import input_guard, refuse_image_name, write_text_atomically
-from segviewer.methods.base import (
-    MethodInputError,
-    parse_parameter_assignments,
-)
+from segviewer.methods.base import MethodInputError
 from segviewer.methods.registry import get_method
+from segviewer.model.parameters import parse_parameter_assignments
 
 NAME = "bench"
 HELP = "benchmarks: 'bench interactive' runs a simulated user against a method over a set of cases"

@@ -51,7 +51,8 @@ def run(args) -> int:
     from segviewer.io.points import read_points
     from segviewer.io.scribbles import read_scribbles
     from segviewer.cli.segment import roi_options, run_with_console_progress
-    from segviewer.methods.base import MethodInputError, parse_parameter_assignments
+    from segviewer.methods.base import MethodInputError
+    from segviewer.model.parameters import parse_parameter_assignments
     from segviewer.methods.registry import get_method
     from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
     from segviewer.model.labels import LabelMap

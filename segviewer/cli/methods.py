@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 from segviewer.io.jsonfile import dumps
-from segviewer.methods.base import parameter_specs
 from segviewer.methods.registry import registered_methods, unavailable_methods
+from segviewer.model.parameters import parameter_specs
 
 NAME = "methods"
 HELP = "list the segmentation methods with their parameters and defaults"

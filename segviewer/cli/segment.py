@@ -24,15 +24,11 @@ from segviewer.io.jsonfile import dumps
 from segviewer.io.labels import read_label_map, write_label_map
 from segviewer.io.points import read_points
 from segviewer.io.scribbles import read_scribbles
-from segviewer.methods.base import (
-    CancelToken,
-    MethodInputError,
-    parameter_specs,
-    parse_parameter_assignments,
-)
+from segviewer.methods.base import CancelToken, MethodInputError
 from segviewer.methods.registry import get_method
 from segviewer.methods.request import DEFAULT_MARGIN_MM, apply_result_to_array, build_request_from_arrays
 from segviewer.model.labels import LabelMap
+from segviewer.model.parameters import parameter_specs, parse_parameter_assignments
 from segviewer.model.points import PointSet
 
 NAME = "segment"

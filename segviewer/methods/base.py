@@ -3,15 +3,13 @@
 A :class:`MethodRequest` (image crop, its geometry, the ROI, scribbles, points, current
 labels and typed parameters) goes in; a :class:`MethodResult` (ROI, label crop, optional
 per-class probabilities, info) comes out. ``progress(fraction, text)`` and a
-:class:`CancelToken` are passed in. Each method declares a parameters dataclass whose
-fields (with ``metadata`` help/min/max/choices) generate both the GUI panel and the CLI
-flags (:func:`parameter_specs`, :func:`parse_parameter_assignments`).
+:class:`CancelToken` are passed in. Each method declares a ``Parameters`` dataclass of
+:func:`segviewer.model.parameters.param` fields, which generate both the GUI panel and
+the CLI flags (the schema lives in :mod:`segviewer.model.parameters`, shared with tools).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Protocol
@@ -20,7 +18,6 @@ import numpy as np
 
 from segviewer.errors import SegviewerError
 from segviewer.model.geometry import Box, Geometry
-from segviewer.model.points import PointPrompt
 
 
 class MethodCancelled(Exception):
@@ -159,107 +156,6 @@ class TrainableMethod(Method):
         """Write what was learned as a model the methods can load again, never over a file
         ``guard`` (an :class:`~segviewer.io.atomic.OutputGuard`) protects."""
         raise NotImplementedError
-
-
-# -- parameters <-> GUI and CLI ---------------------------------------------------------
-@dataclass(frozen=True)
-class ParameterSpec:
-    """One tunable setting, derived from a parameters dataclass field."""
-
-    name: str
-    type: type
-    default: Any
-    help: str = ""
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple | None = None
-    step: float | None = None
-
-
-def parameter_specs(parameters_class: type) -> list[ParameterSpec]:
-    """The settings of a parameters dataclass, in declaration order."""
-    if not dataclasses.is_dataclass(parameters_class):
-        return []
-    specs = []
-    hints = {f.name: f for f in dataclasses.fields(parameters_class)}
-    instance = parameters_class()
-    for name, f in hints.items():
-        meta = dict(f.metadata)
-        default = getattr(instance, name)
-        kind = type(default) if default is not None else meta.get("type", str)
-        specs.append(ParameterSpec(name, kind, default, meta.get("help", ""), meta.get("min"),
-                                   meta.get("max"), tuple(meta["choices"]) if "choices" in meta else None,
-                                   meta.get("step")))
-    return specs
-
-
-def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
-          choices: tuple | list | None = None, step: float | None = None):
-    """Declare a parameter field with the metadata the GUI and CLI read."""
-    metadata: dict[str, Any] = {"help": help}
-    if min is not None:
-        metadata["min"] = min
-    if max is not None:
-        metadata["max"] = max
-    if choices is not None:
-        metadata["choices"] = tuple(choices)
-    if step is not None:
-        metadata["step"] = step
-    return field(default=default, metadata=metadata)
-
-
-def is_auto(spec: ParameterSpec) -> bool:
-    """True for a float parameter whose default is NaN: "automatic" (e.g. a threshold found
-    by Otsu), shown empty in the GUI and as ``auto`` by ``segviewer methods``."""
-    return spec.type is float and isinstance(spec.default, float) and math.isnan(spec.default)
-
-
-def _convert(spec: ParameterSpec, text: str) -> Any:
-    if is_auto(spec) and text.strip().lower() in ("", "auto"):
-        return math.nan
-    try:
-        if spec.type is bool:
-            lowered = text.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        value = spec.type(text)
-    except ValueError:
-        raise MethodInputError(f"parameter {spec.name}: {text!r} is not a valid {spec.type.__name__}") from None
-    return value
-
-
-def validate_parameter(spec: ParameterSpec, value: Any) -> Any:
-    """``value`` if it suits ``spec``; a :class:`MethodInputError` otherwise.
-
-    NaN and infinity pass every range comparison, so they are refused first: NaN is only
-    "automatic" for the parameters that default to it, infinity never a setting."""
-    if isinstance(value, float) and not math.isfinite(value) and not (math.isnan(value) and is_auto(spec)):
-        raise MethodInputError(f"parameter {spec.name}: {value} is not a finite number")
-    if spec.choices is not None and value not in spec.choices:
-        raise MethodInputError(f"parameter {spec.name}: {value!r} is not one of {list(spec.choices)}")
-    if spec.minimum is not None and value < spec.minimum:
-        raise MethodInputError(f"parameter {spec.name}: {value} is below its minimum {spec.minimum}")
-    if spec.maximum is not None and value > spec.maximum:
-        raise MethodInputError(f"parameter {spec.name}: {value} is above its maximum {spec.maximum}")
-    return value
-
-
-def parse_parameter_assignments(parameters_class: type, assignments: list[str]):
-    """Build parameters from CLI ``key=value`` strings; unknown keys are an error."""
-    specs = {s.name: s for s in parameter_specs(parameters_class)}
-    values = {}
-    for assignment in assignments or []:
-        if "=" not in assignment:
-            raise MethodInputError(f"--param expects key=value, got {assignment!r}")
-        key, text = assignment.split("=", 1)
-        key = key.strip().replace("-", "_")
-        if key not in specs:
-            raise MethodInputError(f"unknown parameter {key!r}; known: {', '.join(specs) or 'none'}")
-        values[key] = validate_parameter(specs[key], _convert(specs[key], text))
-    return parameters_class(**values)
 
 
 ProgressFunction = Callable[[float, str], None]

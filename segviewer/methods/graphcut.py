@@ -54,9 +54,9 @@ from segviewer.methods.base import (
     MethodResult,
     Progress,
     no_progress,
-    param,
 )
 from segviewer.methods.common import claim_mask, keep_scribbled_components, label_dtype, normalise, require_seeds
+from segviewer.model.parameters import param
 
 #: Cost that stands for "impossible" (hard constraints); finite so sums stay finite.
 HARD = 1e9

@@ -26,9 +26,9 @@ from segviewer.methods.base import (
     MethodRequest,
     MethodResult,
     Progress,
-    param,
 )
 from segviewer.methods.common import claim_mask, label_dtype, require_seeds, smoothing_applies, to_sitk
+from segviewer.model.parameters import param
 
 #: At most this many seed voxels per label are handed to ITK (a stroke has thousands).
 MAX_SEEDS = 400

@@ -22,9 +22,9 @@ from segviewer.methods.base import (
     MethodRequest,
     MethodResult,
     Progress,
-    param,
 )
 from segviewer.methods.common import claim_mask, label_dtype, sample, to_sitk
+from segviewer.model.parameters import param
 
 #: Single-threshold filters of SimpleITK, by the name the user picks.
 AUTOMATIC = {

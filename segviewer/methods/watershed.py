@@ -21,9 +21,9 @@ from segviewer.methods.base import (
     MethodRequest,
     MethodResult,
     Progress,
-    param,
 )
 from segviewer.methods.common import claim_mask, label_dtype, require_seeds, sample, smoothing_applies, to_sitk
+from segviewer.model.parameters import param
 
 
 @dataclass

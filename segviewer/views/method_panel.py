@@ -1,10 +1,9 @@
 """The method panel: pick a method from the registry, set its parameters, run, apply, cancel.
 
 The parameter form is generated from the method's parameters dataclass
-(:func:`~segviewer.methods.base.parameter_specs`): booleans become check boxes, choices combo
-boxes, numbers spin boxes with the declared range and step, "auto" numbers (NaN defaults)
-line edits whose empty text means automatic. The same dataclass makes the CLI's
-``--param key=value`` flags, so the two never drift apart.
+by :class:`~segviewer.views.parameter_form.ParameterForm`, the builder the tool options
+dock uses too. The same dataclass makes the CLI's ``--param key=value`` flags, so the two
+never drift apart.
 
 Run builds the request (ROI = scribbles/points box + margin in mm, or the whole volume) and
 queues it on the compute worker; the result shows as a translucent preview. Apply writes it
@@ -33,11 +32,9 @@ from __future__ import annotations
 import html
 import json
 import math
-from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,7 +42,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QFrame,
     QGroupBox,
     QHBoxLayout,
@@ -55,7 +51,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -63,87 +58,27 @@ from PySide6.QtWidgets import (
 
 from segviewer.errors import SegviewerError
 from segviewer.io.trust import record_trust
-from segviewer.methods.base import (
-    Method,
-    MethodInputError,
-    ParameterSpec,
-    TrainableMethod,
-    parameter_specs,
-    validate_parameter,
-)
+from segviewer.methods.base import Method, TrainableMethod
 from segviewer.methods.deep.models import CODE_KINDS, ModelTrustError
 from segviewer.methods.registry import registered_methods
 from segviewer.methods.request import DEFAULT_MARGIN_MM
+from segviewer.model.parameters import ParameterSpec
 from segviewer.views.compute import ComputeController, RunSettings
 from segviewer.views.controller import ViewerController
+from segviewer.views.parameter_form import ParameterForm
 from segviewer.workers.runner import FAILED
 
 #: Methods listed first, in this order; the others (e.g. deep-learning ones) follow by name.
 PREFERRED_ORDER = ("graphcut", "watershed", "region_growing", "threshold")
 
 
-class ParameterForm(QWidget):
-    """Editors for one parameters dataclass, generated from its field metadata."""
+class MethodParameterForm(ParameterForm):
+    """The generated form of a method's parameters, with a "…" picker beside ``model``."""
 
-    changed = Signal()
-
-    def __init__(self, parameters_class: type, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.parameters_class = parameters_class
-        self.specs: list[ParameterSpec] = parameter_specs(parameters_class)
-        self.editors: dict[str, QWidget] = {}
-        layout = QFormLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        for spec in self.specs:
-            editor = self._editor(spec)
-            editor.setToolTip(spec.help)
-            editor.setObjectName(f"param_{spec.name}")
-            self.editors[spec.name] = editor
-            label = QLabel(spec.name.replace("_", " "))
-            label.setToolTip(spec.help)
-            if spec.name == "model" and isinstance(editor, QLineEdit):
-                layout.addRow(label, self._with_model_picker(editor))
-            else:
-                layout.addRow(label, editor)
-
-    def _editor(self, spec: ParameterSpec) -> QWidget:
-        if spec.type is bool:
-            box = QCheckBox()
-            box.setChecked(bool(spec.default))
-            box.toggled.connect(self.changed)
-            return box
-        if spec.choices is not None:
-            combo = QComboBox()
-            for choice in spec.choices:
-                combo.addItem(str(choice), choice)
-            combo.setCurrentIndex(list(spec.choices).index(spec.default))
-            combo.currentIndexChanged.connect(self.changed)
-            return combo
-        if spec.type is int:
-            spin = QSpinBox()
-            spin.setRange(int(spec.minimum if spec.minimum is not None else -10 ** 9),
-                          int(spec.maximum if spec.maximum is not None else 10 ** 9))
-            spin.setValue(int(spec.default))
-            spin.valueChanged.connect(self.changed)
-            return spin
-        if spec.type is float and not (isinstance(spec.default, float) and math.isnan(spec.default)):
-            spin = QDoubleSpinBox()
-            step = spec.step or 0.1
-            spin.setDecimals(max(2, -int(math.floor(math.log10(step))) + 1) if step < 1 else 2)
-            spin.setRange(float(spec.minimum if spec.minimum is not None else -1e9),
-                          float(spec.maximum if spec.maximum is not None else 1e9))
-            spin.setSingleStep(step)
-            spin.setValue(float(spec.default))
-            spin.valueChanged.connect(self.changed)
-            return spin
-        edit = QLineEdit()
-        if spec.type is float:  # NaN default: empty means automatic
-            edit.setPlaceholderText("auto")
-            edit.setValidator(QDoubleValidator())
-        else:
-            edit.setText(str(spec.default))
-        edit.editingFinished.connect(self.changed)
-        return edit
+    def row_widget(self, spec: ParameterSpec, editor: QWidget) -> QWidget:
+        if spec.name == "model" and isinstance(editor, QLineEdit):
+            return self._with_model_picker(editor)
+        return editor
 
     def _with_model_picker(self, edit: QLineEdit) -> QWidget:
         """The ``model`` field plus a "…" button: a model card / TorchScript file, or (menu)
@@ -176,46 +111,6 @@ class ParameterForm(QWidget):
         if path:
             self.set_value("model", path)
             self.changed.emit()
-
-    def value(self, name: str) -> Any:
-        spec = next(s for s in self.specs if s.name == name)
-        editor = self.editors[name]
-        if isinstance(editor, QCheckBox):
-            return editor.isChecked()
-        if isinstance(editor, QComboBox):
-            return editor.currentData()
-        if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
-            return editor.value()
-        text = editor.text().strip()
-        if spec.type is float:
-            if not text:
-                return math.nan
-            try:
-                return float(text.replace(",", "."))
-            except ValueError:
-                raise MethodInputError(f"{name}: {text!r} is not a number") from None
-        return text
-
-    def set_value(self, name: str, value: Any) -> None:
-        editor = self.editors[name]
-        blocked = editor.blockSignals(True)
-        try:
-            if isinstance(editor, QCheckBox):
-                editor.setChecked(bool(value))
-            elif isinstance(editor, QComboBox):
-                editor.setCurrentIndex(max(0, editor.findData(value)))
-            elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
-                editor.setValue(value)
-            else:
-                is_nan = isinstance(value, float) and math.isnan(value)
-                editor.setText("" if is_nan else (f"{value:g}" if isinstance(value, float) else str(value)))
-        finally:
-            editor.blockSignals(blocked)
-
-    def parameters(self):
-        """The parameters dataclass instance for the current values (validated)."""
-        values = {spec.name: validate_parameter(spec, self.value(spec.name)) for spec in self.specs}
-        return self.parameters_class(**values)
 
 
 class ThresholdHistogram(QWidget):
@@ -546,7 +441,7 @@ class MethodPanel(QWidget):
             self.form_layout.removeWidget(self.form)
             self.form.hide()  # deleted later, when control is back in the event loop
             self.form.deleteLater()
-        self.form = ParameterForm(method_class.Parameters)
+        self.form = MethodParameterForm(method_class.Parameters)
         self.form.changed.connect(self._on_parameters_changed)
         self.form_layout.addWidget(self.form)
         self.form_box.setVisible(bool(self.form.specs))

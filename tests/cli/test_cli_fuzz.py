@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from segviewer.cli import main
 from segviewer.io.paths import strip_image_suffix
 from segviewer.io.points import write_points
-from segviewer.methods.base import parameter_specs
 from segviewer.methods.registry import get_method
+from segviewer.model.parameters import parameter_specs
 from segviewer.model.points import PointPrompt, PointSet
 from tests.cli.test_cli_robustness import SUBPROCESS_ENV, write_small_case
 

@@ -17,8 +17,8 @@ import pytest
 import SimpleITK as sitk
 
 from segviewer.cli import EXIT_BROKEN_PIPE, EXIT_INTERNAL_ERROR, main
-from segviewer.methods.base import MethodInputError, parameter_specs, validate_parameter
 from segviewer.methods.registry import get_method
+from segviewer.model.parameters import ParameterError, parameter_specs, validate_parameter
 
 #: Environment of the real subprocess runs: this checkout's segviewer first.
 SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -139,7 +139,7 @@ def test_automatic_parameters_still_take_nan_and_auto(capsys, case, tmp_path):
                            "upper=inf", "-o", tmp_path / "out2.nii.gz", "-q")
     assert_one_line_error(code, err, "upper")
     specs = {s.name: s for s in parameter_specs(get_method("graphcut").Parameters)}
-    with pytest.raises(MethodInputError):
+    with pytest.raises(ParameterError):
         validate_parameter(specs["smoothness"], float("nan"))
 
 

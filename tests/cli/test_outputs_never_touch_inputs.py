@@ -271,7 +271,8 @@ def test_the_apps_save_model_never_replaces_the_model_tuning_started_from(case, 
     from segviewer.io.images import read_image
     from segviewer.io.paths import WritePathError
     from segviewer.io.scribbles import read_scribbles
-    from segviewer.methods.base import CancelToken, parse_parameter_assignments
+    from segviewer.methods.base import CancelToken
+    from segviewer.model.parameters import parse_parameter_assignments
     from segviewer.methods.registry import get_method
     from segviewer.methods.request import build_request_from_arrays
 

@@ -13,8 +13,8 @@ from segviewer.evaluation import interactive as I
 from segviewer.methods.base import (
     Method,
     MethodResult,
-    param,
 )
+from segviewer.model.parameters import param
 from segviewer.methods.registry import register, registered_methods
 
 

@@ -12,8 +12,8 @@ from PySide6.QtCore import QTimer
 from viewer_helpers import wait_idle
 
 from segviewer.evaluation.simulate import simulate_scribbles
-from segviewer.methods.base import parameter_specs
 from segviewer.model.geometry import full_box
+from segviewer.model.parameters import parameter_specs
 from segviewer.model.session import SCRIBBLES
 
 

@@ -66,13 +66,14 @@ import numpy as np
 
 from segviewer.methods import offload
 from segviewer.methods.base import (
-    CancelToken, MethodCancelled, MethodInputError, MethodRequest, MethodResult, Progress, TrainableMethod, param,
+    CancelToken, MethodCancelled, MethodInputError, MethodRequest, MethodResult, Progress, TrainableMethod,
 )
 from segviewer.methods.common import keep_scribbled_components
 from segviewer.methods.deep.card import ModelCard, ModelError
 from segviewer.methods.deep.grid import ModelGridMapping
 from segviewer.methods.deep.inference import DEVICES, choose_device, sliding_window_logits
 from segviewer.methods.deep.preprocess import normalize, resample
+from segviewer.model.parameters import param
 
 SCRATCH = "scratch"
 PRETRAINED_STEPS = 40

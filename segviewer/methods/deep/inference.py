@@ -18,12 +18,13 @@ from typing import Callable
 import numpy as np
 
 from segviewer.methods.base import (
-    CancelToken, Method, MethodRequest, MethodResult, Progress, no_progress, param,
+    CancelToken, Method, MethodRequest, MethodResult, Progress, no_progress,
 )
 from segviewer.methods.deep.card import ModelError
 from segviewer.methods.deep.grid import ModelGridMapping
 from segviewer.methods.deep.preprocess import normalize
 from segviewer.model.geometry import Box
+from segviewer.model.parameters import param
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: Live overlays at most this often (the last tile is always sent).
