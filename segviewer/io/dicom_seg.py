@@ -311,15 +311,16 @@ def save_dicom(path: Path, dataset, *, guard=None, what: str = "the DICOM object
 # -- reading ---------------------------------------------------------------------------------------
 @dataclass
 class SegmentInfo:
-    """One segment of a SEG read back: its number, the label value and layer it became."""
+    """One segment of a SEG (or ROI of a structure set) read back: its number, and the label
+    value and layer (index into :attr:`DicomLabels.layers`) it became."""
 
     number: int
     value: int
-    layer: int
     name: str
-    codes: SegmentCodes | None
-    algorithm_kind: str
+    codes: SegmentCodes | None = None
+    algorithm_kind: str = ""
     algorithm_name: str = ""
+    layer: int = 0
 
 
 @dataclass
@@ -437,8 +438,7 @@ def _onto(array: np.ndarray, own: Geometry, reference: Geometry, path: Path, lin
 
 def _layers_of(seg, numbers: list[int], stack: np.ndarray, grid: Geometry, fractional: bool,
                notes: list[str]) -> DicomLabels:
-    """Label maps from a ``(k, j, i, segment)`` stack: each segment in the first layer it
-    does not overlap."""
+    """Label maps from a ``(k, j, i, segment)`` stack of the SEG's segments ``numbers``."""
     probabilities: dict[int, np.ndarray] = {}
     masks = []
     values = [_value_of(seg, number) for number in numbers]
@@ -451,33 +451,37 @@ def _layers_of(seg, numbers: list[int], stack: np.ndarray, grid: Geometry, fract
             masks.append(plane >= PROBABILITY_THRESHOLD)
         else:
             masks.append(plane > 0)
-    dtype = label_dtype_for(max(values, default=1))
-    layers: list[np.ndarray] = []
-    layer_of: list[int] = []
-    for mask, value in zip(masks, values):
-        for index, layer in enumerate(layers):
-            if not np.any(layer[mask]):
-                layer[mask] = value
-                layer_of.append(index)
-                break
-        else:
-            layers.append(np.zeros(grid.shape, dtype=dtype))
-            layers[-1][mask] = value
-            layer_of.append(len(layers) - 1)
-    if not layers:
-        layers.append(np.zeros(grid.shape, dtype=dtype))
-    segments = [_segment_info(seg, number, value, layer)
-                for number, value, layer in zip(numbers, values, layer_of)]
-    tables = [LabelTable([LabelInfo(s.value, s.name, _colour_of(seg, s.number) or default_colour(s.value))
-                          for s in segments if s.layer == n]) for n in range(len(layers))]
-    if len(layers) > 1:
-        groups = "; ".join(f"layer {n + 1}: " + ", ".join(s.name for s in segments if s.layer == n)
-                           for n in range(len(layers)))
-        notes.append(f"its segments overlap, so they are {len(layers)} label maps ({groups})")
     if fractional:
         notes.append(f"FRACTIONAL segmentation: labels where the probability is at least {PROBABILITY_THRESHOLD:g}; "
                      "the probabilities are kept as a soft map")
-    return DicomLabels([LabelMap(a, grid, t) for a, t in zip(layers, tables)], segments, probabilities,
+    segments = [_segment_info(seg, number, value) for number, value in zip(numbers, values)]
+    colours = [_colour_of(seg, number) for number in numbers]
+    return labels_from_masks(masks, segments, colours, grid, notes, probabilities)
+
+
+def labels_from_masks(masks: list[np.ndarray], segments: list[SegmentInfo],
+                      colours: list[tuple[int, int, int] | None], grid: Geometry, notes: list[str],
+                      probabilities: dict[int, np.ndarray] | None = None) -> DicomLabels:
+    """Segments (their masks on ``grid``) as label maps: each segment goes into the first
+    layer it does not overlap (``segment.layer`` is set), so overlapping segments end up in
+    separate label maps and none loses voxels."""
+    dtype = label_dtype_for(max((s.value for s in segments), default=1))
+    layers: list[np.ndarray] = []
+    for segment, mask in zip(segments, masks):
+        index = next((n for n, layer in enumerate(layers) if not np.any(layer[mask])), len(layers))
+        if index == len(layers):
+            layers.append(np.zeros(grid.shape, dtype=dtype))
+        layers[index][mask] = segment.value
+        segment.layer = index
+    if not layers:
+        layers.append(np.zeros(grid.shape, dtype=dtype))
+    tables = [LabelTable([LabelInfo(s.value, s.name, colour or default_colour(s.value))
+                          for s, colour in zip(segments, colours) if s.layer == n]) for n in range(len(layers))]
+    if len(layers) > 1:
+        groups = "; ".join(f"layer {n + 1}: " + ", ".join(s.name for s in segments if s.layer == n)
+                           for n in range(len(layers)))
+        notes.insert(0, f"its segments overlap, so they are {len(layers)} label maps ({groups})")
+    return DicomLabels([LabelMap(a, grid, t) for a, t in zip(layers, tables)], segments, probabilities or {},
                        "; ".join(notes))
 
 
@@ -487,7 +491,7 @@ def _value_of(seg, number: int) -> int:
     return int(match.group(1)) if match else int(number)
 
 
-def _segment_info(seg, number: int, value: int, layer: int) -> SegmentInfo:
+def _segment_info(seg, number: int, value: int) -> SegmentInfo:
     description = seg.get_segment_description(number)
     codes = None
     try:
@@ -499,7 +503,7 @@ def _segment_info(seg, number: int, value: int, layer: int) -> SegmentInfo:
     algorithm = description.get("SegmentAlgorithmType", "")
     names = [item.get("AlgorithmName", "") for item in description.get("SegmentationAlgorithmIdentificationSequence", [])]
     name = str(description.get("SegmentLabel", "") or f"Segment {number}")
-    return SegmentInfo(number, value, layer, name, codes, str(algorithm).lower(), ", ".join(map(str, names)))
+    return SegmentInfo(number, value, name, codes, str(algorithm).lower(), ", ".join(map(str, names)))
 
 
 def _colour_of(seg, number: int) -> tuple[int, int, int] | None:
