@@ -128,10 +128,9 @@ def run_import(args) -> int:
             campaign.import_layer(case_id, annotator, kind, found[case_id], state=args.state, comment=args.comment)
         except (CaseLockedError, SegviewerError) as error:
             failed.append(f"{case_id}: {error}")
-    unmatched = sorted(set(found) - set(campaign.case_ids()))
+    unmatched = sorted(set(found.values()) - {found[case_id] for case_id in matched})
     if unmatched:
-        print(f"segviewer: note: {len(unmatched)} files match no case (e.g. {found[unmatched[0]].name})",
-              file=sys.stderr)
+        print(f"segviewer: note: {len(unmatched)} files match no case (e.g. {unmatched[0].name})", file=sys.stderr)
     print(f"imported {kind} of {len(matched) - len(failed)} cases for {annotator}"
           + (f" as {args.state}" if args.state else ""))
     if failed:

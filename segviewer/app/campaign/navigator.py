@@ -214,6 +214,9 @@ class CampaignNavigator:
         events.labels_changed.connect(self._on_change)
         events.scribbles_changed.connect(self._on_change)
         events.points_changed.connect(self._on_points)
+        if session.is_dirty:  # autosaved work restored while the case opened
+            self._unsaved_record = True
+            self._started()
         self.events.case_opened.emit(case_id)
         self.events.rows_changed.emit()
 
