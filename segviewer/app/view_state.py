@@ -77,6 +77,16 @@ class HeatmapLayer:
     name: str = "probability"
 
 
+@dataclass
+class OutlineLayer:
+    """A label map on the image grid drawn as outlines in one colour above the labels (each
+    annotator's mask in review mode); ``labels`` is read, never changed."""
+
+    name: str
+    labels: np.ndarray
+    colour: tuple[int, int, int]
+
+
 # == window / level ==================================================================================
 def preset_window(name: str) -> tuple[float, float]:
     """(low, high) of a CT preset ("Soft tissue", "Lung", "Bone", "Brain")."""
@@ -116,20 +126,25 @@ def width_level_of(window: tuple[float, float]) -> tuple[float, float]:
 
 
 class Overlays:
-    """The preview and heat-map layers drawn over a session. Each change reports the box to
-    redraw (the old and the new layer's) through ``preview_changed`` / ``heatmap_changed``."""
+    """The preview, heat-map and outline layers drawn over a session. Each change of the first
+    two reports the box to redraw (the old and the new layer's) through ``preview_changed`` /
+    ``heatmap_changed``; outline changes call ``outlines_changed``."""
 
     def __init__(self, preview_changed: Callable[[Box | None], None] = lambda box: None,
-                 heatmap_changed: Callable[[Box | None], None] = lambda box: None) -> None:
+                 heatmap_changed: Callable[[Box | None], None] = lambda box: None,
+                 outlines_changed: Callable[[], None] = lambda: None) -> None:
         self.preview: PreviewLayer | None = None
         self.heatmap: HeatmapLayer | None = None
+        self.outlines: list[OutlineLayer] = []
         self.preview_changed = preview_changed
         self.heatmap_changed = heatmap_changed
+        self.outlines_changed = outlines_changed
 
     def reset(self) -> None:
-        """Drop both layers silently (another image: every view redraws anyway)."""
+        """Drop every layer silently (another image: every view redraws anyway)."""
         self.preview = None
         self.heatmap = None
+        self.outlines = []
 
     def set_preview(self, session, labels: np.ndarray, box: Box, where: np.ndarray | None = None,
                     description: str = "Apply result") -> None:
@@ -163,6 +178,20 @@ class Overlays:
 
     def clear_heatmap(self) -> None:
         self._drop("heatmap", self.heatmap_changed)
+
+    def set_outlines(self, session, layers: list[OutlineLayer]) -> None:
+        """Draw ``layers`` (each on the whole image grid) as outlines; replaces the previous ones."""
+        for layer in layers:
+            if tuple(layer.labels.shape) != tuple(session.geometry.shape):
+                raise ValueError(f"outline layer {layer.name!r} {layer.labels.shape} is not on the "
+                                 f"image grid {session.geometry.shape}")
+        self.outlines = list(layers)
+        self.outlines_changed()
+
+    def clear_outlines(self) -> None:
+        if self.outlines:
+            self.outlines = []
+            self.outlines_changed()
 
     def _drop(self, name: str, changed: Callable[[Box | None], None]) -> None:
         layer = getattr(self, name)

@@ -14,6 +14,8 @@ For dock authors
 - Show a method result before applying it with :meth:`Viewer.set_preview` (translucent, drawn
   above the labels); :meth:`Viewer.apply_preview` writes it as ONE undo step.
 - Show a probability or uncertainty map with :meth:`Viewer.set_heatmap` (whole volume or a crop).
+- Draw other label maps (each annotator's mask in review) as coloured outlines with
+  :meth:`Viewer.set_outlines`.
 - Report background progress with :meth:`Viewer.report_progress` / :meth:`Viewer.finish_progress`.
 
 For tool authors
@@ -33,7 +35,7 @@ import numpy as np
 from psygnal import EmissionInfo, Signal, SignalGroup
 
 from segviewer.app.display import looks_like_ct
-from segviewer.app.view_state import (DisplaySettings, HeatmapLayer, Overlays, PreviewLayer,
+from segviewer.app.view_state import (DisplaySettings, HeatmapLayer, OutlineLayer, Overlays, PreviewLayer,
                                       checked_window, default_window, percentile_window, preset_window,
                                       width_level_of, window_from_width_level)
 from segviewer.errors import SegviewerError
@@ -60,6 +62,7 @@ class ViewerEvents(SignalGroup):
     tool_changed = Signal(object)  # Tool | None
     preview_changed = Signal(object)  # box that changed (old or new layer), or None
     heatmap_changed = Signal(object)  # box, or None
+    outlines_changed = Signal()
     display_changed = Signal()
     window_level_changed = Signal(float, float)  # low, high
     progress_changed = Signal(float, str)  # fraction in [0, 1] (or < 0: busy), text
@@ -76,7 +79,8 @@ class Viewer:
         self.session: Session | None = None
         self.tool: Tool | None = None
         self.display = DisplaySettings()
-        self.overlays = Overlays(self.events.preview_changed.emit, self.events.heatmap_changed.emit)
+        self.overlays = Overlays(self.events.preview_changed.emit, self.events.heatmap_changed.emit,
+                                 self.events.outlines_changed.emit)
         self.window = (0.0, 1.0)  # low, high
         self.is_ct = False
         #: True between a tool's press and its release (a stroke in progress).
@@ -204,6 +208,17 @@ class Viewer:
 
     def clear_heatmap(self) -> None:
         self.overlays.clear_heatmap()
+
+    @property
+    def outlines(self) -> list[OutlineLayer]:
+        return self.overlays.outlines
+
+    def set_outlines(self, layers: list[OutlineLayer]) -> None:
+        """Draw label maps as coloured outlines above the labels (review: one per annotator)."""
+        self.overlays.set_outlines(self._require_session(), layers)
+
+    def clear_outlines(self) -> None:
+        self.overlays.clear_outlines()
 
     # -- progress and messages ---------------------------------------------------------------
     def report_progress(self, fraction: float, text: str = "") -> None:

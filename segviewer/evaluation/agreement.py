@@ -116,6 +116,22 @@ def fleiss_kappa(masks: Sequence[np.ndarray]) -> tuple[float, dict[int, float]]:
     return overall, per_label
 
 
+# -- where raters differ ------------------------------------------------------------------------
+def agreeing_raters(masks: Sequence[np.ndarray]) -> np.ndarray:
+    """Per voxel where the raters differ, how many of them agree with the most common value
+    there (1 .. raters - 1); 0 where every rater gave the same value (uint8)."""
+    masks = check_masks(masks)
+    largest = np.zeros(masks[0].shape, dtype=np.uint8)
+    count = np.empty_like(largest)
+    for value in [0, *label_values(masks)]:
+        count.fill(0)
+        for mask in masks:
+            count += mask == value
+        np.maximum(largest, count, out=largest)
+    largest[largest == len(masks)] = 0
+    return largest
+
+
 # -- everything ------------------------------------------------------------------------------
 def agreement(masks: Sequence[np.ndarray], spacing: SpacingLike = None, *, raters: Sequence[str] | None = None,
               empty_distance: float | None = None, progress: Progress | None = None) -> Agreement:

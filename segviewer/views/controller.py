@@ -29,6 +29,7 @@ class ViewerController(Viewer, QObject):
     tool_changed = Signal(object)  # Tool | None
     preview_changed = Signal(object)  # box that changed (old or new layer), or None
     heatmap_changed = Signal(object)  # box, or None
+    outlines_changed = Signal()
     display_changed = Signal()
     window_level_changed = Signal(float, float)  # low, high
     progress_changed = Signal(float, str)  # fraction in [0, 1] (or < 0: busy), text

@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 
 from segviewer.errors import GeometryMismatchError
-from segviewer.evaluation.agreement import agreement, agreement_summary, fleiss_kappa
+from segviewer.evaluation.agreement import agreeing_raters, agreement, agreement_summary, fleiss_kappa
 from segviewer.evaluation.metrics import dice, hd95
 from segviewer.io.images import image_to_sitk
 from segviewer.model.geometry import Geometry
@@ -95,3 +95,12 @@ def test_agreement_summary_reads_the_annotators_files(tmp_path):
     sitk.WriteImage(image_to_sitk(other, Geometry((8, 8, 4), (0.8, 0.8, 2.0), (0, 0, 0))), str(paths["bob"]))
     with pytest.raises(GeometryMismatchError, match="spacing"):
         agreement_summary(paths)
+
+
+def test_agreeing_raters_counts_the_largest_group_where_raters_differ():
+    a = np.array([[[0, 1, 1, 2, 0]]], np.uint8)
+    b = np.array([[[0, 1, 0, 2, 2]]], np.uint8)
+    c = np.array([[[0, 1, 2, 0, 1]]], np.uint8)
+    d = np.array([[[0, 1, 2, 2, 3]]], np.uint8)
+    assert agreeing_raters([a, b, c, d]).tolist() == [[[0, 0, 2, 3, 1]]]
+    assert agreeing_raters([a, b]).tolist() == [[[0, 0, 1, 0, 1]]]
