@@ -85,11 +85,11 @@ def run(args) -> int:
         raise MethodInputError("finetune needs --scribbles (and/or --points)")
     request = build_request_from_arrays(
         method, image.array, geometry, scribbles=scribbles, unannotated=unannotated, points=list(points),
-        params=params, **roi_options(args))
+        params=params, modality=image.metadata.get("modality", ""), **roi_options(args))
     result, seconds = run_with_console_progress(method, request, args.quiet)
     info = result.info
     summary = {k: info[k] for k in ("model", "start", "steps", "agreement", "polarity", "input_correction",
-                                    "cpu_seconds") if k in info}
+                                    "cpu_seconds", "verdict") if k in info}
     summary["final_loss"] = info["loss_curve"][-1] if info.get("loss_curve") else None
     summary["suggestion"] = (info.get("suggestion") or {}).get("text")
     if args.output:

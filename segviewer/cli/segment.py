@@ -98,7 +98,7 @@ def run(args) -> int:
     request = build_request_from_arrays(
         method, image.array, geometry, scribbles=scribbles, unannotated=unannotated, points=list(points),
         labels=label_map.array, params=params, active_label=args.label, label_values=label_map.table.values,
-        **roi_options(args))
+        modality=image.metadata.get("modality", ""), **roi_options(args))
     result, seconds = run_with_console_progress(method, request, args.quiet)
     label_map.array = apply_result_to_array(label_map.array, result, image.array)
     label_map.table.ensure(label_map.present_values())
@@ -141,7 +141,14 @@ def run_with_console_progress(method, request, quiet: bool):
 
     started = time.perf_counter()
     result = method.run(request, progress, CancelToken())
+    print_warnings(result.info)
     return result, time.perf_counter() - started
+
+
+def print_warnings(info: dict | None) -> None:
+    """A method's warnings (an image outside its model's training domain), one line each."""
+    for warning in (info or {}).get("warnings", ()):
+        print(f"segviewer: warning: {warning}", file=sys.stderr)
 
 def model_assignments(method, model: str | None) -> list[str]:
     """``--model M`` as the assignment ``model=M`` (an error for a method without a model)."""

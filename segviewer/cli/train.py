@@ -35,6 +35,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int_in(1, 1024), default=1, help="torch CPU threads")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                         help="auto, cpu, cuda, mps")
+    parser.add_argument("--modality", default="", help="DICOM modality of the training images (MR, CT ...), "
+                        "written to the card's training domain: an image of another modality is warned about")
+    parser.add_argument("--anatomy", default="", help="what the images show, for the card's domain and its "
+                        "warnings, e.g. 'crops around the hippocampus'")
 
 
 def run(args) -> int:

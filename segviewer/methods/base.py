@@ -79,6 +79,9 @@ class MethodRequest:
     label_values: list[int] = field(default_factory=list)
     #: Shape of the whole volume the crop comes from (None = unknown: taken as the crop).
     volume_shape: tuple[int, int, int] | None = None
+    #: The image's DICOM modality tag (MR, CT ...) where known, else "": deep methods compare it
+    #: with their model's training domain.
+    modality: str = ""
 
     @property
     def is_whole_volume(self) -> bool:

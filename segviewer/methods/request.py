@@ -118,7 +118,8 @@ def build_request_from_arrays(method: Method, image: np.ndarray, geometry: Geome
                               scribbles: np.ndarray | None = None, unannotated: int | None = None,
                               points: Sequence[PointPrompt] = (), labels: np.ndarray | None = None,
                               params: Any = None, active_label: int = 1, label_values: Sequence[int] = (),
-                              margin_mm: float = DEFAULT_MARGIN_MM, whole_volume: bool | None = None) -> MethodRequest:
+                              margin_mm: float = DEFAULT_MARGIN_MM, whole_volume: bool | None = None,
+                              modality: str = "") -> MethodRequest:
     """A request cropped to the ROI from whole-volume arrays (array order k, j, i).
 
     ``whole_volume=None`` takes the method's own default (``uses_roi``). The image crop is
@@ -167,6 +168,7 @@ def build_request_from_arrays(method: Method, image: np.ndarray, geometry: Geome
         active_label=int(active_label),
         label_values=[int(v) for v in label_values],
         volume_shape=tuple(int(n) for n in image.shape),
+        modality=str(modality or ""),
     )
 
 
@@ -193,7 +195,7 @@ def build_request(session: Session, method: Method, params: Any = None, *, margi
         scribbles=scribbles.array if has_scribbles else None, unannotated=scribbles.unannotated,
         points=list(session.points), labels=session.labels.array, params=params,
         active_label=session.active_label, label_values=session.label_table.values,
-        margin_mm=margin_mm, whole_volume=whole_volume)
+        margin_mm=margin_mm, whole_volume=whole_volume, modality=session.image.metadata.get("modality", ""))
 
 
 def result_in_volume(result: MethodResult, shape: Sequence[int]) -> None:

@@ -665,7 +665,8 @@ class MethodPanel(QWidget):
 
 #: Result facts not worth the user's attention in the panel (still in the JSON / CLI output).
 HIDDEN_INFO = ("seconds", "intensity_range", "band_fraction", "voxels",
-               "loss_curve", "entropy", "suggestion", "label_names", "partial")
+               "loss_curve", "entropy", "suggestion", "label_names", "partial", "domain", "warnings",
+               "mean_entropy_in_labels")  # the last three: the warnings and the verdict say them
 #: The heat-map layer's name while it shows a deep result's entropy.
 UNCERTAINTY = "uncertainty"
 #: The heat map's colour scale never ends below this entropy (so noise is not blown up).
@@ -675,6 +676,8 @@ UNCERTAINTY_FLOOR = 0.1
 def format_info(title: str, seconds: float | None, info: dict) -> str:
     """The result's facts as short HTML for the panel."""
     lines = [f"<b>{html.escape(title)}</b>" + (f" — {seconds:.2f} s" if seconds is not None else "")]
+    # e.g. the image is outside the model's training domain: said first, in red, never hidden
+    lines += [f"<span style='color:#c03030'>{html.escape(text)}</span>" for text in (info or {}).get("warnings", ())]
     for key, value in (info or {}).items():
         if key in HIDDEN_INFO or isinstance(value, np.ndarray):
             continue

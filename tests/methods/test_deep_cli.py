@@ -41,13 +41,18 @@ def test_train_is_reproducible_and_writes_a_card(tmp_path):
         out = tmp_path / run
         code = main(["train", "--data", str(tmp_path / "data"), "--split", str(split), "--out", str(out),
                      "--name", "tiny", "--labels", "1=left,2=right", "--iterations", "4", "--val-every", "2",
-                     "--batch-size", "2", "--roi-size", "16", "16", "16", "--channels", "4", "8", "--seed", "7"])
+                     "--batch-size", "2", "--roi-size", "16", "16", "16", "--channels", "4", "8", "--seed", "7",
+                     "--modality", "MR", "--anatomy", "ellipsoids"])
         assert code == 0
         outputs.append(out)
     card = json.loads((outputs[0] / "tiny.json").read_text())
     assert card["labels"] == {"1": "left", "2": "right"} and card["network"]["orientation"] == "RAS"
     assert set(card["validation"]["dice"]) == {"left", "right"}
     assert card["training"]["seed"] == 7 and card["training"]["iterations"] == 4
+    domain = card["domain"]  # what the model knows, measured on the training split only
+    assert domain["modality"] == "MR" and domain["anatomy"] == "ellipsoids" and domain["cases"] == 3
+    assert domain["spacing_min"] == domain["spacing_max"] == [1.0, 1.0, 1.0] and domain["orientation"] == "RAS"
+    assert domain["field_of_view_max"] == [14.0, 12.0, 10.0] and len(domain["intensity"]["histogram"]) == 50
     first = torch.load(outputs[0] / "tiny.pt")
     second = torch.load(outputs[1] / "tiny.pt")
     assert all(torch.equal(first[k], second[k]) for k in first)

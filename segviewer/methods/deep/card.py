@@ -2,8 +2,8 @@
 
 A card names the network (an allow-listed class and its keyword arguments), the labels it
 predicts, the input spacing and intensity normalisation it expects, the ROI (patch) size for
-sliding-window inference, and the facts of its training (data, split, validation Dice,
-time and hardware, seed, command). Cards are written by ``segviewer train`` and by
+sliding-window inference, the facts of its training (data, split, validation Dice,
+time and hardware, seed, command) and its training domain (what images it knows). Cards are written by ``segviewer train`` and by
 fine-tuning (``segviewer finetune --save-model``) and read by every loader here.
 """
 
@@ -49,6 +49,9 @@ class ModelCard:
         ``{"kind": "none"}``.
     roi_size : sliding-window ROI in array order (k, j, i), in model voxels.
     weights : file name of the state dict, relative to the card.
+    domain : what the network was trained on (modality, spacing range, orientation, field of
+        view, normalised intensity histogram): :class:`segviewer.methods.deep.domain.TrainingDomain`
+        as a dict; {} when unknown. Images outside it are warned about, never refused.
     """
 
     name: str
@@ -64,6 +67,7 @@ class ModelCard:
     training: dict = field(default_factory=dict)
     validation: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    domain: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.labels = {int(k): str(v) for k, v in dict(self.labels).items()}

@@ -70,6 +70,7 @@ from segviewer.methods.base import (
 )
 from segviewer.methods.common import keep_scribbled_components
 from segviewer.methods.deep.card import ModelCard, ModelError
+from segviewer.methods.deep.domain import check_request, domain_info
 from segviewer.methods.deep.grid import ModelGridMapping
 from segviewer.methods.deep.inference import DEVICES, choose_device, sliding_window_logits
 from segviewer.methods.deep.preprocess import normalize, resample
@@ -436,7 +437,8 @@ class FinetuneMethod(TrainableMethod):
 
         setup = self._prepare(request, params, device)
         state = self._state_for(setup)
-        progress(0.02, "training")
+        domain = check_request(state.card, request)  # before fine-tuning: warn, never refuse
+        progress(0.02, domain.text() if domain is not None and not domain.in_domain else "training")
         cancelled = False
         try:
             self_training = setup.from_scratch and params.self_training > 0 and setup.mapping.identity
@@ -451,6 +453,7 @@ class FinetuneMethod(TrainableMethod):
         result = self._result(state, setup, probabilities)
         result.info.update({"cancelled": cancelled, "seconds": round(time.perf_counter() - started, 3),
                             "cpu_seconds": round(time.process_time() - cpu_started, 3)})
+        result.info.update(domain_info(domain, result.labels, result.info.get("entropy")))
         if cancelled:
             progress(1.0, f"stopped after {state.steps_done} steps", partial=result)
             raise MethodCancelled()

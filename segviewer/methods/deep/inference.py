@@ -221,6 +221,7 @@ class UNetMethod(Method):
     uses_roi = False
 
     def run(self, request: MethodRequest, progress: Progress, cancel: CancelToken) -> MethodResult:
+        from segviewer.methods.deep.domain import check_request, domain_info
         from segviewer.methods.deep.models import load_model
         from segviewer.methods.deep.uncertainty import entropy_map, suggest_scribble
 
@@ -229,6 +230,9 @@ class UNetMethod(Method):
         progress(0.0, "loading model")
         loaded = load_model(params.model, device)
         cancel.raise_if_cancelled()
+        domain = check_request(loaded.card, request)  # before inference: warn, never refuse
+        if domain is not None and not domain.in_domain:
+            progress(0.0, domain.text())
         prediction = predict(loaded, request.image, request.geometry, roi=request.roi, overlap=params.overlap,
                              batch_size=params.batch_size, device=device, mixed_precision=params.mixed_precision,
                              progress=progress, cancel=cancel, want_probabilities=params.probabilities)
@@ -243,6 +247,7 @@ class UNetMethod(Method):
             entropy = entropy_map(probabilities)
             info["entropy"] = entropy
             info["suggestion"] = suggest_scribble(entropy, request.roi)
+        info.update(domain_info(domain, prediction.labels, info.get("entropy")))
         progress(1.0, "done")
         return MethodResult(roi=request.roi, labels=prediction.labels, probabilities=probabilities,
                             classes=prediction.class_values, info=info)

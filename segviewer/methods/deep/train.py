@@ -33,6 +33,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from segviewer.methods.deep.card import ModelCard, ModelError, build_network
+from segviewer.methods.deep.domain import domain_of_images
 from segviewer.methods.deep.preprocess import model_grid, needs_resampling, normalize, resample
 from segviewer.methods.deep.saving import save_weights
 from segviewer.io.images import geometry_of
@@ -60,6 +61,8 @@ class TrainConfig:
     device: str = "auto"
     flip_axes: tuple[int, ...] = (2,)  # array axes; 2 = i = x (left-right) for these crops
     command: str = ""
+    modality: str = ""  # the training domain's modality tag (MR, CT ...), "" unknown
+    anatomy: str = ""  # the training domain's words: "crops around the hippocampus"
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -114,6 +117,13 @@ def common_orientation(data: Path, cases: list[str]) -> str | None:
                             np.asarray(reader.GetDirection()).reshape(3, 3))
         found.add("".join(geometry.orientation_letters()))
     return found.pop() if len(found) == 1 else None
+
+
+def raw_images(data: Path, cases: list[str]):
+    """(array, geometry) of each case's image as stored (before resampling), one at a time."""
+    for case in cases:
+        image = sitk.ReadImage(str(case_paths(data, case)[0]))
+        yield sitk.GetArrayFromImage(image), geometry_of(image)
 
 
 def median_spacing(data: Path, cases: list[str]) -> list[float]:
@@ -369,6 +379,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> ModelCard:
         "inference": "sliding window, ROI = roi_size, overlap 0.5, Gaussian weighting",
         "note": "validation split used only to select the checkpoint",
     }
+    card.domain = domain_of_images(raw_images(config.data, split["train"]), normalization,
+                                   modality=config.modality, anatomy=config.anatomy).to_dict()
     card.save(out / f"{config.name}.json")
     log(f"wrote {out / card.weights} and {out / (config.name + '.json')}")
     return card
@@ -386,7 +398,7 @@ def config_from_args(args, argv: list[str] | None = None) -> TrainConfig:
         roi_size=tuple(args.roi_size), channels=tuple(args.channels), strides=(2,) * (len(args.channels) - 1),
         val_every=args.val_every,
         time_limit_minutes=args.time_limit, threads=args.threads, device=args.device,
-        command="segviewer train " + " ".join(argv or []),
+        command="segviewer train " + " ".join(argv or []), modality=args.modality, anatomy=args.anatomy,
     )
 
 
