@@ -25,6 +25,7 @@ What it promises (docs/reliability.md lists the tests that hold each promise):
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
 import json
@@ -292,8 +293,10 @@ def atomic_folder(target: str | Path, what: str = "the output") -> Iterator[Path
     try:
         yield temporary
         with _reporting(target):
-            for item in temporary.iterdir():
-                _sync_file(item)
+            # fsync releases the GIL: syncing the files side by side lets the file system
+            # commit them together (a 300-file series: ~0.9 s one by one on this machine)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(_sync_file, list(temporary.iterdir())))
             _sync_folder(temporary)
             os.replace(temporary, target)  # onto an empty folder too (POSIX rename)
             _sync_folder(target.parent)

@@ -339,14 +339,15 @@ class DicomWebServer:
         entries = [SeriesEntry.from_json(item) for item in found]
         return sorted(entries, key=lambda e: (e.study_date, e.study_uid, e.series_number), reverse=True)
 
-    def instance_uids(self, study_uid: str, series_uid: str) -> list[str]:
-        """The SOP instance UIDs of a series (QIDO); PacsError when it has none."""
-        with self._answering("listing the series"):
-            found = self._client.search_for_instances(study_uid, series_uid, fields=["SOPInstanceUID"])
-        uids = [str(pydicom.Dataset.from_json(item).get("SOPInstanceUID", "")) for item in found]
-        if not uids:
+    def series_size(self, study_uid: str, series_uid: str) -> int:
+        """How many instances the series holds (one QIDO row); PacsError when it has none."""
+        with self._answering("looking up the series"):
+            found = self._client.search_for_series(study_uid, search_filters={"SeriesInstanceUID": series_uid},
+                                                   fields=["NumberOfSeriesRelatedInstances"])
+        entries = [SeriesEntry.from_json(item) for item in found]
+        if not entries or not entries[0].instances:
             raise PacsError(f"{self.url}: has no series {study_uid}/{series_uid}")
-        return uids
+        return entries[0].instances
 
     # -- WADO-RS
     def retrieve_series(self, study_uid: str, series_uid: str, folder: str | Path, *,
@@ -358,7 +359,7 @@ class DicomWebServer:
         a cancel (``cancelled()`` true) raises :class:`PacsCancelled` and leaves nothing."""
         report = progress or (lambda fraction, text: None)
         with atomic_folder(folder, what="the series") as temporary:  # checks the folder first
-            expected = len(self.instance_uids(study_uid, series_uid))
+            expected = self.series_size(study_uid, series_uid)
             report(0.0, f"0 of {expected} images")
             received = 0
             with self._answering("retrieving the series"):

@@ -115,7 +115,7 @@ def test_a_file_that_is_not_dicom_is_refused_before_sending(orthanc, tmp_path):
 # -- servers that are down, stuck, failing ---------------------------------------------------
 def test_a_server_that_is_down_is_one_line_and_nothing_is_written(tmp_path):
     url = f"http://127.0.0.1:{free_port()}/dicom-web"
-    with pytest.raises(PacsError, match="cannot connect while listing the series .connection refused.; is the server running"):
+    with pytest.raises(PacsError, match="cannot connect while looking up the series .connection refused.; is the server running"):
         DicomWebServer(url).retrieve_series("1.2", "3.4", tmp_path / "ct")
     with pytest.raises(PacsError, match="cannot connect while searching"):
         DicomWebServer(url).search()
@@ -128,7 +128,7 @@ def test_a_stuck_server_times_out_with_a_clear_line(tmp_path, ct_files):
         with pytest.raises(PacsError, match=r"no answer within 0.5 s while searching; the server is slow or stuck"):
             DicomWebServer(stuck.url, timeout_s=0.5).search()
         assert time.perf_counter() - started < 5
-        with pytest.raises(PacsError, match="no answer within 0.5 s while listing the series"):
+        with pytest.raises(PacsError, match="no answer within 0.5 s while looking up the series"):
             DicomWebServer(stuck.url, timeout_s=0.5).retrieve_series("1.2", "3.4", tmp_path / "ct")
     assert _only_entry(tmp_path) == []
 
