@@ -212,6 +212,8 @@ class SliceView(QWidget):
                                   self.preview_item, self.scribble_item)):
             item.setZValue(z)
             self.view_box.addItem(item)
+        #: One item per outline layer (review: each annotator's mask), above the labels.
+        self.outline_items: list[pg.ImageItem] = []
         self.points_item = pg.ScatterPlotItem(pxMode=True)
         self.points_item.setZValue(10)
         self.view_box.addItem(self.points_item)
@@ -258,6 +260,7 @@ class SliceView(QWidget):
         c.display_changed.connect(self._on_display)
         c.preview_changed.connect(self._on_preview_changed)
         c.heatmap_changed.connect(self._on_heatmap_changed)
+        c.outlines_changed.connect(self._render_outlines)
         c.active_label_changed.connect(lambda _value: self._render_points())
         self._on_session(c.session)
 
@@ -274,6 +277,7 @@ class SliceView(QWidget):
                          self.scribble_item):
                 item.clear()
             self.points_item.clear()
+            self._render_outlines()
             self.header.info.setText("")
             for label in self.letter_labels.values():
                 label.setText("")
@@ -329,6 +333,7 @@ class SliceView(QWidget):
         self._render_scribbles(None)
         self._render_preview()
         self._render_heatmap()
+        self._render_outlines()
         self._render_points()
         self._update_header()
 
@@ -456,6 +461,24 @@ class SliceView(QWidget):
         self.heatmap_item.setOpacity(self.controller.display.heatmap_opacity)
         self.heatmap_item.setVisible(True)
 
+    def _render_outlines(self) -> None:
+        """Draw each outline layer's boundaries on this slice in the layer's colour."""
+        layers = self.controller.outlines if self.orientation is not None else []
+        while len(self.outline_items) < len(layers):
+            item = pg.ImageItem(axisOrder="row-major")
+            item.setZValue(2.5)  # above the labels, below the preview
+            self.view_box.addItem(item)
+            self.outline_items.append(item)
+        for item, layer in zip(self.outline_items, layers):
+            plane = self.orientation.extract(layer.labels, self.slice_index)
+            rgba = np.zeros((*plane.shape, 4), np.uint8)
+            rgba[outline_mask(plane)] = (*layer.colour, 255)
+            item.setImage(rgba, autoLevels=False)
+            item.setRect(self._full_rect)
+            item.setVisible(self.controller.display.show_labels)
+        for item in self.outline_items[len(layers):]:
+            item.setVisible(False)
+
     def _render_points(self) -> None:
         session = self.session
         display = self.controller.display
@@ -528,6 +551,7 @@ class SliceView(QWidget):
         self._render_scribbles(None)
         self._render_preview()
         self._render_heatmap()
+        self._render_outlines()
         self._render_points()
         for line in (self.cross_v, self.cross_h):
             line.setVisible(display.show_crosshair)
