@@ -17,7 +17,7 @@ from segviewer.io.images import image_to_sitk
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 from segviewer.model.session import Session
-from tests.app.test_compute_workflow import GuiThread
+from tests.app.test_compute_workflow import gui  # noqa: F401  (the test's thread as the GUI thread)
 
 GEOMETRY = Geometry((40, 32, 16), (0.9, 0.9, 2.0), (5.0, 0.0, -3.0))
 
@@ -40,11 +40,6 @@ def annotator_masks(geometry: Geometry = GEOMETRY, count: int = 3) -> list[np.nd
 def session_on(geometry: Geometry = GEOMETRY) -> Session:
     image = np.random.default_rng(0).normal(100, 10, geometry.shape).astype(np.int16)
     return Session(ImageVolume(image, geometry))
-
-
-@pytest.fixture
-def gui():
-    return GuiThread()
 
 
 @pytest.fixture
