@@ -379,10 +379,23 @@ class DicomWebServer:
         """Send DICOM files (folders: every file in them); each must carry its study, series
         and SOP instance UIDs. Raises PacsError naming the first file the server refused."""
         files = list(_dicom_files(paths))
+        return self.store_datasets([(_read_for_store(path), path) for path in files], progress)
+
+    def store_segmentation(self, label_map, reference, **options) -> StoreReport:
+        """Build a DICOM-SEG of ``label_map`` on ``reference`` (the series it was drawn on;
+        ``options`` as :func:`segviewer.io.dicom_seg.build_dicom_seg`) and store it."""
+        from segviewer.io.dicom_seg import build_dicom_seg  # noqa: PLC0415 - highdicom is heavy
+
+        seg = build_dicom_seg(label_map, reference, **options)
+        return self.store_datasets([(seg, "the DICOM-SEG")])
+
+    def store_datasets(self, items: list[tuple[pydicom.Dataset, str | Path]],
+                       progress: ProgressCallback | None = None) -> StoreReport:
+        """Send ``(dataset, where it came from)`` pairs in batches of at most
+        :data:`STORE_BATCH_BYTES`; the source names the first refused one in the error."""
         report = progress or (lambda fraction, text: None)
-        datasets = [_read_for_store(path) for path in files]
         stored, studies = 0, []
-        for batch in _batches(datasets, files):
+        for batch in _batches(items):
             with self._answering("storing"):
                 answer = self._client.store_instances([dataset for dataset, _ in batch])
             failed = list(answer.get("FailedSOPSequence", []))
@@ -394,7 +407,7 @@ class DicomWebServer:
                                 f"{named} (failure reason {reason}); {stored} stored before")
             stored += len(batch)
             studies.extend(str(d.StudyInstanceUID) for d, _ in batch)
-            report(stored / len(files), f"{stored} of {len(files)} files stored")
+            report(stored / len(items), f"{stored} of {len(items)} files stored")
         return StoreReport(stored, tuple(dict.fromkeys(studies)))
 
     @contextlib.contextmanager
@@ -473,16 +486,15 @@ def _read_for_store(path: Path) -> pydicom.Dataset:
     return dataset
 
 
-def _batches(datasets: list[pydicom.Dataset], files: list[Path]) -> Iterator[list[tuple[pydicom.Dataset, Path]]]:
-    """Groups of (dataset, file) of at most :data:`STORE_BATCH_BYTES` of files each."""
+def _batches(items: list[tuple[pydicom.Dataset, str | Path]]) -> Iterator[list[tuple[pydicom.Dataset, str | Path]]]:
+    """Groups of items of at most :data:`STORE_BATCH_BYTES` of pixel data (and headers) each."""
     batch, size = [], 0
-    for dataset, path in zip(datasets, files):
-        length = path.stat().st_size
+    for item in items:
+        length = len(item[0].get("PixelData", b"") or b"") + 4096
         if batch and size + length > STORE_BATCH_BYTES:
             yield batch
             batch, size = [], 0
-        batch.append((dataset, path))
+        batch.append(item)
         size += length
     if batch:
         yield batch
-
