@@ -157,3 +157,14 @@ def _output_with_suffixes(allowed: Iterable[str], what: str) -> Callable[[str], 
 image_output = _output_with_suffixes(IMAGE_WRITE_SUFFIXES, "an image")
 #: A label map or scribble file to write.
 label_output = _output_with_suffixes(LABEL_WRITE_SUFFIXES, "a label map")
+
+
+def device_name(text: str) -> str:
+    """Where a network runs: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (whether the
+    device exists is checked when the network is placed on it)."""
+    from segviewer.methods.deep.device import check_device_name  # noqa: PLC0415 - torch-free
+
+    try:
+        return check_device_name(text)
+    except SegviewerError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

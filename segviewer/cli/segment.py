@@ -14,22 +14,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from segviewer.cli.arguments import input_path, label_output, label_value, non_negative_float, output_file
+from segviewer.batch.tasks import SegmentInputs, segment_case
+from segviewer.cli.arguments import (device_name, input_path, label_output, label_value, non_negative_float,
+                                     output_file)
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
-from segviewer.io.atomic import input_guard, refuse_image_name, with_sidecar, write_text_atomically
-from segviewer.io.images import read_image
 from segviewer.io.jsonfile import dumps
-from segviewer.io.labels import read_label_map, write_label_map
-from segviewer.io.points import read_points
-from segviewer.io.scribbles import read_scribbles
 from segviewer.methods.base import CancelToken, MethodInputError
 from segviewer.methods.registry import get_method
-from segviewer.methods.request import DEFAULT_MARGIN_MM, apply_result_to_array, build_request_from_arrays
-from segviewer.model.labels import LabelMap
+from segviewer.methods.request import DEFAULT_MARGIN_MM
 from segviewer.model.parameters import parameter_specs, parse_parameter_assignments
-from segviewer.model.points import PointSet
 
 NAME = "segment"
 HELP = "run a segmentation method (graph cut, watershed, threshold …) headless and write the label map"
@@ -50,6 +43,9 @@ def add_arguments(parser) -> None:
                         help="the model of a deep method (unet, finetune): a bundled name, a model card "
                              "(.json), a TorchScript file or a bundle folder; short for --param model=M")
     add_trust_argument(parser)
+    parser.add_argument("--device", type=device_name, default=None,
+                        help="where a deep method's network runs: auto, cpu, cuda, cuda:N, mps; short for "
+                             "--param device=D")
     roi = parser.add_mutually_exclusive_group()
     roi.add_argument("--roi-margin", type=non_negative_float, default=None, metavar="MM",
                      help=f"work on the scribbles' box grown by MM millimetres (default {DEFAULT_MARGIN_MM:g})")
@@ -63,58 +59,23 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     method = get_method(args.method)
-    params = parse_parameter_assignments(method.Parameters, model_assignments(method, args.model) + args.param)
+    params = parse_parameter_assignments(
+        method.Parameters, model_assignments(method, args.model) + device_assignments(method, args.device) + args.param)
     trust_if_asked(args, params)
-    output = Path(args.output)
-    from segviewer.methods.deep.saving import model_files  # noqa: PLC0415 - deep methods load lazily
-
-    guard = input_guard(image=args.image, scribbles=args.scribbles, points=args.points, labels=args.labels,
-                        model=model_files(args.model) if args.model else None)
-    guard.check_all([*with_sidecar(output, "the label map", "labels"), (args.info, "the method's info")])
-    if args.info:
-        refuse_image_name(args.info, "the method's info")  # before the label map is written
-    image = read_image(args.image)
-    geometry = image.geometry
-    notes = [image.metadata.get("message", "")]  # e.g. NaN voxels, a duplicate DICOM slice
-    scribbles = None
-    unannotated = None
-    if args.scribbles:
-        scribbles, message = read_scribbles(args.scribbles, geometry)
-        unannotated = scribbles.unannotated
-        scribbles = scribbles.array
-        notes.append(message)
-    points = read_points(args.points) if args.points else PointSet()
-    if args.labels:
-        label_map, message = read_label_map(args.labels, geometry)
-        notes.append(message)
-    else:
-        label_map = LabelMap.empty(geometry)
-    for note in filter(None, notes):
-        print(f"segviewer: note: {note}", file=sys.stderr)
-    if "scribbles" in method.requires and "points" not in method.requires and scribbles is None:
-        raise MethodInputError(f"method {method.name!r} needs --scribbles")
-    if {"scribbles", "points"} <= method.requires and scribbles is None and not len(points):
-        raise MethodInputError(f"method {method.name!r} needs --scribbles or --points")
-    request = build_request_from_arrays(
-        method, image.array, geometry, scribbles=scribbles, unannotated=unannotated, points=list(points),
-        labels=label_map.array, params=params, active_label=args.label, label_values=label_map.table.values,
-        modality=image.metadata.get("modality", ""), **roi_options(args))
-    result, seconds = run_with_console_progress(method, request, args.quiet)
-    label_map.array = apply_result_to_array(label_map.array, result, image.array)
-    label_map.table.ensure(label_map.present_values())
-    write_label_map(output, label_map, geometry, protected_paths=guard)
-    box = " ".join(f"{s.start}:{s.stop}" for s in reversed(result.roi))
-    print(f"wrote {output} ({method.name}, ROI i j k = {box}, {seconds:.2f} s)")
-    info = {key: value for key, value in (result.info or {}).items()
-            if not isinstance(value, np.ndarray)}  # maps (entropy) are not facts to print
-    if info and not args.quiet:
-        print(dumps(info, default=str))
-    if args.info:
-        write_text_atomically(args.info, dumps({"method": method.name, "seconds": seconds, "roi": box,
-                                                "info": info}, indent=2, default=str) + "\n",
-                              guard=guard, what="the method's info")
+    inputs = SegmentInputs(Path(args.image), _path(args.scribbles), _path(args.points), _path(args.labels),
+                           model=args.model, active_label=args.label, **roi_options(args))
+    outcome = segment_case(method, params, inputs, args.output, info_output=args.info,
+                           progress=console_progress(args.quiet),
+                           note=lambda text: print(f"segviewer: note: {text}", file=sys.stderr))
+    print(f"wrote {outcome.output} ({method.name}, ROI i j k = {outcome.roi}, {outcome.seconds:.2f} s)")
+    print_warnings(outcome.info)
+    if outcome.info and not args.quiet:
+        print(dumps(outcome.info, default=str))
     return 0
 
+
+def _path(text: str | None) -> Path | None:
+    return Path(text) if text else None
 
 
 def roi_options(args) -> dict:
@@ -125,11 +86,8 @@ def roi_options(args) -> dict:
             "whole_volume": whole}
 
 
-def run_with_console_progress(method, request, quiet: bool):
-    """Run ``method`` on ``request``, printing progress to stderr at most twice a second.
-
-    Returns the result and the seconds it took.
-    """
+def console_progress(quiet: bool):
+    """A method's ``progress`` that prints to stderr at most twice a second (nothing when quiet)."""
     last = [0.0]
 
     def progress(fraction: float, text: str = "", partial=None) -> None:
@@ -139,8 +97,16 @@ def run_with_console_progress(method, request, quiet: bool):
         last[0] = now
         print(f"  {100 * fraction:3.0f}% {text}", file=sys.stderr)
 
+    return progress
+
+
+def run_with_console_progress(method, request, quiet: bool):
+    """Run ``method`` on ``request``, printing progress to stderr at most twice a second.
+
+    Returns the result and the seconds it took.
+    """
     started = time.perf_counter()
-    result = method.run(request, progress, CancelToken())
+    result = method.run(request, console_progress(quiet), CancelToken())
     print_warnings(result.info)
     return result, time.perf_counter() - started
 
@@ -150,6 +116,7 @@ def print_warnings(info: dict | None) -> None:
     for warning in (info or {}).get("warnings", ()):
         print(f"segviewer: warning: {warning}", file=sys.stderr)
 
+
 def model_assignments(method, model: str | None) -> list[str]:
     """``--model M`` as the assignment ``model=M`` (an error for a method without a model)."""
     if model is None:
@@ -158,3 +125,13 @@ def model_assignments(method, model: str | None) -> list[str]:
         raise MethodInputError(f"method {method.name!r} has no model; --model is for deep methods "
                                "(see: segviewer methods)")
     return [f"model={model}"]
+
+
+def device_assignments(method, device: str | None) -> list[str]:
+    """``--device D`` as the assignment ``device=D`` (an error for a method that runs no network)."""
+    if device is None:
+        return []
+    if "device" not in {spec.name for spec in parameter_specs(method.Parameters)}:
+        raise MethodInputError(f"method {method.name!r} runs no network; --device is for deep methods "
+                               "(see: segviewer methods)")
+    return [f"device={device}"]

@@ -70,9 +70,10 @@ from segviewer.methods.base import (
 )
 from segviewer.methods.common import keep_scribbled_components
 from segviewer.methods.deep.card import ModelCard, ModelError
+from segviewer.methods.deep.device import choose_device
 from segviewer.methods.deep.domain import check_request, domain_info
 from segviewer.methods.deep.grid import ModelGridMapping
-from segviewer.methods.deep.inference import DEVICES, choose_device, sliding_window_logits
+from segviewer.methods.deep.inference import DEVICES, sliding_window_logits
 from segviewer.methods.deep.preprocess import normalize, resample
 from segviewer.model.parameters import param
 

@@ -21,31 +21,16 @@ from segviewer.methods.base import (
     CancelToken, Method, MethodRequest, MethodResult, Progress, no_progress,
 )
 from segviewer.methods.deep.card import ModelError
+from segviewer.methods.deep.device import autocast, choose_device, device_choices
 from segviewer.methods.deep.grid import ModelGridMapping
 from segviewer.methods.deep.preprocess import normalize
 from segviewer.model.geometry import Box
 from segviewer.model.parameters import param
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
+#: Device names the method panel and ``--param device=`` offer (``cuda:N`` per visible GPU).
+DEVICES = device_choices()
 #: Live overlays at most this often (the last tile is always sent).
 PARTIAL_INTERVAL_S = 0.25
-
-
-def choose_device(name: str = "auto") -> str:
-    """``auto``: CUDA if present, else Apple MPS if present, else CPU."""
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ModelError("CUDA was asked for but no CUDA device is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ModelError("MPS was asked for but Apple's Metal backend is not available")
-    return name
 
 
 def _scan_interval(image_size, roi_size, overlap: float) -> list[int]:
@@ -93,7 +78,6 @@ def sliding_window_logits(network, image: np.ndarray, roi_size, out_channels: in
     importance = torch.clamp(importance, min=max(float(importance.min()), 1e-3))
     output = torch.zeros((out_channels, *padded), dtype=torch.float32)
     weights = torch.zeros((1, *padded), dtype=torch.float32)
-    use_amp = mixed_precision and str(device).startswith("cuda")
     total = len(slices)
     with torch.inference_mode():
         for first in range(0, total, batch_size):
@@ -101,10 +85,7 @@ def sliding_window_logits(network, image: np.ndarray, roi_size, out_channels: in
                 cancel.raise_if_cancelled()
             batch_slices = slices[first:first + batch_size]
             windows = torch.cat([tensor[(0, slice(None), *s)][None] for s in batch_slices]).to(device)
-            if use_amp:
-                with torch.autocast("cuda", dtype=torch.float16):
-                    logits = network(windows)
-            else:
+            with autocast(device, mixed_precision):
                 logits = network(windows)
             if isinstance(logits, (tuple, list)):
                 logits = logits[0]
