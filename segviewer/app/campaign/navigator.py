@@ -33,7 +33,7 @@ from segviewer.app.campaign.campaign import Campaign
 from segviewer.app.campaign.locks import CaseLock, CaseLockedError, LockInfo
 from segviewer.app.campaign.records import (FINISHED_STATES, IN_PROGRESS, REJECTED, TODO, CaseRecord,
                                             check_annotator, check_state)
-from segviewer.app.campaign.status import campaign_status
+from segviewer.app.campaign.status import CaseStatus, campaign_status
 from segviewer.errors import SegviewerError
 from segviewer.io.label_table import table_from_json
 from segviewer.io.recovery import Capture, RecoveryStore
@@ -112,15 +112,26 @@ class CampaignNavigator:
         """Every case in campaign order, with this annotator's state and time (the open
         case's from memory: its latest edits are not written yet)."""
         status = campaign_status(self.campaign)
-        rows = []
-        for entry, case in zip(self.campaign.cases, status.cases):
-            record = self.record if entry.id == self.current else case.records.get(self.annotator)
-            locked_by = case.locked_by if entry.id != self.current else None
-            rows.append(CaseRow(entry.id, entry.index, record.state if record else TODO,
-                                record.active_seconds if record else 0.0, tuple(case.records),
-                                tuple(case.finished_by), locked_by,
-                                (record.comment if record else "") or entry.comment))
-        return rows
+        return [self._row(case) for case in status.cases]
+
+    def row(self, case_id: str) -> CaseRow:
+        """One case's line, read afresh (cheaper than :meth:`rows` after a change of one case)."""
+        case = CaseStatus(case_id, self.campaign.records(case_id))
+        info = self.campaign.lock_info(case_id)
+        case.locked_by = info.annotator if info is not None and not info.is_stale() else None
+        return self._row(case)
+
+    def _row(self, case: CaseStatus) -> CaseRow:
+        entry = self.campaign.case(case.id)
+        record = self.record if case.id == self.current else case.records.get(self.annotator)
+        locked_by = case.locked_by if case.id not in (self.current, self._opening_id) else None
+        return CaseRow(case.id, entry.index, record.state if record else TODO,
+                       record.active_seconds if record else 0.0, tuple(case.records),
+                       tuple(case.finished_by), locked_by, (record.comment if record else "") or entry.comment)
+
+    @property
+    def _opening_id(self) -> str | None:
+        return self._opening[0] if self._opening is not None else None
 
     def set_order(self, case_ids: list[str]) -> None:
         """The order Next / Previous follow (the list's filter and sort); unknown ids refused."""
@@ -153,7 +164,7 @@ class CampaignNavigator:
         """Save the current case and open ``case_id`` (see the module docstring). False when
         it was not opened (locked and not broken, or it is already being opened)."""
         entry = self.campaign.case(case_id)
-        if case_id == self.current and self._session is not None:
+        if (case_id == self.current and self._session is not None) or case_id == self._opening_id:
             return True
         lock = self._take_lock(case_id)
         if lock is None:
@@ -296,6 +307,7 @@ class CampaignNavigator:
         session, record, lock, case_id = self._session, self.record, self.lock, self.current
         if session is None or record is None or lock is None:
             return False
+        self._wait_for_write(case_id)  # one write per case at a time: the lock is released last
         kinds = [kind for kind in LAYERS if session.layer_dirty(kind)]
         if record.state in FINISHED_STATES and LABELS not in kinds \
                 and self.campaign.existing_layer(case_id, self.annotator, LABELS) is None:
