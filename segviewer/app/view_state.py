@@ -94,6 +94,15 @@ def preset_window(name: str) -> tuple[float, float]:
     return (level - width / 2.0, level + width / 2.0)
 
 
+def preset_name(window: tuple[float, float]) -> str:
+    """The CT preset ``window`` is (within 1e-3 in width and level), else "Custom"."""
+    width, level = width_level_of(window)
+    for name, (preset_width, preset_level) in CT_PRESETS.items():
+        if abs(preset_width - width) < 1e-3 and abs(preset_level - level) < 1e-3:
+            return name
+    return "Custom"
+
+
 def percentile_window(image) -> tuple[float, float]:
     """The 0.5-99.5 % percentiles of ``image`` (the "Auto" preset)."""
     return image.percentiles(0.5, 99.5)

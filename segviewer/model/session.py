@@ -120,7 +120,10 @@ class Session:
         if label_map.array.dtype != self.labels.array.dtype:
             self.labels.array = self.labels.array.astype(np.promote_types(
                 label_map.array.dtype, self.labels.array.dtype))
-        self.apply_layer_crop(LABELS, full_box(self.geometry.shape), label_map.array, description)
+        # the crop adds default rows for new values; the loaded rows replace them right after:
+        # listeners hear of the table once, never of the default names in between
+        with self.label_table.changed.blocked():
+            self.apply_layer_crop(LABELS, full_box(self.geometry.shape), label_map.array, description)
         self.labels.table.replace_all(list(label_map.table))
 
     def apply_layer_crop(self, layer: str, box: Box, new_values: np.ndarray,

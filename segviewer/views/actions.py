@@ -18,7 +18,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from segviewer.app.display import CT_PRESETS
 from segviewer.app.documents import POINTS
 from segviewer.model.session import LABELS, SCRIBBLES
-from segviewer.views import files
+from segviewer.views import files, window_files
 
 Open, Save, Quit, Undo = (QKeySequence.StandardKey.Open, QKeySequence.StandardKey.Save,
                           QKeySequence.StandardKey.Quit, QKeySequence.StandardKey.Undo)
@@ -42,22 +42,22 @@ def _display(setting: str) -> Callable[[Any], Callable]:
 
 
 ACTIONS: dict[str, ActionSpec] = {
-    "open_image": ActionSpec("&Open image…", lambda w: w.open_image_dialog, Open,
+    "open_image": ActionSpec("&Open image…", lambda w: lambda: window_files.open_image_dialog(w), Open,
                              "Open an image file or DICOM folder", listed="File"),
-    "open_dicom": ActionSpec("Open DICOM &folder…", lambda w: w.open_dicom_dialog),
-    "open_labels": ActionSpec("Open &labels…", lambda w: lambda: w._open_layer_dialog(
-        LABELS, "Open labels", files.LABEL_FILTER), "Ctrl+Shift+O", "Load a label map onto the image",
+    "open_dicom": ActionSpec("Open DICOM &folder…", lambda w: lambda: window_files.open_dicom_dialog(w)),
+    "open_labels": ActionSpec("Open &labels…", lambda w: lambda: window_files.open_layer_dialog(
+        w, LABELS, "Open labels", files.LABEL_FILTER), "Ctrl+Shift+O", "Load a label map onto the image",
         listed="File"),
     "save_labels": ActionSpec("&Save labels", lambda w: w.save_labels, Save, "Save the label map", listed="File"),
     "save_labels_as": ActionSpec("Save labels &as…", lambda w: lambda: w.documents.save_layer_as(LABELS),
                                  "Ctrl+Shift+S", listed="File"),
-    "open_scribbles": ActionSpec("Open scri&bbles…", lambda w: lambda: w._open_layer_dialog(
-        SCRIBBLES, "Open scribbles", files.LABEL_FILTER)),
+    "open_scribbles": ActionSpec("Open scri&bbles…", lambda w: lambda: window_files.open_layer_dialog(
+        w, SCRIBBLES, "Open scribbles", files.LABEL_FILTER)),
     "save_scribbles": ActionSpec("Save scribbles &as…", lambda w: lambda: w.documents.save_layer_as(SCRIBBLES)),
-    "open_points": ActionSpec("Open &points…", lambda w: lambda: w._open_layer_dialog(
-        POINTS, "Open points", files.POINTS_FILTER)),
+    "open_points": ActionSpec("Open &points…", lambda w: lambda: window_files.open_layer_dialog(
+        w, POINTS, "Open points", files.POINTS_FILTER)),
     "save_points": ActionSpec("Save points as…", lambda w: lambda: w.documents.save_layer_as(POINTS)),
-    "screenshot": ActionSpec("Export &screenshot…", lambda w: w.export_screenshot_dialog, "Ctrl+Shift+P",
+    "screenshot": ActionSpec("Export &screenshot…", lambda w: lambda: window_files.export_screenshot_dialog(w), "Ctrl+Shift+P",
                              listed="File"),
     "quit": ActionSpec("&Quit", lambda w: w.close, Quit, listed="File"),
     "undo": ActionSpec("&Undo", lambda w: w.undo, Undo, "Undo the last edit", listed="Edit"),
@@ -66,7 +66,7 @@ ACTIONS: dict[str, ActionSpec] = {
                               "Fit every slice view and reset the 3D camera", listed="View"),
     "auto_window": ActionSpec("Auto (percentiles)", lambda w: lambda: w.controller.apply_preset("Auto"),
                               "Ctrl+Shift+W", listed="View"),
-    "outline": ActionSpec("Label &outlines", lambda w: w._toggle_outline, "Ctrl+L",
+    "outline": ActionSpec("Label &outlines", _display("outline"), "Ctrl+L",
                           "Draw labels as outlines instead of filled", checkable=True, listed="View"),
     "show_labels": ActionSpec("Show &labels", _display("show_labels"), "Ctrl+Shift+L", checkable=True,
                               checked=True, listed="View"),
@@ -74,9 +74,9 @@ ACTIONS: dict[str, ActionSpec] = {
     "show_points": ActionSpec("Show points", _display("show_points"), checkable=True, checked=True),
     "show_heatmap": ActionSpec("Show heat map", _display("show_heatmap"), checkable=True, checked=True),
     "show_crosshair": ActionSpec("Show crosshair", _display("show_crosshair"), checkable=True, checked=True),
-    "increase_opacity": ActionSpec("Increase label opacity", lambda w: lambda: w._step_opacity(0.1), "]",
+    "increase_opacity": ActionSpec("Increase label opacity", lambda w: lambda: w.view_bar.step_opacity(0.1), "]",
                                    listed="View"),
-    "decrease_opacity": ActionSpec("Decrease label opacity", lambda w: lambda: w._step_opacity(-0.1), "[",
+    "decrease_opacity": ActionSpec("Decrease label opacity", lambda w: lambda: w.view_bar.step_opacity(-0.1), "[",
                                    listed="View"),
     "smoothing": ActionSpec("Smooth 3D surfaces", lambda w: w.view3d.set_smoothing, checkable=True, checked=True),
     "volume": ActionSpec("Volume rendering in 3D", lambda w: w.view3d.set_volume_visible, checkable=True),
@@ -91,6 +91,24 @@ ACTIONS: dict[str, ActionSpec] = {
     "shortcuts": ActionSpec("&Keyboard shortcuts", lambda w: w.show_shortcuts, "F1", listed="Help"),
     "about": ActionSpec("&About segviewer", lambda w: w.show_about),
 }
+
+#: Actions that need an open image (disabled without one).
+SESSION_ACTIONS = ("open_labels", "save_labels", "save_labels_as", "open_scribbles", "save_scribbles",
+                   "open_points", "save_points", "screenshot")
+
+#: Mouse and key gestures of the views, listed in Help > Keyboard shortcuts: (group, keys, text).
+VIEW_SHORTCUTS = tuple(("Slice views", keys, text) for keys, text in (
+    ("Left click / drag", "Move the crosshair (Navigate) or use the active tool"),
+    ("Right drag", "Window (horizontal) / level (vertical), in every mode"),
+    ("Right click", "The tool's alternative action (erase, negative point, close polygon); in Navigate "
+                    "mode the view menu"),
+    ("Ctrl+wheel, Ctrl+right drag", "Zoom"), ("Middle drag", "Pan"), ("Wheel, Up/Down", "Next / previous slice"),
+    ("Shift+wheel, PageUp/PageDown", "Five slices"), ("Home", "Reset zoom and pan of the view under the mouse"),
+    ("Double-click", "Maximise / restore a view"),
+    ("Esc", "Cancel the tool's unfinished action; with none, Navigate mode"))) + tuple(
+    ("3D view", keys, text) for keys, text in (
+        ("Left drag", "Rotate"), ("Middle drag / Shift+left drag", "Pan"), ("Wheel / right drag", "Zoom"),
+        ("Double-click a surface", "Move the crosshair there")))
 
 #: The view layouts: (maximised view, "" for 2 x 2), text, shortcut.
 LAYOUTS = (("", "2 × 2 layout", "Ctrl+1"), ("axial", "Axial only", "Ctrl+2"), ("sagittal", "Sagittal only", "Ctrl+3"),

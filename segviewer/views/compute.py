@@ -25,12 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segviewer.app.compute import JOB_HISTORY, PREVIEW_KEY, ComputeWorkflow, RunSettings
+from segviewer.app.compute import ComputeWorkflow, RunSettings
 from segviewer.views import background
 from segviewer.views.controller import ViewerController
 from segviewer.workers.runner import Job
 
-__all__ = ["JOB_HISTORY", "PREVIEW_KEY", "ComputeController", "JobList", "RunSettings"]
+__all__ = ["ComputeController", "JobList", "RunSettings"]  # RunSettings: for the method panel
 
 
 class ComputeController(ComputeWorkflow, QObject):

@@ -25,26 +25,25 @@ Adding to the window (other modules)
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QPointF, QRectF, QSettings, QSize, QSizeF, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPainter, QPixmap
-from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QSlider, QToolBar, QWidget)
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QPixmap
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
 
-from segviewer.app.display import CT_PRESETS
-from segviewer.app.documents import CANCEL, DISCARD, POINTS, SAVE, DocumentWorkflow, FilePorts
-from segviewer.app.window_text import APP_NAME, STATUS_FIELDS, status_fields, undo_state, window_title
-from segviewer.errors import SegviewerError
+from segviewer.app.documents import POINTS, DocumentWorkflow
+from segviewer.app.window_text import APP_NAME, undo_state, window_title
 from segviewer.model.session import LABELS, SCRIBBLES
 from segviewer.views import background, files
-from segviewer.views.actions import create_actions, create_menus
+from segviewer.views.actions import SESSION_ACTIONS, VIEW_SHORTCUTS, create_actions, create_menus
 from segviewer.views.controller import ViewerController
 from segviewer.views.help_dialogs import about_box, shortcuts_dialog
 from segviewer.views.slice_view import SliceView
 from segviewer.views.view3d import View3D
-from segviewer.views.window_parts import ProgressArea, ViewGrid
+from segviewer.views.window_parts import (ProgressArea, StatusFields, ViewGrid, ViewToolBar, fill_recent_menu,
+                                          grab_with_3d, main_toolbar)
+from segviewer.views.window_files import file_ports, wait_cursor
+from segviewer.views.window_state import restore_window_state, save_window_state
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings or QSettings(APP_NAME, APP_NAME)
         self.controller = ViewerController(self)
-        self.documents = DocumentWorkflow(self.controller, self.settings, self._file_ports())
+        self.documents = DocumentWorkflow(self.controller, self.settings, file_ports(self))
         self.documents.recent.on_change = self._refresh_recent_menu
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -84,7 +83,7 @@ class MainWindow(QMainWindow):
         self._create_status_bar()
         self._create_tools()
         self._create_docks()
-        self._register_view_shortcuts()
+        self.shortcuts.extend(VIEW_SHORTCUTS)
 
         c = self.controller
         c.cursor_changed.connect(self._update_status)
@@ -98,8 +97,8 @@ class MainWindow(QMainWindow):
         c.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         c.error.connect(self.show_error)
         c.tool_changed.connect(self._on_tool_changed)
-        c.window_level_changed.connect(self._on_window_changed)
-        self._restore_settings()
+        self._state_restored = restore_window_state(self)
+        self._refresh_recent_menu()
         self._on_session(None)
 
     # == docks and tools: the extension points ==============================================
@@ -174,199 +173,31 @@ class MainWindow(QMainWindow):
     def register_shortcut(self, keys: str, description: str, group: str = "General") -> None:
         self.shortcuts.append((group, keys, description))
 
-    # == toolbar (actions and menus: views/actions.py) ========================================
+    # == toolbars and status bar (actions and menus: views/actions.py) ==========================
     def _create_toolbar(self) -> None:
-        bar = QToolBar("Main", self)
-        bar.setObjectName("toolbar_main")
-        bar.setIconSize(QSize(18, 18))
-        style = self.style()
-        from PySide6.QtWidgets import QStyle
-
-        self.open_image_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton))
-        self.save_labels_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton))
-        self.undo_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_ArrowBack))
-        self.redo_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_ArrowForward))
-        bar.addAction(self.open_image_action)
-        bar.addAction(self.save_labels_action)
-        bar.addSeparator()
-        bar.addAction(self.undo_action)
-        bar.addAction(self.redo_action)
-        bar.addSeparator()
-        self.tool_group = QActionGroup(self)
-        self.tool_group.setExclusive(True)
-        self.tool_group.addAction(self.navigate_action)
-        self.navigate_action.setChecked(True)
-        bar.addAction(self.navigate_action)
-        self.tool_bar = bar
-        self.addToolBar(bar)
-
-        view_bar = QToolBar("View", self)
-        view_bar.setObjectName("toolbar_view")
-        for key, text in (("", "2×2"), ("axial", "Ax"), ("sagittal", "Sag"), ("coronal", "Cor"), ("3d", "3D")):
-            action = self.layout_actions[key]
-            action.setIconText(text)
-            view_bar.addAction(action)
-        view_bar.addSeparator()
-        view_bar.addWidget(QLabel(" Window "))
-        self.preset_box = QComboBox()
-        self.preset_box.addItem("Custom")
-        self.preset_box.addItem("Auto")
-        for name in CT_PRESETS:
-            self.preset_box.addItem(name)
-        self.preset_box.setToolTip("Window/level preset (right-drag in a view adjusts it)")
-        self.preset_box.activated.connect(self._on_preset_chosen)
-        view_bar.addWidget(self.preset_box)
-        view_bar.addWidget(QLabel("  Opacity "))
-        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(int(self.controller.display.label_opacity * 100))
-        self.opacity_slider.setFixedWidth(110)
-        self.opacity_slider.setToolTip("Label opacity ([ and ])")
-        self.opacity_slider.valueChanged.connect(
-            lambda value: self.controller.update_display(label_opacity=value / 100.0))
-        view_bar.addWidget(self.opacity_slider)
-        view_bar.addAction(self.outline_action)
-        self.addToolBar(view_bar)
-        self.view_bar = view_bar
-        self.menus["toolbars"].addAction(bar.toggleViewAction())
-        self.menus["toolbars"].addAction(view_bar.toggleViewAction())
+        self.tool_bar, self.tool_group = main_toolbar(self)
+        self.view_bar = ViewToolBar(self.controller, self.layout_actions, self.outline_action, self)
+        self.preset_box, self.opacity_slider = self.view_bar.preset_box, self.view_bar.opacity_slider
+        for bar in (self.tool_bar, self.view_bar):
+            self.addToolBar(bar)
+            self.menus["toolbars"].addAction(bar.toggleViewAction())
 
     def _create_status_bar(self) -> None:
-        status = self.statusBar()
-        self.status_labels = {}
-        for key, width in zip(STATUS_FIELDS, (150, 230, 110, 170)):
-            label = QLabel("")
-            label.setMinimumWidth(width)
-            label.setObjectName(f"status_{key}")
-            status.addPermanentWidget(label)
-            self.status_labels[key] = label
+        self.status_fields = StatusFields(self.statusBar())
         self.progress = ProgressArea()
-        status.addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.progress)
 
-    def _register_view_shortcuts(self) -> None:
-        for keys, text in (("Left click / drag", "Move the crosshair (Navigate) or use the active tool"),
-                           ("Right drag", "Window (horizontal) / level (vertical), in every mode"),
-                           ("Right click", "The tool's alternative action (erase, negative point, "
-                                           "close polygon); in Navigate mode the view menu"),
-                           ("Ctrl+wheel, Ctrl+right drag", "Zoom"), ("Middle drag", "Pan"),
-                           ("Wheel, Up/Down", "Next / previous slice"),
-                           ("Shift+wheel, PageUp/PageDown", "Five slices"),
-                           ("Home", "Reset zoom and pan of the view under the mouse"),
-                           ("Double-click", "Maximise / restore a view"),
-                           ("Esc", "Cancel the tool's unfinished action; with none, Navigate mode")):
-            self.register_shortcut(keys, text, "Slice views")
-        for keys, text in (("Left drag", "Rotate"), ("Middle drag / Shift+left drag", "Pan"),
-                           ("Wheel / right drag", "Zoom"),
-                           ("Double-click a surface", "Move the crosshair there")):
-            self.register_shortcut(keys, text, "3D view")
-
-    # == settings ================================================================================
-    def _restore_settings(self) -> None:
-        settings = self.settings
-        geometry = settings.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        else:
-            screen = QApplication.primaryScreen()
-            if screen is not None:
-                available = screen.availableGeometry()
-                self.resize(min(1400, available.width()), min(900, available.height()))
-        state = settings.value("window/state")
-        self._state_restored = False
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
-            self._state_restored = True
-        else:
-            self._default_dock_sizes()
-        self.grid.maximise(str(settings.value("layout/maximised", "") or ""))
-        opacity = float(settings.value("display/label_opacity", 0.5))
-        outline = str(settings.value("display/outline", "false")).lower() == "true"
-        self.opacity_slider.setValue(int(round(opacity * 100)))
-        self.outline_action.setChecked(outline)
-        self.controller.update_display(label_opacity=opacity, outline=outline)
-        self._refresh_recent_menu()
-
-    def _default_dock_sizes(self) -> None:
-        """First start: the views keep most of the window. Panels that are used together share
-        a tab group (labels stay on their own on the right; tool options and the method panel
-        are tabs; statistics, metrics and jobs are tabs along the bottom)."""
-        bottom_area, right_area = Qt.DockWidgetArea.BottomDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        groups = ((bottom_area, ("statistics", "metrics", "jobs")), (right_area, ("tool_options", "segment")))
-        for area, names in groups:
-            members = [self.docks[name] for name in names if name in self.docks]
-            for dock in members:
-                if self.dockWidgetArea(dock) != area:
-                    self.addDockWidget(area, dock)
-            for other in members[1:]:
-                self.tabifyDockWidget(members[0], other)
-            if members:
-                members[0].raise_()
-        by_area: dict = {}
-        for dock in self.docks.values():
-            by_area.setdefault(self.dockWidgetArea(dock), []).append(dock)
-        horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
-        for area, docks in by_area.items():
-            if area in (Qt.DockWidgetArea.LeftDockWidgetArea, right_area):
-                self.resizeDocks(docks, [360] * len(docks), horizontal)
-            else:
-                self.resizeDocks(docks, [170] * len(docks), vertical)
-
+    # == settings and recent files ===============================================================
     def save_settings(self) -> None:
-        settings = self.settings
-        settings.setValue("window/geometry", self.saveGeometry())
-        settings.setValue("window/state", self.saveState())
-        settings.setValue("layout/maximised", self.grid.maximised)
-        settings.setValue("display/label_opacity", self.controller.display.label_opacity)
-        settings.setValue("display/outline", "true" if self.controller.display.outline else "false")
-        settings.sync()
+        save_window_state(self)
 
     def recent_files(self) -> list[str]:
         return self.documents.recent.paths()
 
     def _refresh_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        entries = self.recent_files()
-        for path in entries:
-            self.recent_menu.addAction(Path(path).name, lambda _=False, p=path: self.open_image(p)).setToolTip(path)
-        if entries:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", self.documents.recent.clear)
-        self.recent_menu.setEnabled(bool(entries))
+        fill_recent_menu(self.recent_menu, self.recent_files(), self.open_image, self.documents.recent.clear)
 
-    def _last_folder(self) -> str:
-        return self.documents.last_folder()
-
-    # == files: the app tier's DocumentWorkflow with Qt ports =====================================
-    def _file_ports(self) -> FilePorts:
-        """Qt versions of what the file workflow asks of the window. Each looks the window's
-        method up when called, so tests can answer ``ask_save_changes`` and ``show_error``."""
-        answers = {QMessageBox.StandardButton.Save: SAVE, QMessageBox.StandardButton.Discard: DISCARD}
-
-        def choose_save_path(title: str, suggestion: Path, file_filter: str) -> Path | None:
-            path, _ = QFileDialog.getSaveFileName(self, title, str(suggestion), file_filter)
-            return Path(path) if path else None
-
-        return FilePorts(
-            ask_save_changes=lambda text: answers.get(self.ask_save_changes(text), CANCEL),
-            choose_save_path=choose_save_path,
-            show_error=lambda title, text: self.show_error(title, text),
-            show_message=lambda text, msec: self.statusBar().showMessage(text, msec),
-            set_progress=lambda fraction, text: self.progress.set_progress(fraction, text),
-            finish_progress=lambda text: self.progress.finish(text),
-            run_in_background=lambda function, done, failed, name: background.run_in_thread(
-                function, done, failed, name=name),
-            busy=self._wait_cursor,
-            session_loaded=lambda session: self.session_loaded.emit(),
-            paths_changed=self._update_title)
-
-    @contextmanager
-    def _wait_cursor(self):
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            yield
-        finally:
-            QApplication.restoreOverrideCursor()
-
+    # == files: the app tier's DocumentWorkflow with Qt ports (views/window_files.py) ============
     def load(self, image: str | Path, labels: str | Path | None = None, scribbles: str | Path | None = None,
              points: str | Path | None = None, block: bool = False) -> None:
         """Open ``image`` (and optional layers): :meth:`DocumentWorkflow.load`."""
@@ -374,21 +205,6 @@ class MainWindow(QMainWindow):
 
     def open_image(self, path: str | Path) -> None:
         self.documents.open_image(path)
-
-    def open_image_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", self._last_folder(), files.IMAGE_FILTER)
-        if path:
-            self.open_image(path)
-
-    def open_dicom_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open DICOM folder", self._last_folder())
-        if path:
-            self.open_image(path)
-
-    def _open_layer_dialog(self, kind: str, title: str, file_filter: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, title, self._last_folder(), file_filter)
-        if path:
-            self.documents.load_layer(kind, path)
 
     def save_labels(self) -> bool:
         return self.documents.save_labels()
@@ -406,49 +222,21 @@ class MainWindow(QMainWindow):
 
     # == screenshots ==================================================================================
     def grab_with_3d(self) -> QPixmap:
-        """The whole window as a picture, with the 3D view's pixels painted in (``grab()``
-        cannot see an OpenGL surface)."""
-        pixmap = self.grab()
-        view3d = self.view3d
-        if view3d.isVisible() and view3d.mode in ("interactive", "offscreen"):
-            pane = view3d.stack.currentWidget()
-            image = view3d.render_image(pane.size())
-            if image is not None:
-                painter = QPainter(pixmap)
-                target = pane.mapTo(self, pane.rect().topLeft())
-                painter.drawImage(QRectF(QPointF(target), QSizeF(pane.size())), image)
-                painter.end()
-        return pixmap
+        """The whole window as a picture, with the 3D view painted in."""
+        return grab_with_3d(self, self.view3d)
 
     def export_screenshot(self, path: str | Path, guard=None) -> None:
         """Save the window as a picture (complete or absent; never over a file ``guard`` or
         the session protects)."""
         files.write_picture(path, self.grab_with_3d(), guard or files.session_guard(self.controller.session))
 
-    def export_screenshot_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export screenshot", str(Path(self._last_folder()) / "segviewer.png"),
-                                              "PNG images (*.png)")
-        if path:
-            try:
-                self.export_screenshot(path)
-            except SegviewerError as error:
-                self.show_error("Screenshot", str(error))
-
     # == edit ==========================================================================================
     def undo(self) -> None:
-        session = self.controller.session
-        if session is not None:
-            step = session.undo()
-            if step is not None:
-                self.statusBar().showMessage(f"Undo: {step.description}", 3000)
+        self.controller.undo()
         self._update_undo_actions()
 
     def redo(self) -> None:
-        session = self.controller.session
-        if session is not None:
-            step = session.redo()
-            if step is not None:
-                self.statusBar().showMessage(f"Redo: {step.description}", 3000)
+        self.controller.redo()
         self._update_undo_actions()
 
     def _update_undo_actions(self) -> None:
@@ -484,25 +272,6 @@ class MainWindow(QMainWindow):
             self.views[key].reset_view()
         self.view3d.reset_camera()
 
-    def _toggle_outline(self, on: bool) -> None:
-        self.controller.update_display(outline=bool(on))
-
-    def _step_opacity(self, delta: float) -> None:
-        self.opacity_slider.setValue(self.opacity_slider.value() + int(round(delta * 100)))
-
-    def _on_preset_chosen(self, index: int) -> None:
-        name = self.preset_box.itemText(index)
-        if name != "Custom":
-            self.controller.apply_preset(name)
-
-    def _on_window_changed(self, low: float, high: float) -> None:
-        width, level = self.controller.window_width_level
-        match = "Custom"
-        for name, (w, l) in CT_PRESETS.items():
-            if abs(w - width) < 1e-3 and abs(l - level) < 1e-3:
-                match = name
-        self.preset_box.setCurrentText(match)
-
     def _on_tool_changed(self, tool) -> None:
         if tool is None:
             self.navigate_action.setChecked(True)
@@ -513,11 +282,8 @@ class MainWindow(QMainWindow):
 
     # == session, title and status =========================================================================
     def _on_session(self, session) -> None:
-        has = session is not None
-        for action in (self.open_labels_action, self.save_labels_action, self.save_labels_as_action,
-                       self.open_scribbles_action, self.save_scribbles_action, self.open_points_action,
-                       self.save_points_action, self.screenshot_action):
-            action.setEnabled(has)
+        for name in SESSION_ACTIONS:
+            getattr(self, f"{name}_action").setEnabled(session is not None)
         self.documents.session_changed()
         self._update_undo_actions()
         self._update_title()
@@ -529,12 +295,11 @@ class MainWindow(QMainWindow):
         self.setWindowModified(modified)
 
     def _update_status(self, *_args) -> None:
-        for key, text in status_fields(self.controller.session).items():
-            self.status_labels[key].setText(text)
+        self.status_fields.show(self.controller.session)
 
     def status_text(self) -> dict[str, str]:
         """The status bar's fields (voxel, world, value, label) as shown."""
-        return {key: label.text() for key, label in self.status_labels.items()}
+        return self.status_fields.texts()
 
     # == dialogs ===============================================================================================
     def show_error(self, title: str, text: str) -> None:
@@ -582,7 +347,7 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.view3d.close_vtk()
         # A save still being written must finish: quitting would lose it.
-        with self._wait_cursor():
+        with wait_cursor():
             self.documents.wait_for_saves()
         background.wait_all(timeout=5.0)
         event.accept()

@@ -8,7 +8,7 @@ import pytest
 
 from segviewer.app.display import CT_PRESETS, looks_like_ct
 from segviewer.app.view_state import (MIN_WINDOW_WIDTH, DisplaySettings, Overlays, PreviewLayer,
-                                      checked_window, default_window, preset_window, width_level_of,
+                                      checked_window, default_window, preset_name, preset_window, width_level_of,
                                       window_from_width_level)
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
@@ -41,6 +41,8 @@ def test_ct_presets_round_trip_through_width_and_level(name):
     low, high = preset_window(name)
     assert width_level_of((low, high)) == pytest.approx(CT_PRESETS[name])
     assert window_from_width_level(*CT_PRESETS[name]) == pytest.approx((low, high))
+    assert preset_name((low, high)) == name  # the toolbar shows the preset's name
+    assert preset_name((low, high + 1.0)) == "Custom"
 
 
 def test_ct_opens_in_the_soft_tissue_window_and_mr_in_its_percentiles():
