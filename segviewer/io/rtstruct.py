@@ -92,8 +92,25 @@ def boundary_loops(mask: np.ndarray) -> list[np.ndarray]:
             if here == first:
                 break
             loop.append(here)
-        loops.append(_corners_only(np.array(loop, dtype=np.float64)))
+        loops.extend(_corners_only(np.array(part, dtype=np.float64)) for part in _split_at_repeats(loop))
     return loops
+
+
+def _split_at_repeats(loop: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Split a closed loop that passes a vertex twice (a hole touching the outside at one
+    corner) into simple loops; the even-odd fill of the parts equals the loop's."""
+    parts, path, index_of = [], [], {}
+    for point in loop:
+        if point in index_of:
+            start = index_of[point]
+            parts.append(path[start:])
+            for dropped in path[start + 1:]:
+                del index_of[dropped]
+            del path[start + 1:]
+        else:
+            index_of[point] = len(path)
+            path.append(point)
+    return [path, *parts]
 
 
 def _corners_only(points: np.ndarray) -> np.ndarray:
