@@ -11,10 +11,14 @@ Mouse: left button paints the active label; right button (or Shift+left) erases.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from segviewer.model.geometry import Box, union_box
 from segviewer.model.history import EditRecorder
+from segviewer.model.labels import HIGHEST_LABEL
+from segviewer.model.parameters import param
 from segviewer.model.session import LABELS
 from segviewer.tools.base import SliceEvent, Tool
 from segviewer.tools.kernels import ellipsoid_kernel, kernel_box, spacing_kji
@@ -24,6 +28,34 @@ PAINT_OVER_ALL = "all"
 PAINT_OVER_BACKGROUND = "background"
 PAINT_OVER_LABEL = "label"
 PAINT_OVER_POLICIES = (PAINT_OVER_ALL, PAINT_OVER_BACKGROUND, PAINT_OVER_LABEL)
+#: The +/− keys never shrink a brush below this (mm).
+SMALLEST_STEPPED_SIZE_MM = 0.5
+
+
+@dataclass
+class PaintOverParameters:
+    """Which voxels a label-writing tool may overwrite (brush, polygon, fill)."""
+
+    paint_over: str = param(PAINT_OVER_ALL, "Which voxels may be overwritten: any, only unlabelled ones, "
+                            "or only those of one label (locked labels never)", label="Paint over",
+                            choices={PAINT_OVER_ALL: "All labels", PAINT_OVER_BACKGROUND: "Background only",
+                                     PAINT_OVER_LABEL: "Only inside label…"})
+    over_label: int = param(0, "The label painted over when painting only inside one label", label="… label",
+                            min=0, max=HIGHEST_LABEL, enabled_when=("paint_over", PAINT_OVER_LABEL))
+
+
+def brush_size(default: float, help: str = "Brush diameter in millimetres (Slicer's absolute diameter)"):
+    """A brush's diameter setting, in mm."""
+    return param(default, help, label="Size (mm)", min=0.1, max=200.0, step=0.5)
+
+
+@dataclass
+class BrushShapeParameters:
+    """Size and shape of a brush."""
+
+    size_mm: float = brush_size(5.0)
+    sphere: bool = param(False, "Paint a 3D sphere; else a disc in the viewed slice",
+                         label="3D sphere (else a disc in the slice)")
 
 
 def writable_mask(region: np.ndarray, policy: str = PAINT_OVER_ALL, over_label: int = 0,
@@ -140,34 +172,34 @@ class StrokePainter:
 
 
 class BrushTool(Tool):
-    """Paintbrush (and, with ``erase=True``, the eraser) for the label map.
-
-    Attributes are the tool options shown in the tool panel.
-    """
+    """Paintbrush (and, with ``erase=True``, the eraser) for the label map."""
 
     name = "brush"
     title = "Paintbrush"
+    help = "Left drag paints the active label; Shift+drag erases. +/− change the size."
     shortcut = "B"  # ITK-SNAP: paintbrush mode
+    #: Whether the left button erases (the right button, or Shift, does the other).
+    erases = False
 
-    def __init__(self, size_mm: float = 5.0, sphere: bool = False,
-                 paint_over: str = PAINT_OVER_ALL, over_label: int = 0,
-                 erase: bool = False) -> None:
-        #: Brush diameter in millimetres (Slicer's "absolute diameter").
-        self.size_mm = float(size_mm)
-        #: True: a 3D sphere; False: a disc in the viewed slice.
-        self.sphere = bool(sphere)
-        self.paint_over = paint_over
-        #: The label painted over when ``paint_over == "label"``.
-        self.over_label = int(over_label)
-        self.erase = bool(erase)
+    @dataclass
+    class Parameters(PaintOverParameters, BrushShapeParameters):
+        """Size, shape and paint-over policy of the brush."""
+
+    def __init__(self, *values, erase: bool | None = None, **settings) -> None:
+        super().__init__(*values, **settings)
+        self.erase = self.erases if erase is None else bool(erase)
         self._painter: StrokePainter | None = None
         self._stroke_axis: int | None = None
         self._stroke_slice = 0.0
 
     # -- options ------------------------------------------------------------------------
     def kernel(self, session, axis: int) -> np.ndarray:
-        return ellipsoid_kernel(self.size_mm / 2.0, spacing_kji(session.geometry),
-                                None if self.sphere else axis)
+        return ellipsoid_kernel(self.params.size_mm / 2.0, spacing_kji(session.geometry),
+                                None if self.params.sphere else axis)
+
+    def resize(self, delta_mm: float) -> float:
+        self.params.size_mm = max(SMALLEST_STEPPED_SIZE_MM, round(float(self.params.size_mm) + delta_mm, 2))
+        return self.params.size_mm
 
     def _erasing(self, event: SliceEvent) -> bool:
         return self.erase != (event.button == "right" or "shift" in event.modifiers)
@@ -180,7 +212,7 @@ class BrushTool(Tool):
 
     def _allowed(self, session, erasing: bool):
         locked = tuple(session.label_table.locked_values())
-        policy, over = self.paint_over, self.over_label
+        policy, over = self.params.paint_over, self.params.over_label
         if erasing and policy == PAINT_OVER_BACKGROUND:
             # "Erase only background" would erase nothing: erase the active label instead.
             policy, over = PAINT_OVER_LABEL, int(session.active_label)
@@ -207,7 +239,7 @@ class BrushTool(Tool):
                                       self.kernel(session, event.axis),
                                       self._allowed(session, erasing),
                                       self._description(erasing))
-        self._stroke_axis = None if self.sphere else event.axis
+        self._stroke_axis = None if self.params.sphere else event.axis
         self._stroke_slice = float(round(to_kji(event.index)[event.axis]))
         self._painter.move_to(self._position(event))
 
@@ -242,8 +274,6 @@ class EraserTool(BrushTool):
 
     name = "eraser"
     title = "Eraser"
+    help = "Left drag erases; Shift+drag paints."
     shortcut = "E"
-
-    def __init__(self, size_mm: float = 5.0, sphere: bool = False,
-                 paint_over: str = PAINT_OVER_ALL, over_label: int = 0) -> None:
-        super().__init__(size_mm, sphere, paint_over, over_label, erase=True)
+    erases = True

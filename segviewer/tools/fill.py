@@ -10,13 +10,17 @@ write) and is ONE undo step. Shift+click fills with 0.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
 from segviewer.model.geometry import Box
+from segviewer.model.parameters import param
 from segviewer.model.session import LABELS
 from segviewer.tools.base import SliceEvent, Tool
-from segviewer.tools.brush import PAINT_OVER_ALL, PAINT_OVER_BACKGROUND, PAINT_OVER_LABEL, writable_mask
+from segviewer.tools.brush import (PAINT_OVER_ALL, PAINT_OVER_BACKGROUND, PAINT_OVER_LABEL, PaintOverParameters,
+                                   writable_mask)
 
 SOURCE_IMAGE = "image"
 SOURCE_LABELS = "labels"
@@ -70,29 +74,35 @@ class FloodFillTool(Tool):
 
     name = "fill"
     title = "Flood fill"
+    help = "Click fills the connected region within the tolerance; Shift+click fills with 0."
     shortcut = "F"
     #: A click fills; a drag still moves the crosshair.
     captures_drag = False
+    #: Regions connect through faces only (6-neighbourhood), as a user traces them.
+    full_connectivity = False
 
-    def __init__(self, tolerance: float = 50.0, three_d: bool = False,
-                 source: str = SOURCE_IMAGE, paint_over: str = PAINT_OVER_ALL,
-                 over_label: int = 0, full_connectivity: bool = False) -> None:
-        #: Intensity tolerance around the clicked voxel's value (image units, e.g. HU).
-        self.tolerance = float(tolerance)
-        self.three_d = bool(three_d)
-        self.source = source
-        self.paint_over = paint_over
-        self.over_label = int(over_label)
-        self.full_connectivity = bool(full_connectivity)
+    @dataclass
+    class Parameters(PaintOverParameters):
+        """What the fill takes in, where it reaches, and what it may overwrite."""
+
+        tolerance: float = param(50.0, "Voxels within this distance of the clicked voxel's intensity "
+                                 "(image units, e.g. HU) belong to the region", label="Tolerance (intensity)",
+                                 min=0.0, max=1e6, step=5.0)
+        three_d: bool = param(False, "Fill through the volume; else only in the viewed slice",
+                              label="3D (else the slice)")
+        source: str = param(SOURCE_IMAGE, "Grow the region by image intensity, or over the clicked "
+                            "voxel's label", label="Region from",
+                            choices={SOURCE_IMAGE: "Image intensity", SOURCE_LABELS: "Same label"})
 
     def press(self, session, event: SliceEvent) -> None:
         i, j, k = event.voxel
         if not session.geometry.contains_index((i, j, k)):
             return
         value = 0 if ("shift" in event.modifiers or event.button == "right") else int(session.active_label)
-        flood_fill(session, (k, j, i), value, tolerance=self.tolerance,
-                   axis=None if self.three_d else event.axis, source=self.source,
-                   paint_over=self.paint_over, over_label=self.over_label,
+        params = self.params
+        flood_fill(session, (k, j, i), value, tolerance=params.tolerance,
+                   axis=None if params.three_d else event.axis, source=params.source,
+                   paint_over=params.paint_over, over_label=params.over_label,
                    full_connectivity=self.full_connectivity)
 
 

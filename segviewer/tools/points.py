@@ -8,28 +8,39 @@ Ctrl+click (or any click with ``remove=True``) removes the nearest point within
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from segviewer.model.parameters import param
 from segviewer.model.points import PointPrompt
 from segviewer.tools.base import SliceEvent, Tool
 
 
 class PointTool(Tool):
+    """Positive and negative point prompts for the active label."""
+
     name = "points"
     title = "Point prompts"
+    help = "Click: positive point; Shift+click: negative; Ctrl+click removes the nearest."
     shortcut = "N"  # ITK-SNAP: annotation mode
     #: A click places a point; a drag still moves the crosshair.
     captures_drag = False
 
-    def __init__(self, pick_radius_mm: float = 5.0, remove: bool = False) -> None:
-        self.pick_radius_mm = float(pick_radius_mm)
-        #: Eraser mode: every click removes the nearest point.
-        self.remove = bool(remove)
+    @dataclass
+    class Parameters:
+        """How points are picked for removal."""
+
+        pick_radius_mm: float = param(5.0, "A removing click takes the nearest point on the slice "
+                                      "within this distance", label="Pick radius (mm)",
+                                      min=0.5, max=100.0, step=1.0)
+        remove: bool = param(False, "Eraser mode: every click removes the nearest point",
+                             label="Remove points (eraser)")
 
     def press(self, session, event: SliceEvent) -> None:
         geometry = session.geometry
         position = geometry.index_to_physical(event.index)
-        if self.remove or "ctrl" in event.modifiers:
+        if self.params.remove or "ctrl" in event.modifiers:
             index = self.nearest_on_slice(session, event)
             if index is not None:
                 session.remove_point(index)
@@ -55,4 +66,4 @@ class PointTool(Tool):
         distances = np.linalg.norm(in_plane_mm, axis=1)
         distances[~on_slice] = np.inf
         best = int(np.argmin(distances))
-        return best if distances[best] <= self.pick_radius_mm else None
+        return best if distances[best] <= self.params.pick_radius_mm else None

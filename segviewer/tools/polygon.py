@@ -9,12 +9,14 @@ and is ONE undo step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from segviewer.model.events import Event
 from segviewer.model.session import LABELS
 from segviewer.tools.base import SliceEvent, Tool
-from segviewer.tools.brush import PAINT_OVER_ALL, PAINT_OVER_BACKGROUND, PAINT_OVER_LABEL, writable_mask
+from segviewer.tools.brush import (PAINT_OVER_ALL, PAINT_OVER_BACKGROUND, PAINT_OVER_LABEL, PaintOverParameters,
+                                   writable_mask)
 
 
 def rasterize_polygon(vertices: np.ndarray, shape: tuple[int, int],
@@ -79,20 +81,23 @@ class PolygonTool(Tool):
 
     name = "polygon"
     title = "Polygon / lasso"
+    help = ("Drag a lasso, or click vertices and close near the first one (or Enter); "
+            "Shift starts a cut; Esc drops it.")
     shortcut = "P"  # ITK-SNAP: polygon mode
+    #: A click this close to the first vertex (in voxels) closes the polygon.
+    close_distance_voxels = 2.0
 
-    def __init__(self, paint_over: str = PAINT_OVER_ALL, over_label: int = 0,
-                 close_distance_voxels: float = 2.0) -> None:
-        self.paint_over = paint_over
-        self.over_label = int(over_label)
-        self.close_distance_voxels = float(close_distance_voxels)
+    @dataclass
+    class Parameters(PaintOverParameters):
+        """What the fill may overwrite."""
+
+    def __init__(self, *values, **settings) -> None:
+        super().__init__(*values, **settings)
         self._axis: int | None = None
         self._slice: int | None = None
         self._vertices: list[tuple[float, float]] = []
         self._dragged = False
         self._erase = False
-        #: Emitted with no arguments when the unfinished outline changes (views redraw it).
-        self.outline_changed = Event()
 
     # -- the unfinished outline (for drawing) ----------------------------------------------
     @property
@@ -169,7 +174,7 @@ class PolygonTool(Tool):
         self._reset()
         return fill_polygon(session, axis, slice_index, vertices,
                             value=0 if erase else int(session.active_label),
-                            paint_over=self.paint_over, over_label=self.over_label)
+                            paint_over=self.params.paint_over, over_label=self.params.over_label)
 
 
 def fill_polygon(session, axis: int, slice_index: int, vertices_rc: np.ndarray, value: int,

@@ -9,9 +9,12 @@ Works in any of the three orientations: the disc lies in the viewed slice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from segviewer.model.parameters import param
 from segviewer.model.session import SCRIBBLES
 from segviewer.tools.base import SliceEvent
-from segviewer.tools.brush import BrushTool
+from segviewer.tools.brush import BrushShapeParameters, BrushTool, brush_size
 
 FOREGROUND = "foreground"
 BACKGROUND = "background"
@@ -22,14 +25,21 @@ class ScribbleTool(BrushTool):
 
     name = "scribble"
     title = "Scribble"
+    help = "Left drag: selected class; Ctrl+drag: the other class; Shift+drag erases scribbles."
     shortcut = "S"
 
-    def __init__(self, size_mm: float = 2.0, sphere: bool = False,
-                 scribble_class: str = FOREGROUND, erase: bool = False) -> None:
-        super().__init__(size_mm=size_mm, sphere=sphere, erase=erase)
-        #: "foreground" (the active label) or "background" (class 0) for the left button.
-        self.scribble_class = scribble_class
-        self._class_for_stroke = scribble_class
+    @dataclass
+    class Parameters(BrushShapeParameters):
+        """Size and shape of the scribble brush, and the class the left button draws."""
+
+        size_mm: float = brush_size(2.0, "Scribble brush diameter in millimetres")
+        scribble_class: str = param(FOREGROUND, "What the left button draws: the active label, or "
+                                    "background (class 0); Ctrl+drag draws the other", label="Class",
+                                    choices={FOREGROUND: "Foreground (active label)", BACKGROUND: "Background"})
+
+    def __init__(self, *values, erase: bool | None = None, **settings) -> None:
+        super().__init__(*values, erase=erase, **settings)
+        self._class_for_stroke = self.params.scribble_class
 
     def _layer(self) -> str:
         return SCRIBBLES
@@ -38,7 +48,7 @@ class ScribbleTool(BrushTool):
         return self.erase != ("shift" in event.modifiers)
 
     def press(self, session, event: SliceEvent) -> None:
-        chosen = self.scribble_class
+        chosen = self.params.scribble_class
         if event.button == "right" or "ctrl" in event.modifiers:
             chosen = BACKGROUND if chosen == FOREGROUND else FOREGROUND
         self._class_for_stroke = chosen
@@ -67,7 +77,12 @@ class ScribbleEraserTool(ScribbleTool):
 
     name = "scribble_eraser"
     title = "Scribble eraser"
+    help = "Left drag erases scribbles."
     shortcut = "Shift+S"
+    erases = True
 
-    def __init__(self, size_mm: float = 4.0, sphere: bool = False) -> None:
-        super().__init__(size_mm=size_mm, sphere=sphere, erase=True)
+    @dataclass
+    class Parameters(ScribbleTool.Parameters):
+        """The scribble brush, wider by default for erasing."""
+
+        size_mm: float = brush_size(4.0, "Scribble eraser diameter in millimetres")

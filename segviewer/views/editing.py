@@ -108,10 +108,9 @@ class EditingSupport(QObject):
     def _on_tool(self, tool) -> None:
         if self._outline_tool is not None:
             self._outline_tool.outline_changed.disconnect(self._update_close_action)
-            self._outline_tool = None
-        if tool is not None and hasattr(tool, "outline_changed"):
+        self._outline_tool = tool
+        if tool is not None:  # every tool declares the signal; most never emit it
             tool.outline_changed.connect(self._update_close_action)
-            self._outline_tool = tool
         self._update_close_action()
 
     def _update_close_action(self) -> None:
@@ -120,17 +119,17 @@ class EditingSupport(QObject):
 
     def step_brush(self, direction: int) -> None:
         tool = self.controller.tool
-        if tool is None or not hasattr(tool, "size_mm"):
+        size = None if tool is None else tool.resize(direction * BRUSH_STEP_MM)
+        if size is None:  # no tool, or one without a size
             return
-        tool.size_mm = max(0.5, round(float(tool.size_mm) + direction * BRUSH_STEP_MM, 2))
         if self.tool_panel is not None:
             self.tool_panel.refresh_options()
-        self.window.statusBar().showMessage(f"{tool.title} size {tool.size_mm:g} mm", 2000)
+        self.window.statusBar().showMessage(f"{tool.title} size {size:g} mm", 2000)
 
     def finish_tool(self) -> None:
         tool = self.controller.tool
         session = self.controller.session
-        if tool is not None and session is not None and hasattr(tool, "finish"):
+        if tool is not None and session is not None:
             tool.finish(session)
 
     def preview_interpolation(self) -> None:

@@ -30,6 +30,9 @@ inside the changed box, and nothing when the box misses the slice.
 
 from __future__ import annotations
 
+import functools
+from typing import Callable
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -61,6 +64,18 @@ _BUTTON_NAMES = {Qt.MouseButton.LeftButton: "left", Qt.MouseButton.RightButton: 
 DRAG_THRESHOLD_PX = 3
 
 
+@functools.cache
+def partial_repaint_supported() -> bool:
+    """Whether this pyqtgraph lets a layer repaint only an edited region.
+
+    pyqtgraph 0.13-0.14 keep a private ``_renderRequired`` flag on every ImageItem: setting it
+    makes the next paint rebuild the QImage from our edited buffer, and ``update(rect)`` limits
+    that paint to the region. A pyqtgraph without the flag gets the whole layer redrawn
+    (correct, only slower). Asked once, of a throw-away item, when the first edit is drawn.
+    """
+    return "_renderRequired" in vars(pg.ImageItem())
+
+
 def modifier_names(modifiers) -> frozenset:
     return frozenset(name for flag, name in _MODIFIER_NAMES if modifiers & flag)
 
@@ -69,7 +84,9 @@ class _SliceGraphicsView(pg.GraphicsView):
     """The drawing surface; every mouse/key event is handled by its :class:`SliceView`."""
 
     def __init__(self, owner: "SliceView") -> None:
-        self.owner = None
+        #: Called after every resize once the owner's overlay labels exist (the view is
+        #: resized while it is being built, before they do).
+        self.on_resize: Callable[[], None] | None = None
         super().__init__(background="k")
         self.owner = owner
         self.setMouseTracking(True)
@@ -111,8 +128,8 @@ class _SliceGraphicsView(pg.GraphicsView):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        if self.owner is not None and hasattr(self.owner, "letter_labels"):
-            self.owner._place_overlays()
+        if self.on_resize is not None:
+            self.on_resize()
 
 
 class ViewHeader(QFrame):
@@ -240,6 +257,7 @@ class SliceView(QWidget):
         self.readout_label.setStyleSheet("color: #cfd3da; background: transparent;")
         self.notice_label = _overlay_label(self.graphics, align.AlignRight | align.AlignTop)
         self.notice_label.setStyleSheet("color: #ffb347; background: transparent;")
+        self.graphics.on_resize = self._place_overlays
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -408,7 +426,7 @@ class SliceView(QWidget):
     def _invalidate(self, item: pg.ImageItem, region: tuple[slice, slice]) -> None:
         """Repaint only ``region`` (display rows, columns) of a layer whose array was edited in
         place: pyqtgraph wraps our RGBA buffer, so the next paint of that area shows it."""
-        if not hasattr(item, "_renderRequired"):  # another pyqtgraph: redraw it all
+        if not partial_repaint_supported():
             item.updateImage()
             return
         item._renderRequired = True

@@ -1,8 +1,9 @@
 """Tool options dock: the active tool's settings, and operations on the active label.
 
-The upper part shows the settings of the tool chosen in the Tools menu/toolbar (brush size
-in mm, 2D disc or 3D sphere, paint-over policy, scribble class, fill tolerance, …); each
-widget writes straight into the tool object's attribute. The lower part runs clean-up
+The upper part shows the help and the settings of the tool chosen in the Tools menu/toolbar
+(brush size in mm, 2D disc or 3D sphere, paint-over policy, scribble class, fill tolerance,
+…): the form generated from the tool's ``Parameters`` (the same builder as the method
+panel's), each edit replacing ``tool.params`` at once. The lower part runs clean-up
 operations on the active label (islands, holes, smoothing, margins, logical operations,
 clear) and fill between slices (shown as a preview first; Ctrl+Return applies it as one
 undo step). Clean-ups run on a worker thread with a copy of the labels and are applied on
@@ -14,44 +15,17 @@ from __future__ import annotations
 import numpy as np
 import shiboken6
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from segviewer.errors import SegviewerError
 from segviewer.model.labels import LabelMap
 from segviewer.tools import cleanup
-from segviewer.tools.brush import PAINT_OVER_ALL, PAINT_OVER_BACKGROUND, PAINT_OVER_LABEL
 from segviewer.tools.interpolate import interpolate_between_slices
 from segviewer.views import background
+from segviewer.views.parameter_form import ParameterForm
 
-POLICY_TEXT = {PAINT_OVER_ALL: "All labels", PAINT_OVER_BACKGROUND: "Background only",
-               PAINT_OVER_LABEL: "Only inside label…"}
-
-#: Tool attribute -> (kind, label, options) of the widget that edits it.
-OPTION_WIDGETS = {
-    "size_mm": ("float", "Size (mm)", dict(minimum=0.1, maximum=200.0, step=0.5, decimals=1)),
-    "sphere": ("bool", "3D sphere (else a disc in the slice)", {}),
-    "paint_over": ("policy", "Paint over", {}),
-    "over_label": ("int", "… label", dict(minimum=0, maximum=65534)),
-    "scribble_class": ("choice", "Class", dict(choices=(("foreground", "Foreground (active label)"),
-                                                        ("background", "Background")))),
-    "tolerance": ("float", "Tolerance (intensity)", dict(minimum=0.0, maximum=1e6, step=5.0, decimals=1)),
-    "three_d": ("bool", "3D (else the slice)", {}),
-    "source": ("choice", "Region from", dict(choices=(("image", "Image intensity"),
-                                                      ("labels", "Same label")))),
-    "pick_radius_mm": ("float", "Pick radius (mm)", dict(minimum=0.5, maximum=100.0, step=1.0, decimals=1)),
-    "remove": ("bool", "Remove points (eraser)", {}),
-}
-
-TOOL_HINTS = {
-    "brush": "Left drag paints the active label; Shift+drag erases. +/− change the size.",
-    "eraser": "Left drag erases; Shift+drag paints.",
-    "scribble": "Left drag: selected class; Ctrl+drag: the other class; Shift+drag erases scribbles.",
-    "scribble_eraser": "Left drag erases scribbles.",
-    "points": "Click: positive point; Shift+click: negative; Ctrl+click removes the nearest.",
-    "polygon": "Drag a lasso, or click vertices and close near the first one (or Enter); "
-               "Shift starts a cut; Esc drops it.",
-    "fill": "Click fills the connected region within the tolerance; Shift+click fills with 0.",
-}
+NAVIGATE_HINT = "Left click/drag moves the crosshair. Choose a tool in the Tools menu."
 
 CLEANUPS = (
     ("largest", "Keep largest island"),
@@ -98,7 +72,6 @@ class ToolPanel(QWidget):
     def __init__(self, controller, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self._option_widgets: dict[str, QWidget] = {}
         self._busy = False
         self._edits = 0
 
@@ -106,10 +79,11 @@ class ToolPanel(QWidget):
         font = self.tool_title.font()
         font.setBold(True)
         self.tool_title.setFont(font)
-        self.hint = QLabel("Left click/drag moves the crosshair. Choose a tool in the Tools menu.")
+        self.hint = QLabel(NAVIGATE_HINT)
         self.hint.setWordWrap(True)
         self.options_box = QGroupBox("Tool options")
-        self.options_form = QFormLayout(self.options_box)
+        self.options_layout = QVBoxLayout(self.options_box)
+        self.form: ParameterForm | None = None
 
         # -- operations on the active label ------------------------------------------------
         self.operations_box = QGroupBox("Active label operations")
@@ -176,88 +150,39 @@ class ToolPanel(QWidget):
 
     # == tool options ====================================================================
     def show_tool(self, tool) -> None:
-        """Rebuild the option widgets for ``tool`` (None: Navigate)."""
-        while self.options_form.rowCount():
-            self.options_form.removeRow(0)
-        self._option_widgets.clear()
+        """Show ``tool``'s help and the form generated from its ``Parameters`` (None: Navigate)."""
+        if self.form is not None:
+            self.options_layout.removeWidget(self.form)
+            self.form.hide()  # deleted later, when control is back in the event loop
+            self.form.deleteLater()
+            self.form = None
         if tool is None:
             self.tool_title.setText("Navigate")
-            self.hint.setText("Left click/drag moves the crosshair. Choose a tool in the Tools menu.")
+            self.hint.setText(NAVIGATE_HINT)
             self.options_box.setVisible(False)
             return
         self.tool_title.setText(tool.title + (f"  ({tool.shortcut})" if tool.shortcut else ""))
-        self.hint.setText(TOOL_HINTS.get(tool.name, ""))
-        for attribute, (kind, label, options) in OPTION_WIDGETS.items():
-            if not hasattr(tool, attribute):
-                continue
-            widget = self._make_widget(tool, attribute, kind, options)
-            self._option_widgets[attribute] = widget
-            self.options_form.addRow(label, widget)
-        self.options_box.setVisible(bool(self._option_widgets))
-        self._sync_over_label()
+        self.hint.setText(tool.help)
+        self.form = ParameterForm(type(tool.params), tool.params)
+        self.form.changed.connect(lambda: self._apply_options(tool))
+        self.options_layout.addWidget(self.form)
+        self.options_box.setVisible(bool(self.form.specs))
 
-    def _make_widget(self, tool, attribute: str, kind: str, options: dict) -> QWidget:
-        value = getattr(tool, attribute)
-        if kind == "float":
-            widget = QDoubleSpinBox()
-            widget.setRange(options["minimum"], options["maximum"])
-            widget.setDecimals(options["decimals"])
-            widget.setSingleStep(options["step"])
-            widget.setValue(float(value))
-            widget.valueChanged.connect(lambda v, a=attribute: setattr(tool, a, float(v)))
-        elif kind == "int":
-            widget = QSpinBox()
-            widget.setRange(options["minimum"], options["maximum"])
-            widget.setValue(int(value))
-            widget.valueChanged.connect(lambda v, a=attribute: setattr(tool, a, int(v)))
-        elif kind == "bool":
-            widget = QCheckBox()
-            widget.setChecked(bool(value))
-            widget.toggled.connect(lambda v, a=attribute: setattr(tool, a, bool(v)))
-        elif kind == "policy":
-            widget = QComboBox()
-            for key, text in POLICY_TEXT.items():
-                widget.addItem(text, key)
-            widget.setCurrentIndex(max(0, widget.findData(value)))
+    def _apply_options(self, tool) -> None:
+        """The user edited an option: the tool takes the form's (validated) values."""
+        try:
+            tool.params = self.form.parameters()
+        except SegviewerError as error:
+            self.message.emit(str(error))
 
-            def changed(_index, w=widget, a=attribute):
-                setattr(tool, a, w.currentData())
-                self._sync_over_label()
-
-            widget.currentIndexChanged.connect(changed)
-        else:  # choice
-            widget = QComboBox()
-            for key, text in options["choices"]:
-                widget.addItem(text, key)
-            widget.setCurrentIndex(max(0, widget.findData(value)))
-            widget.currentIndexChanged.connect(
-                lambda _i, w=widget, a=attribute: setattr(tool, a, w.currentData()))
-        return widget
-
-    def _sync_over_label(self) -> None:
-        policy = self._option_widgets.get("paint_over")
-        over = self._option_widgets.get("over_label")
-        if policy is not None and over is not None:
-            over.setEnabled(policy.currentData() == PAINT_OVER_LABEL)
-
-    def option_widget(self, attribute: str) -> QWidget | None:
-        return self._option_widgets.get(attribute)
+    def option_widget(self, name: str) -> QWidget | None:
+        """The editor of the active tool's setting ``name`` (None when it has none)."""
+        return None if self.form is None else self.form.editors.get(name)
 
     def refresh_options(self) -> None:
         """Show the tool's current values again (after a shortcut changed one)."""
-        tool = self.controller.tool
-        for attribute, widget in self._option_widgets.items():
-            value = getattr(tool, attribute)
-            widget.blockSignals(True)
-            if isinstance(widget, QDoubleSpinBox):
-                widget.setValue(float(value))
-            elif isinstance(widget, QSpinBox):
-                widget.setValue(int(value))
-            elif isinstance(widget, QCheckBox):
-                widget.setChecked(bool(value))
-            elif isinstance(widget, QComboBox):
-                widget.setCurrentIndex(max(0, widget.findData(value)))
-            widget.blockSignals(False)
+        if self.form is not None and self.controller.tool is not None:
+            self.form.set_values(self.controller.tool.params)
 
     # == label operations ================================================================
     def _on_session(self, session) -> None:

@@ -53,7 +53,7 @@ def test_mouse_stroke_paints_the_right_voxels_and_ctrl_z_undoes_it(spleen_window
     window.label_panel.add_label("Lesion")  # value 2, active
     assert session.active_label == 2
     brush = choose(window, "brush")
-    brush.size_mm = 0.5  # one voxel wide: the stroke is exactly the voxels under the path
+    brush.params.size_mm = 0.5  # one voxel wide: the stroke is exactly the voxels under the path
     view = window.views[key]
     a, b = stroke_points(view, session)
     drag(qtbot, view, widget_point(view, a), widget_point(view, b), steps=3)
@@ -141,7 +141,7 @@ def test_label_table_dock(spleen_window, qtbot, tmp_path):
     # locked labels are protected from the brush
     panel.set_locked(1, True)
     spleen_before = (session.labels.array == 1).sum()
-    choose(window, "brush").size_mm = 30.0
+    choose(window, "brush").params.size_mm = 30.0
     i, j, k = np.argwhere(session.labels.array == 1)[0][::-1]
     session.set_cursor((int(i), int(j), int(k)))
     QApplication.processEvents()
@@ -169,21 +169,40 @@ def test_tool_options_dock_edits_the_tool(spleen_window, qtbot):
     brush = choose(window, "brush")
     size = panel.option_widget("size_mm")
     size.setValue(7.5)
-    assert brush.size_mm == 7.5
+    assert brush.params.size_mm == 7.5
     panel.option_widget("sphere").setChecked(True)
-    assert brush.sphere
+    assert brush.params.sphere
     policy = panel.option_widget("paint_over")
+    assert policy.currentText() == "All labels"  # the declared choice texts, not the values
+    over_label = panel.option_widget("over_label")
+    assert not over_label.isEnabled()  # "… label" matters only when painting inside one label
+    policy.setCurrentIndex(policy.findData("label"))
+    assert over_label.isEnabled() and brush.params.paint_over == "label"
     policy.setCurrentIndex(policy.findData("background"))
-    assert brush.paint_over == "background"
+    assert brush.params.paint_over == "background" and not over_label.isEnabled()
+    assert panel.hint.text() == brush.help
     view = window.views["axial"]
     focus_view(qtbot, window, view)
     qtbot.keyClick(view.graphics, Qt.Key.Key_Plus)
-    assert brush.size_mm == 8.5 and size.value() == 8.5
+    assert brush.params.size_mm == 8.5 and size.value() == 8.5
     qtbot.keyClick(view.graphics, Qt.Key.Key_Minus)
-    assert brush.size_mm == 7.5
+    assert brush.params.size_mm == 7.5
     fill = choose(window, "fill")
     panel.option_widget("tolerance").setValue(80)
-    assert fill.tolerance == 80
+    assert fill.params.tolerance == 80
+    # a tool without a size ignores +/-, and shows only its own settings
+    assert panel.option_widget("size_mm") is None and panel.option_widget("three_d") is not None
+    before = fill.params
+    focus_view(qtbot, window, view)
+    qtbot.keyClick(view.graphics, Qt.Key.Key_Plus)
+    assert fill.params == before
+    # the options a tool had keep their values when the user comes back to it
+    choose(window, "brush")
+    assert panel.option_widget("size_mm").value() == 7.5 and panel.option_widget("sphere").isChecked()
+    scribble = choose(window, "scribble")
+    assert panel.option_widget("paint_over") is None  # scribbles draw over scribbles: no policy
+    panel.option_widget("scribble_class").setCurrentIndex(1)
+    assert scribble.params.scribble_class == "background"
 
 
 def test_statistics_dock_follows_edits(spleen_window, qtbot):
@@ -194,7 +213,7 @@ def test_statistics_dock_follows_edits(spleen_window, qtbot):
     assert [r.value for r in panel.rows] == [1]
     assert panel.rows[0].voxel_count == int((session.labels.array == 1).sum())
     window.label_panel.add_label()
-    choose(window, "brush").size_mm = 5.0
+    choose(window, "brush").params.size_mm = 5.0
     view = window.views["axial"]
     a, b = stroke_points(view, session)
     drag(qtbot, view, widget_point(view, a), widget_point(view, b))

@@ -215,6 +215,7 @@ class RecordingTool(Tool):
     title = "Recorder"
 
     def __init__(self, captures_drag=True):
+        super().__init__()
         self.captures_drag = captures_drag
         self.events = []
 
