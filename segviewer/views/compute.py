@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from psygnal import EmissionInfo
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -25,23 +24,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segviewer.app.compute import ComputeWorkflow, RunSettings
+from segviewer.app.compute import ComputeEvents, ComputeWorkflow, RunSettings
 from segviewer.views import background
-from segviewer.views.controller import ViewerController
+from segviewer.views.controller import ViewerController, qt_relay
 from segviewer.workers.runner import Job
 
 __all__ = ["ComputeController", "JobList", "RunSettings"]  # RunSettings: for the method panel
 
 
-class ComputeController(ComputeWorkflow, QObject):
+class ComputeController(ComputeWorkflow, qt_relay(ComputeEvents)):
     """A :class:`ComputeWorkflow` on the GUI thread whose events are also Qt signals."""
 
-    job_event = Signal(object)  # JobEvent
-    result_ready = Signal(object, object)  # Job, MethodResult (the preview now shown)
-    partial_ready = Signal(object, object)  # Job, MethodResult: a live partial result now shown
-    failed = Signal(str)  # message
-    busy_changed = Signal(bool)
-    jobs_changed = Signal()
     _posted = Signal(object)  # a callable from the worker thread, called on the GUI thread
 
     def __init__(self, controller: ViewerController, parent: QObject | None = None,
@@ -52,7 +45,7 @@ class ComputeController(ComputeWorkflow, QObject):
                                  isolate_gil_bound=isolate_gil_bound)
         self.controller = controller
         self._posted.connect(self._call, Qt.ConnectionType.QueuedConnection)
-        self.events.connect(self._relay)
+        self.relay(self.events)
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -60,9 +53,6 @@ class ComputeController(ComputeWorkflow, QObject):
     @staticmethod
     def _call(function: Callable[[], None]) -> None:
         function()
-
-    def _relay(self, info: EmissionInfo) -> None:
-        getattr(self, info.signal.name).emit(*info.args)
 
     def watch_window(self, window: QWidget) -> None:
         """Shut the worker down when ``window`` is closed (restarted on next use)."""

@@ -1,46 +1,47 @@
 """The viewer seen through Qt: :class:`ViewerController` is the app tier's
-:class:`segviewer.app.viewer.Viewer` (session, cursor, active label, display settings, preview
-and heat-map layers, tool dispatch, progress) with each of its events re-emitted as a Qt signal
-of the same name, so widgets connect Qt slots (queued across threads, dropped with the widget).
+:class:`segviewer.app.viewer.Viewer` (session, cursor, active label, display settings, preview,
+heat-map and outline layers, tool dispatch, progress) with each of its events re-emitted as a
+Qt signal of the same name, so widgets connect Qt slots (queued across threads, dropped with
+the widget).
 
 The state and the rules live in :mod:`segviewer.app.viewer` (read its docstring for dock and
-tool authors); nothing but the signals is added here.
+tool authors); nothing but the signals is added here. :func:`qt_relay` makes the Qt signals
+from the app tier's psygnal group, so a new event is declared once, in the app tier.
 """
 
 from __future__ import annotations
 
-from psygnal import EmissionInfo
+from psygnal import EmissionInfo, SignalGroup
+from psygnal import Signal as AppSignal
 from PySide6.QtCore import QObject, Signal
 
-from segviewer.app.viewer import Viewer
+from segviewer.app.viewer import Viewer, ViewerEvents
+
+#: Argument types Qt signals carry as such; anything else travels as a Python object.
+QT_TYPES = (bool, int, float, str)
 
 
-class ViewerController(Viewer, QObject):
+def qt_relay(group: type[SignalGroup]) -> type[QObject]:
+    """A QObject base class with one Qt signal per signal of the psygnal ``group`` (same name,
+    same arguments) and ``relay(events)``, which re-emits every emission of ``events`` (an
+    instance of ``group``) as the Qt signal of the same name."""
+    signals = {name: Signal(*(parameter.annotation if parameter.annotation in QT_TYPES else object
+                              for parameter in signal.signature.parameters.values()))
+               for name, signal in vars(group).items() if isinstance(signal, AppSignal)}
+
+    def relay(self, events: SignalGroup) -> None:
+        events.connect(self._relay_emission)
+
+    def _relay_emission(self, info: EmissionInfo) -> None:
+        getattr(self, info.signal.name).emit(*info.args)
+
+    return type(f"Qt{group.__name__}", (QObject,), {**signals, "relay": relay, "_relay_emission": _relay_emission})
+
+
+class ViewerController(Viewer, qt_relay(ViewerEvents)):
     """A :class:`Viewer` whose events are also Qt signals (see the module docstring)."""
-
-    session_changed = Signal(object)  # Session | None
-    labels_changed = Signal(object)  # box (array order)
-    scribbles_changed = Signal(object)  # box
-    points_changed = Signal()
-    cursor_changed = Signal(object)  # (i, j, k)
-    dirty_changed = Signal(bool)
-    label_table_changed = Signal()
-    active_label_changed = Signal(int)
-    tool_changed = Signal(object)  # Tool | None
-    preview_changed = Signal(object)  # box that changed (old or new layer), or None
-    heatmap_changed = Signal(object)  # box, or None
-    outlines_changed = Signal()
-    display_changed = Signal()
-    window_level_changed = Signal(float, float)  # low, high
-    progress_changed = Signal(float, str)  # fraction in [0, 1] (or < 0: busy), text
-    progress_finished = Signal(str)  # final message ("" for none)
-    message = Signal(str)  # a short status-bar message
-    error = Signal(str, str)  # title, text: the main window shows a message box
 
     def __init__(self, parent: QObject | None = None) -> None:
         QObject.__init__(self, parent)
         Viewer.__init__(self)
-        self.events.connect(self._relay)
-
-    def _relay(self, info: EmissionInfo) -> None:
-        getattr(self, info.signal.name).emit(*info.args)
+        self.relay(self.events)

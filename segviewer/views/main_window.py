@@ -1,9 +1,13 @@
 """The main window: 2x2 views, menus, toolbar, status bar, docks; layout and wiring.
 
-The workflows live in the application tier (no Qt) and are wired here with Qt parts: files
-in and out, the discard prompt and recent files in :class:`segviewer.app.documents.DocumentWorkflow`
-(:meth:`MainWindow._file_ports`), autosave in :mod:`segviewer.app.autosave` (through
-:mod:`segviewer.views.editing`), the title and status texts in :mod:`segviewer.app.window_text`.
+The workflows live in the application tier (no Qt) and are wired here with Qt parts: the
+viewer's state and tool dispatch in :mod:`segviewer.app.viewer` (``self.controller``, its Qt
+adapter), computing in :mod:`segviewer.app.compute` (the method panel's ``compute``), files in
+and out, the discard prompt and recent files in :class:`segviewer.app.documents.DocumentWorkflow`
+(Qt ports and dialogs: :mod:`segviewer.views.window_files`), autosave in
+:mod:`segviewer.app.autosave` (through :mod:`segviewer.views.editing`), the title and status
+texts in :mod:`segviewer.app.window_text`. Toolbars, status fields and the recent menu are in
+:mod:`segviewer.views.window_parts`, the saved window state in :mod:`segviewer.views.window_state`.
 
 Adding to the window (other modules)
 ------------------------------------

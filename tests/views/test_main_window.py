@@ -175,3 +175,42 @@ def test_a_newer_open_supersedes_an_older_one(make_window, spleen_paths, tmp_pat
     wait_idle(qtbot, window)
     assert window.controller.session.image.name == "spleen_ct.nii.gz"
     assert not errors
+
+
+def test_the_app_tiers_events_reach_the_window_as_qt_signals(spleen_window, qtbot):
+    """Every event of the viewer and of the compute workflow is a Qt signal of the same name;
+    a call the worker posts runs on the GUI thread."""
+    import threading
+
+    from psygnal import Signal as AppSignal
+    from PySide6.QtCore import Signal
+
+    from segviewer.app.compute import ComputeEvents
+    from segviewer.app.viewer import ViewerEvents
+
+    window = spleen_window
+    controller, compute = window.controller, window.method_panel.compute
+    for events, adapter, used in (
+            (ViewerEvents, type(controller), {"session_changed", "labels_changed", "scribbles_changed", "points_changed",
+                                              "cursor_changed", "dirty_changed", "label_table_changed",
+                                              "active_label_changed", "tool_changed", "preview_changed",
+                                              "heatmap_changed", "display_changed", "window_level_changed",
+                                              "progress_changed", "progress_finished", "message", "error"}),
+            (ComputeEvents, type(compute), {"job_event", "result_ready", "partial_ready", "failed", "busy_changed",
+                                            "jobs_changed"})):
+        names = {name for name, signal in vars(events).items() if isinstance(signal, AppSignal)}
+        assert used <= names  # what the widgets connect to
+        assert all(isinstance(getattr(adapter, name), Signal) for name in names)
+    windows = []
+    controller.window_level_changed.connect(lambda low, high: windows.append((low, high)))
+    controller.set_window_level(10.0, 50.0)
+    assert windows == [(10.0, 50.0)]
+    assert window.preset_box.currentText() == "Custom"
+    controller.apply_preset("Bone")
+    assert window.preset_box.currentText() == "Bone"
+    threads = []
+    worker = threading.Thread(target=compute._posted.emit, args=(lambda: threads.append(threading.get_ident()),))
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: bool(threads), timeout=5000)
+    assert threads == [threading.get_ident()]
