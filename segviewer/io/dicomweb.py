@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -198,6 +200,12 @@ class SavedServer:
     url: str
 
 
+def cache_folder() -> Path:
+    """Where the app keeps downloaded series (``$XDG_CACHE_HOME/segviewer/pacs``)."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".cache") / "segviewer" / "pacs"
+
+
 def servers_path() -> Path:
     return config_folder() / SERVERS_FILE
 
@@ -295,6 +303,7 @@ class StoreReport:
 
     stored: int
     study_uids: tuple[str, ...]
+    series_uids: tuple[str, ...] = ()
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -374,6 +383,29 @@ class DicomWebServer:
                                 "nothing was written")
         return Path(folder)
 
+    def retrieve_to_cache(self, study_uid: str, series_uid: str, *, progress: ProgressCallback | None = None,
+                          cancelled: Callable[[], bool] | None = None) -> Path:
+        """The series in the download cache (:func:`cache_folder`), fetched when missing.
+
+        A folder from an earlier download is reused when it holds as many files as the series
+        now has (instances never change under their UID); otherwise a new folder is made
+        beside it, so an image open from the old one is never pulled away."""
+        if not _UID.match(series_uid):
+            raise PacsError(f"{series_uid!r}: not a series UID")
+        expected = self.series_size(study_uid, series_uid)
+        base = cache_folder() / series_uid
+        for folder in sorted(cache_folder().glob(f"{series_uid}*")) if base.parent.is_dir() else []:
+            if folder.is_dir() and folder.name.split("~")[0] == series_uid and \
+                    sum(1 for _ in folder.iterdir()) == expected:
+                if progress is not None:
+                    progress(1.0, f"{expected} images, downloaded before")
+                return folder
+        target = base
+        while target.exists():
+            target = base.with_name(f"{series_uid}~{secrets.token_hex(3)}")
+        base.parent.mkdir(parents=True, exist_ok=True)
+        return self.retrieve_series(study_uid, series_uid, target, progress=progress, cancelled=cancelled)
+
     # -- STOW-RS
     def store(self, paths: Iterable[str | Path], progress: ProgressCallback | None = None) -> StoreReport:
         """Send DICOM files (folders: every file in them); each must carry its study, series
@@ -394,7 +426,7 @@ class DicomWebServer:
         """Send ``(dataset, where it came from)`` pairs in batches of at most
         :data:`STORE_BATCH_BYTES`; the source names the first refused one in the error."""
         report = progress or (lambda fraction, text: None)
-        stored, studies = 0, []
+        stored, studies, series = 0, [], []
         for batch in _batches(items):
             with self._answering("storing"):
                 answer = self._client.store_instances([dataset for dataset, _ in batch])
@@ -407,8 +439,9 @@ class DicomWebServer:
                                 f"{named} (failure reason {reason}); {stored} stored before")
             stored += len(batch)
             studies.extend(str(d.StudyInstanceUID) for d, _ in batch)
+            series.extend(str(d.SeriesInstanceUID) for d, _ in batch)
             report(stored / len(items), f"{stored} of {len(items)} files stored")
-        return StoreReport(stored, tuple(dict.fromkeys(studies)))
+        return StoreReport(stored, tuple(dict.fromkeys(studies)), tuple(dict.fromkeys(series)))
 
     @contextlib.contextmanager
     def _answering(self, doing: str) -> Iterator[None]:

@@ -14,6 +14,14 @@ from tests.pacs.series import with_uids
 USER, PASSWORD = "annotator", "s3cret-Pass"
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch) -> Path:
+    """The app's download cache in a folder of each test's own."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
+    return folder / "segviewer" / "pacs"
+
+
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory):
     """An Orthanc with DICOMweb on a free loopback port, no authentication."""

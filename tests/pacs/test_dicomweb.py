@@ -212,3 +212,19 @@ def test_saved_servers_are_names_and_addresses():
     assert [s.name for s in dicomweb.saved_servers()] == ["other"]
     with pytest.raises(PacsError, match="not a DICOMweb address"):
         dicomweb.save_server("bad", "ftp://x")
+
+
+def test_the_download_cache_reuses_a_complete_series_and_never_replaces_one(orthanc, stored_ct, private_cache):
+    server = DicomWebServer(orthanc.dicomweb_url)
+    first = server.retrieve_to_cache(stored_ct.study_uid, stored_ct.series_uid)
+    assert first == private_cache / stored_ct.series_uid and len(list(first.iterdir())) == 20
+    seen = []
+    assert server.retrieve_to_cache(stored_ct.study_uid, stored_ct.series_uid,
+                                    progress=lambda f, t: seen.append(t)) == first
+    assert seen == ["20 images, downloaded before"]
+    # a folder that no longer matches the series (one file gone) is left alone: a new one is made
+    removed = sorted(first.iterdir())[0]
+    removed.unlink()
+    second = server.retrieve_to_cache(stored_ct.study_uid, stored_ct.series_uid)
+    assert second != first and second.name.startswith(stored_ct.series_uid + "~")
+    assert len(list(second.iterdir())) == 20 and len(list(first.iterdir())) == 19

@@ -39,7 +39,7 @@ def test_upload_search_retrieve_segment_store_seg_and_read_it_back(orthanc, ct_f
                                        algorithm=SegmentAlgorithm("semiautomatic", method="threshold"))
     assert report.stored == 1 and report.study_uids == (ct.study_uid,)
 
-    [seg] = server.search(patient="SEGVIEWER-CT", modality="SEG")
+    [seg] = [e for e in server.search(patient="SEGVIEWER-CT", modality="SEG") if e.series_uid in report.series_uids]
     assert seg.study_uid == ct.study_uid and seg.instances == 1
     folder = server.retrieve_series(seg.study_uid, seg.series_uid, tmp_path / "seg")
     [seg_file] = list(folder.iterdir())
