@@ -243,7 +243,7 @@ class Viewer:
 
     @property
     def tool_captures_drag(self) -> bool:
-        return self.tool is not None and bool(getattr(self.tool, "captures_drag", True))
+        return self.tool is not None and bool(self.tool.captures_drag)
 
     def tool_press(self, event: SliceEvent) -> None:
         if self._call_tool("press", event):
@@ -271,18 +271,10 @@ class Viewer:
         self._cancel_tool()
 
     def tool_has_pending(self) -> bool:
-        """Whether the active tool is in the middle of something: a drag, or what the tool
-        reports through an optional ``pending`` property (or a non-empty ``outline``, as a
-        polygon being drawn)."""
+        """Whether the active tool is in the middle of something: a drag, its ``pending`` flag
+        or a non-empty ``outline`` (a polygon being drawn)."""
         tool = self.tool
-        if tool is None:
-            return False
-        if self.tool_active or bool(getattr(tool, "pending", False)):
-            return True
-        try:
-            return bool(getattr(tool, "outline", None))
-        except Exception:  # a property that needs a session, etc.
-            return False
+        return tool is not None and (self.tool_active or bool(tool.pending) or bool(tool.outline))
 
     def escape(self) -> None:
         """Esc: cancel the tool's unfinished action; with nothing pending, back to Navigate

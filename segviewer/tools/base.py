@@ -65,6 +65,8 @@ class Tool:
     shortcut: str | None = None
     #: Whether left-drag on a view belongs to this tool (else it moves the crosshair).
     captures_drag = True
+    #: True while the tool holds an unfinished action besides a drag or an outline (Esc cancels it).
+    pending = False
 
     @dataclass
     class Parameters:
