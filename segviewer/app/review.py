@@ -105,9 +105,12 @@ class CaseReview:
             self.decisions[annotator] = (state, comment.strip())
 
 
-def review_of_campaign_case(campaign, case_id: str, annotators: Sequence[str] | None = None) -> CaseReview:
+def review_of_campaign_case(campaign, case_id: str, annotators: Sequence[str] | None = None,
+                            lock=None) -> CaseReview:
     """The review of one campaign case: the label layers of ``annotators`` (default: everyone
-    who finished the case). Accept / reject set each one's record state, ``by`` the reviewer."""
+    who finished the case). Accept / reject set each one's record state, ``by`` the reviewer,
+    under ``lock`` (the case lock the reviewer holds while the case is open; without one the
+    case is locked for the moment of each write)."""
     records = campaign.records(case_id)
     names = list(annotators) if annotators is not None else [n for n, r in records.items() if r.is_finished]
     pairs = [(name, campaign.existing_layer(case_id, name, "labels")) for name in names]
@@ -116,7 +119,7 @@ def review_of_campaign_case(campaign, case_id: str, annotators: Sequence[str] | 
         raise SegviewerError(f"case {case_id}: no labels saved by {', '.join(missing)}")
 
     def record(annotator: str, state: str, comment: str, reviewer: str) -> None:
-        campaign.set_state(case_id, annotator, state, comment, by=reviewer)
+        campaign.set_state(case_id, annotator, state, comment, by=reviewer, lock=lock)
 
     return CaseReview.from_files(pairs, record, case_id)
 
@@ -214,9 +217,11 @@ class ReviewWorkflow:
         return self._submit(lambda report: CaseReview.from_files(pairs, record_decision, case_id),
                             "Read the annotators' masks", self.show)
 
-    def open_campaign_case(self, campaign, case_id: str, annotators: Sequence[str] | None = None) -> Job:
-        """Review a campaign case (its image must be the open session)."""
-        return self._submit(lambda report: review_of_campaign_case(campaign, case_id, annotators),
+    def open_campaign_case(self, campaign, case_id: str, annotators: Sequence[str] | None = None,
+                           lock=None) -> Job:
+        """Review a campaign case (its image must be the open session; ``lock``: the case lock
+        this window holds, see :func:`review_of_campaign_case`)."""
+        return self._submit(lambda report: review_of_campaign_case(campaign, case_id, annotators, lock),
                             f"Read case {case_id}", self.show)
 
     def show(self, review: CaseReview) -> Job:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segviewer.evaluation.consensus import check_masks, label_values, read_rater_masks
+from segviewer.evaluation.consensus import check_masks, counts_of, label_values, read_rater_masks
 from segviewer.evaluation.metrics import SpacingLike, mask_metrics
 from segviewer.io.jsonfile import json_safe
 
@@ -82,7 +82,7 @@ def _kappa(sum_counts: np.ndarray, sum_squares: np.ndarray, subjects: int, rater
 
 def category_sums(masks: Sequence[np.ndarray], values: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Per value: the sum over voxels of how many raters gave it, and of that number squared
-    (the two sums Fleiss' kappa needs; counted with bincount, no wide temporaries)."""
+    (the two sums Fleiss' kappa needs, from how many voxels have each count)."""
     sums, squares = [], []
     raters = len(masks)
     dtype = np.uint8 if raters < 256 else np.uint16
@@ -90,8 +90,8 @@ def category_sums(masks: Sequence[np.ndarray], values: Sequence[int]) -> tuple[n
         count = np.zeros(masks[0].shape, dtype=dtype)
         for mask in masks:
             count += mask == value
-        histogram = np.bincount(count.reshape(-1), minlength=raters + 1).astype(np.float64)
-        levels = np.arange(histogram.size, dtype=np.float64)
+        levels = np.arange(raters + 1, dtype=np.float64)
+        histogram = counts_of(count, range(raters + 1)).astype(np.float64)
         sums.append(float(histogram @ levels))
         squares.append(float(histogram @ levels ** 2))
     return np.asarray(sums), np.asarray(squares)

@@ -125,10 +125,22 @@ def read_rater_masks(paths: Sequence[str | Path]) -> tuple[list[np.ndarray], Geo
 
 def label_values(masks: Sequence[np.ndarray]) -> list[int]:
     """Every non-zero value in any mask, ascending."""
-    present: set[int] = set()
+    present = np.zeros(max(int(m.max(initial=0)) for m in masks) + 1, dtype=bool)
     for mask in masks:
-        present.update(int(v) for v in np.flatnonzero(np.bincount(mask.reshape(-1))) if v)
-    return sorted(present)
+        present[mask.reshape(-1)] = True  # no wide copy, unlike bincount
+    return [int(v) for v in np.flatnonzero(present) if v]
+
+
+#: Up to this many values, counting them one comparison pass each beats bincount (which first
+#: copies the array to 64-bit integers).
+FEW_VALUES = 32
+
+
+def counts_of(array: np.ndarray, values: Sequence[int]) -> np.ndarray:
+    """How many elements of ``array`` hold each of ``values`` (int64)."""
+    if len(values) <= FEW_VALUES:
+        return np.array([np.count_nonzero(array == v) for v in values], dtype=np.int64)
+    return np.bincount(array.reshape(-1), minlength=max(values) + 1)[list(values)]
 
 
 def _images(masks: Sequence[np.ndarray]) -> list[sitk.Image]:
@@ -209,20 +221,22 @@ def rater_performance(matrices: Sequence[np.ndarray], values: Sequence[int], pri
 
 def value_counts(masks: Sequence[np.ndarray], values: Sequence[int]) -> np.ndarray:
     """How many voxels hold each of ``values``, summed over ``masks``."""
-    counts = np.zeros(values[-1] + 1, dtype=np.int64)
-    for mask in masks:
-        counts += np.bincount(mask.reshape(-1), minlength=counts.size)[: counts.size]
-    return counts[list(values)]
+    return sum(counts_of(mask, values) for mask in masks)
 
 
 def confusion_matrix(given: np.ndarray, truth: np.ndarray, values: Sequence[int]) -> np.ndarray:
-    """``C[given, truth]`` over ``values``: the fraction of each truth value's voxels that the
-    rater gave each value (one bincount pass; a truth value with no voxel gives a zero column)."""
-    lookup = np.zeros(max(int(given.max(initial=0)), int(truth.max(initial=0)), values[-1]) + 1, dtype=np.intp)
-    lookup[list(values)] = np.arange(len(values))
+    """``C[given, truth]`` over ``values`` (every value of both arrays): the fraction of each
+    truth value's voxels that the rater gave each value (a zero column for an absent truth)."""
     n = len(values)
-    pairs = lookup[given].reshape(-1) * n + lookup[truth].reshape(-1)
-    counts = np.bincount(pairs, minlength=n * n).reshape(n, n).astype(np.float64)
+    index_type = np.min_scalar_type(n * n - 1)
+    if list(values) == list(range(n)):  # already 0..n-1 (the usual case): no lookup pass
+        given_index, truth_index = given.astype(index_type, copy=False), truth
+    else:
+        lookup = np.zeros(values[-1] + 1, dtype=index_type)
+        lookup[list(values)] = np.arange(n)
+        given_index, truth_index = lookup[given], lookup[truth]
+    pairs = given_index * index_type.type(n) + truth_index.astype(index_type, copy=False)
+    counts = counts_of(pairs, range(n * n)).reshape(n, n).astype(np.float64)
     return counts / np.maximum(counts.sum(axis=0, keepdims=True), 1.0)
 
 

@@ -47,6 +47,15 @@ CONSENSUS_METHODS = (("STAPLE", "staple"), ("Majority vote", "vote"))
 MASK_FILTER = "Label maps (*.nii *.nii.gz *.nrrd *.seg.nrrd *.nhdr *.mha *.mhd);;All files (*)"
 
 
+def campaign_case_of(window) -> tuple | None:
+    """(campaign, case id, reviewer, case lock) of the case open in ``window``'s campaign dock."""
+    dock = getattr(window, "docks", {}).get("campaign")
+    navigator = getattr(dock.widget(), "navigator", None) if dock is not None else None
+    if navigator is None or navigator.current is None:
+        return None
+    return navigator.campaign, navigator.current, navigator.annotator, navigator.lock
+
+
 def _fill(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
     table.setRowCount(len(rows))
     for row, values in enumerate(rows):
@@ -71,15 +80,22 @@ class ReviewDock(QWidget):
 
     _posted = Signal(object)  # a callable from the worker thread, run on the GUI thread
 
-    def __init__(self, controller, parent: QWidget | None = None, reviewer: str | None = None) -> None:
+    def __init__(self, controller, parent: QWidget | None = None, reviewer: str | None = None,
+                 campaign_case: Callable[[], tuple | None] | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.workflow = ReviewWorkflow(controller, self._posted.emit, reviewer or default_annotator())
         self._posted.connect(self._call, Qt.ConnectionType.QueuedConnection)
+        #: Gives (campaign, case id, reviewer, lock) of the open campaign case, or None.
+        self.campaign_case = campaign_case or (lambda: None)
 
         self.open_button = QPushButton("Open annotators' masks…")
         self.open_button.setToolTip("Two or more label maps of the open image, one per annotator")
         self.open_button.clicked.connect(self.choose_masks)
+        self.campaign_button = QPushButton("Review this campaign case")
+        self.campaign_button.setToolTip("The masks of everyone who finished the case open in the Campaign dock")
+        self.campaign_button.clicked.connect(self.review_open_campaign_case)
+        self.campaign_button.setVisible(campaign_case is not None)
         self.close_button = QPushButton("Close review")
         self.close_button.clicked.connect(self.workflow.close)
         self.annotators = QListWidget()
@@ -115,7 +131,7 @@ class ReviewDock(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        for row in ((self.open_button, self.close_button), (self.disagreement,)):
+        for row in ((self.open_button, self.campaign_button), (self.close_button, self.disagreement)):
             line = QHBoxLayout()
             for widget in row:
                 line.addWidget(widget)
@@ -185,9 +201,19 @@ class ReviewDock(QWidget):
         names = names or [strip_image_suffix(p).name for p in paths]
         return self._guarded(lambda: self.workflow.open_files(list(zip(names, map(Path, paths)))))
 
-    def review_campaign_case(self, campaign, case_id: str) -> bool:
+    def review_campaign_case(self, campaign, case_id: str, lock=None) -> bool:
         """Review a campaign case whose image is open (the annotators who finished it)."""
-        return self._guarded(lambda: self.workflow.open_campaign_case(campaign, case_id))
+        return self._guarded(lambda: self.workflow.open_campaign_case(campaign, case_id, lock=lock))
+
+    def review_open_campaign_case(self) -> bool:
+        """Review the case open in the Campaign dock, as the annotator who opened the campaign."""
+        found = self.campaign_case()
+        if found is None:
+            self.status.setText("No campaign case is open: open a campaign in the Campaign dock first.")
+            return False
+        campaign, case_id, reviewer, lock = found
+        self.workflow.reviewer = reviewer
+        return self.review_campaign_case(campaign, case_id, lock)
 
     def start_from_consensus(self) -> bool:
         return self._guarded(lambda: self.workflow.start_from_consensus(self.method.currentData()))
@@ -253,6 +279,7 @@ class ReviewDock(QWidget):
         self.cancel_button.setEnabled(busy)
         self.progress.setVisible(busy)
         self.open_button.setEnabled(not busy)
+        self.campaign_button.setEnabled(not busy)
         if not busy:
             self.progress.setValue(0)
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from segviewer.app.campaign import ACCEPTED, DONE, REJECTED, Campaign, CampaignError, cases_from_source
+from segviewer.app.campaign import (ACCEPTED, DONE, REJECTED, Campaign, CampaignError, CaseLockedError,
+                                    cases_from_source)
 from segviewer.app.review import ANNOTATOR_COLOURS, CaseReview, ReviewWorkflow, review_of_campaign_case
 from segviewer.app.viewer import Viewer
 from segviewer.errors import GeometryMismatchError
@@ -169,3 +170,12 @@ def test_accept_and_reject_are_written_into_the_campaign(shared_data, tmp_path):
     review.decide(ACCEPTED, reviewer="rev")
     assert campaign.record(case_id, "ben").state == ACCEPTED
     assert campaign.record(case_id, "cleo").state != ACCEPTED
+    # A reviewer who has the case open holds its lock: the decision is written under it.
+    held = campaign.lock(case_id, "rev")
+    try:
+        with pytest.raises(CaseLockedError):
+            review.decide(REJECTED, "again", reviewer="rev")
+        review_of_campaign_case(campaign, case_id, lock=held).decide(REJECTED, "again", reviewer="rev")
+        assert campaign.record(case_id, "ann").state == REJECTED and held.is_held()
+    finally:
+        held.release()

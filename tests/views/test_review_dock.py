@@ -137,3 +137,37 @@ def test_masks_on_another_grid_are_refused_in_the_dock(qtbot, review, tmp_path):
     assert dock.open_masks([paths[0]])  # queued; the worker says why
     idle(qtbot, dock)
     assert "at least two masks" in dock.status.text()
+
+
+def test_review_of_the_open_campaign_case_writes_the_decision(qtbot, shared_data, tmp_path):
+    from segviewer.app.campaign import DONE, REJECTED, Campaign, cases_from_source
+
+    folder = shared_data / "hippocampus"
+    kind, cases = cases_from_source(folder / "imagesTr")
+    campaign = Campaign.create(tmp_path / "study", cases[:2], source={"kind": kind})
+    case = campaign.cases[0]
+    reference = sitk.ReadImage(str(folder / "labelsTr" / f"{case.id}.nii.gz"))
+    for radius, name in enumerate(("ann", "ben")):
+        path = tmp_path / f"{name}.nii.gz"
+        sitk.WriteImage(sitk.Cast(sitk.BinaryDilate(reference > 0, [radius] * 3), sitk.sitkUInt8), str(path))
+        campaign.import_layer(case.id, name, "labels", path, state=DONE)
+    controller = ViewerController()
+    controller.set_session(Session(read_image(case.image)))
+    lock = campaign.lock(case.id, "rev")  # the reviewer has the case open
+    dock = ReviewDock(controller, reviewer="someone", campaign_case=lambda: (campaign, case.id, "rev", lock))
+    qtbot.addWidget(dock)
+    dock.show()
+    try:
+        qtbot.mouseClick(dock.campaign_button, Qt.MouseButton.LeftButton)
+        idle(qtbot, dock)
+        assert [dock.annotators.item(r).text() for r in range(2)] == ["ann", "ben"]
+        assert case.id in dock.status.text() and dock.agreement_table.rowCount() == 1
+        qtbot.keyClicks(dock.comment, "too large")
+        qtbot.mouseClick(dock.reject_button, Qt.MouseButton.LeftButton)
+        for name in ("ann", "ben"):
+            record = campaign.record(case.id, name)
+            assert record.state == REJECTED and record.history[-1]["by"] == "rev"
+        assert lock.is_held()
+    finally:
+        lock.release()
+        assert dock.workflow.shutdown(timeout=30.0)
