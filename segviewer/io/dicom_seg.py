@@ -76,7 +76,8 @@ class DicomObjectError(ImageReadError):
 #: artificial intelligence, a method not listed here manual processing.
 METHOD_FAMILIES = {"threshold": "HistogramAnalysis", "otsu": "HistogramAnalysis",
                    "region_growing": "NeighborhoodAnalysis", "watershed": "MorphologicalOperations",
-                   "graph_cut": "ClusterAnalysis"}
+                   "graphcut": "ClusterAnalysis", "graph_cut": "ClusterAnalysis",
+                   "unet": "ArtificialIntelligence", "finetune": "ArtificialIntelligence"}
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ class SegmentAlgorithm:
         """The keyword of the algorithm family in pydicom's CID 7162."""
         if self.model:
             return "ArtificialIntelligence"
-        return METHOD_FAMILIES.get(self.method.strip().lower(), "ManualProcessing")
+        first = self.method.split(",")[0].strip().lower()  # several methods: the first one's
+        return METHOD_FAMILIES.get(first, "ManualProcessing")
 
 
 # -- the source series -------------------------------------------------------------------------
@@ -156,6 +158,11 @@ def source_series(reference: ImageVolume | str | Path, series: str | int | None 
     return SourceSeries(datasets, geometry, notes)
 
 
+#: Patient and study attributes a derived object copies: DICOM type 2 (present, may be empty).
+TYPE_2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
+                        "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName")
+
+
 def _complete_uids(datasets: list) -> list[str]:
     """Fill UIDs a de-identification left empty (in memory only; see the module notes)."""
     from pydicom.uid import generate_uid  # noqa: PLC0415
@@ -166,6 +173,9 @@ def _complete_uids(datasets: list) -> list[str]:
     derived = {"StudyInstanceUID": generate_uid(entropy_srcs=["segviewer study", *seeds]),
                "SeriesInstanceUID": generate_uid(entropy_srcs=["segviewer series", *seeds])}
     for ds in datasets:
+        for keyword in TYPE_2_PATIENT_STUDY:  # required, possibly empty; some exports drop them
+            if keyword not in ds:
+                setattr(ds, keyword, "")
         for keyword, meta in (("SOPClassUID", "MediaStorageSOPClassUID"),
                               ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):
             if not str(ds.get(keyword, "") or "").strip():
@@ -272,13 +282,16 @@ def build_dicom_seg(label_map: LabelMap, reference: ImageVolume | SourceSeries |
     # segment numbers run 1..n in value order; a lookup table maps each value to its number
     lookup = np.zeros(max(r.value for r in rows) + 1, dtype=label_dtype_for(len(rows)))
     lookup[[r.value for r in rows]] = np.arange(1, len(rows) + 1)
-    return hd.seg.Segmentation(
-        source_images=source.datasets, pixel_array=lookup[label_map.array],
-        segmentation_type=seg_type.upper(), segment_descriptions=descriptions,
-        series_instance_uid=hd.UID(), series_number=series_number, sop_instance_uid=hd.UID(),
-        instance_number=1, manufacturer="segviewer", manufacturer_model_name="segviewer",
-        software_versions=__version__, device_serial_number="0", series_description=series_description,
-        content_label="SEGMENTATION", content_creator_name=None)
+    try:
+        return hd.seg.Segmentation(
+            source_images=source.datasets, pixel_array=lookup[label_map.array],
+            segmentation_type=seg_type.upper(), segment_descriptions=descriptions,
+            series_instance_uid=hd.UID(), series_number=series_number, sop_instance_uid=hd.UID(),
+            instance_number=1, manufacturer="segviewer", manufacturer_model_name="segviewer",
+            software_versions=__version__, device_serial_number="0", series_description=series_description,
+            content_label="SEGMENTATION", content_creator_name=None)
+    except (AttributeError, ValueError, TypeError, KeyError) as error:  # highdicom's checks of the source
+        raise DicomExportError(f"a DICOM-SEG cannot be made from this series: {_first_line(error)}") from None
 
 
 def write_dicom_seg(path: str | Path, label_map: LabelMap, reference: ImageVolume | SourceSeries | str | Path, *,

@@ -29,9 +29,9 @@ import numpy as np
 from segviewer import __version__
 from segviewer.errors import GeometryMismatchError
 from segviewer.io.atomic import OutputGuard
-from segviewer.io.dicom_seg import (RTSTRUCT_SOP_CLASS, DicomExportError, DicomLabels, DicomObjectError,
-                                    SegmentAlgorithm, SegmentInfo, SourceSeries, labels_from_masks, save_dicom,
-                                    segment_rows, source_series)
+from segviewer.io.dicom_seg import (RTSTRUCT_SOP_CLASS, TYPE_2_PATIENT_STUDY, DicomExportError, DicomLabels,
+                                    DicomObjectError, SegmentAlgorithm, SegmentInfo, SourceSeries,
+                                    labels_from_masks, save_dicom, segment_rows, source_series)
 from segviewer.io.segment_codes import Concept, SegmentCodeTable, load_segment_codes
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
@@ -183,8 +183,7 @@ def build_rtstruct(label_map: LabelMap, reference: ImageVolume | SourceSeries | 
     ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID = RTSTRUCT_SOP_CLASS
-    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
-                    "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName"):
+    for keyword in ("StudyInstanceUID", *TYPE_2_PATIENT_STUDY):
         setattr(ds, keyword, first.get(keyword, "") or "")
     ds.Modality = "RTSTRUCT"
     ds.SeriesInstanceUID = generate_uid()

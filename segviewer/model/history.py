@@ -144,6 +144,11 @@ class History:
         return bool(self._redo)
 
     @property
+    def undo_descriptions(self) -> list[str]:
+        """What each step that can be undone did, oldest first (how the labels were made)."""
+        return [step.description for step in self._undo]
+
+    @property
     def undo_description(self) -> str | None:
         return self._undo[-1].description if self._undo else None
 

@@ -1,0 +1,80 @@
+"""Saving the viewer's labels as DICOM-SEG / RT structure set (app tier, no Qt): the write runs in
+the background on a snapshot, the segments say how they were made, and an image that was not
+read from DICOM is refused with the reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+
+from segviewer.app.dicom_export import DICOM_SEG, RTSTRUCT, export_labels
+from segviewer.app.documents import DocumentWorkflow, MemorySettings, SessionHolder
+from segviewer.io.dicom_seg import read_dicom_seg
+from segviewer.io.rtstruct import read_rtstruct
+from segviewer.model.session import LABELS
+from tests.app.test_file_workflow import UserInterface
+
+
+def open_workflow(image, user, deferred=True) -> DocumentWorkflow:
+    workflow = DocumentWorkflow(SessionHolder(), MemorySettings(), user.ports(deferred=deferred))
+    workflow.load(image, block=True)
+    return workflow
+
+
+def paint(session, description: str, value: int, box) -> np.ndarray:
+    values = np.full(tuple(s.stop - s.start for s in box), value, np.uint8)
+    session.apply_layer_crop(LABELS, box, values, description)
+    return session.labels.array.copy()
+
+
+def test_labels_saved_as_dicom_seg_in_the_background_name_the_method_applied(shared_data, tmp_path):
+    user = UserInterface(save_path=tmp_path / "mr_seg.dcm")
+    workflow = open_workflow(shared_data / "dicom" / "mr_brain_t1post", user)
+    session = workflow.host.session
+    paint(session, "Brush", 1, (slice(4, 8), slice(100, 140), slice(90, 150)))
+    expected = paint(session, "Graph cut", 2, (slice(6, 12), slice(150, 200), slice(100, 160)))
+    session.label_table.update(2, name="tumour")
+    assert export_labels(workflow, DICOM_SEG)
+    assert not (tmp_path / "mr_seg.dcm").exists() and len(user.queued) == 1  # written by the worker
+    paint(session, "Brush", 3, (slice(0, 2), slice(0, 10), slice(0, 10)))  # after the snapshot
+    user.run_queued()
+    assert user.errors == [] and "semi-automatic: graphcut" in user.messages[-1]
+    read = read_dicom_seg(tmp_path / "mr_seg.dcm", session.image)
+    assert np.array_equal(read.label_map.array, expected)
+    assert read.label_map.table.name_of(2) == "tumour"
+    segment = pydicom.dcmread(tmp_path / "mr_seg.dcm").SegmentSequence[0]
+    assert segment.SegmentAlgorithmType == "SEMIAUTOMATIC"
+    assert segment.SegmentationAlgorithmIdentificationSequence[0].AlgorithmName == "graphcut"
+
+
+def test_hand_drawn_labels_are_saved_as_a_manual_structure_set(shared_data, tmp_path):
+    user = UserInterface(save_path=tmp_path / "rt.dcm")
+    workflow = open_workflow(shared_data / "dicom" / "mr_hippo_crop", user, deferred=False)
+    expected = paint(workflow.host.session, "Brush", 4, (slice(3, 9), slice(10, 30), slice(5, 25)))
+    assert export_labels(workflow, RTSTRUCT)
+    ds = pydicom.dcmread(tmp_path / "rt.dcm")
+    assert ds.Modality == "RTSTRUCT" and ds.StructureSetROISequence[0].ROIGenerationAlgorithm == "MANUAL"
+    assert np.array_equal(read_rtstruct(tmp_path / "rt.dcm", workflow.host.session.image).label_map.array,
+                          expected)
+
+
+def test_an_image_not_read_from_dicom_or_empty_labels_are_refused_without_asking(spleen_paths, shared_data,
+                                                                                   tmp_path):
+    user = UserInterface(save_path=tmp_path / "x.dcm")
+    workflow = open_workflow(spleen_paths[0], user)
+    assert not export_labels(workflow, DICOM_SEG)
+    assert "was not read from DICOM" in user.errors[-1][1]
+    workflow = open_workflow(shared_data / "dicom" / "mr_hippo_crop", user)
+    assert not export_labels(workflow, RTSTRUCT)
+    assert "empty" in user.errors[-1][1]
+    assert not (tmp_path / "x.dcm").exists() and user.queued == []
+
+
+def test_a_failed_write_is_one_message_and_leaves_nothing(shared_data, tmp_path):
+    series = shared_data / "dicom" / "mr_hippo_crop"
+    user = UserInterface(save_path=tmp_path / "missing" / "x.dcm")
+    workflow = open_workflow(series, user, deferred=False)
+    paint(workflow.host.session, "Brush", 1, (slice(0, 2), slice(0, 5), slice(0, 5)))
+    assert export_labels(workflow, DICOM_SEG)
+    title, text = user.errors[-1]
+    assert title == "Could not save the DICOM-SEG" and "x.dcm" in text and "\n" not in text
