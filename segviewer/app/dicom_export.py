@@ -77,6 +77,8 @@ def export_labels(workflow: DocumentWorkflow, kind: str = DICOM_SEG) -> bool:
         ports.show_error(f"Cannot save a {form.what}", "The label map is empty: there is nothing to save.")
         return False
     folder = Path(workflow.last_folder())
+    if image.path is not None and folder.resolve() == Path(image.path).resolve():
+        folder = folder.parent  # beside the series folder, not in it: it would join the series
     path = ports.choose_save_path(form.title, folder / f"{_stem(image.name)}{form.suffix}", form.file_filter)
     if not path:
         return False

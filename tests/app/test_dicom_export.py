@@ -47,6 +47,20 @@ def test_labels_saved_as_dicom_seg_in_the_background_name_the_method_applied(sha
     assert segment.SegmentationAlgorithmIdentificationSequence[0].AlgorithmName == "graphcut"
 
 
+def test_the_suggested_file_is_beside_the_series_folder_not_in_it(shared_data, tmp_path):
+    """A DICOM file saved into the series' folder would be read as part of the series."""
+    series = shared_data / "dicom" / "mr_hippo_crop"
+    user = UserInterface(save_path=None)
+    workflow = open_workflow(series, user)
+    paint(workflow.host.session, "Brush", 1, (slice(0, 2), slice(0, 5), slice(0, 5)))
+    suggestions = []
+    workflow.ports.choose_save_path = lambda title, suggestion, kind: suggestions.append((title, suggestion))
+    assert not export_labels(workflow, DICOM_SEG)  # cancelled
+    title, suggestion = suggestions[0]
+    assert title == "Save labels as DICOM-SEG" and suggestion.parent == series.parent
+    assert suggestion.name.endswith("_seg.dcm")
+
+
 def test_hand_drawn_labels_are_saved_as_a_manual_structure_set(shared_data, tmp_path):
     user = UserInterface(save_path=tmp_path / "rt.dcm")
     workflow = open_workflow(shared_data / "dicom" / "mr_hippo_crop", user, deferred=False)
