@@ -17,41 +17,20 @@ temporary folder, stored on an Orthanc started on a free loopback port (Debian p
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import PROJECT_ROOT, Row
+from benchmarks.common import Row, first_frame_seconds
 
 AREA = "pacs"
 
 
-def _first_frame_seconds(folder: Path, settings: Path, before=None) -> float:
-    """Wall time of ``before()`` (if any) plus a fresh viewer on ``folder`` to its first frame."""
-    env = dict(os.environ, SEGVIEWER_STARTUP_PROBE="quit", SEGVIEWER_SETTINGS=str(settings))
-    if not env.get("DISPLAY"):
-        env["QT_QPA_PLATFORM"] = "offscreen"
-    start = time.perf_counter()
-    if before is not None:
-        before()
-    process = subprocess.Popen([sys.executable, "-m", "segviewer", str(folder)], cwd=PROJECT_ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    elapsed = None
-    for line in process.stdout:
-        if line.startswith("first-frame"):
-            elapsed = time.perf_counter() - start
-            break
-    try:
-        process.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    if elapsed is None:
-        raise RuntimeError(f"the viewer never painted {folder}")
-    return elapsed
+def _painted(seconds: float | None) -> float:
+    if seconds is None:
+        raise RuntimeError("the viewer never painted the series")
+    return seconds
 
 
 def run(quick: bool) -> list[Row]:
@@ -80,10 +59,10 @@ def run(quick: bool) -> list[Row]:
             ours, disk, fetch, read = [], [], [], []
             for n in range(repeat):
                 folder = scratch / f"retrieved_open{n}"
-                ours.append(_first_frame_seconds(
-                    folder, scratch / "settings.ini",
-                    before=lambda f=folder: server.retrieve_series(entry.study_uid, entry.series_uid, f)))
-                disk.append(_first_frame_seconds(files[0].parent, scratch / "settings.ini"))
+                ours.append(_painted(first_frame_seconds(
+                    [folder], scratch / "settings.ini",
+                    before=lambda f=folder: server.retrieve_series(entry.study_uid, entry.series_uid, f))))
+                disk.append(_painted(first_frame_seconds([files[0].parent], scratch / "settings.ini")))
                 start = time.perf_counter()
                 retrieve()
                 fetch.append(time.perf_counter() - start)

@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-from benchmarks.common import PROJECT_ROOT, GuiHeartbeat, Row
+from benchmarks.common import GuiHeartbeat, Row, first_frame_seconds
 
 AREA = "views"
 
@@ -394,23 +392,9 @@ def _startup_row() -> Row | None:
 
 
 def _startup_row_with_settings(settings: str) -> Row | None:
-    env = dict(os.environ, SEGVIEWER_STARTUP_PROBE="quit", SEGVIEWER_SETTINGS=settings)
-    if not env.get("DISPLAY"):
-        env["QT_QPA_PLATFORM"] = "offscreen"
     times = []
     for _ in range(3):
-        start = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "segviewer"], cwd=PROJECT_ROOT, env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        elapsed = None
-        for line in process.stdout:
-            if line.startswith("first-frame"):
-                elapsed = time.perf_counter() - start
-                break
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        elapsed = first_frame_seconds([], settings)
         if elapsed is None:
             return None
         times.append(elapsed)

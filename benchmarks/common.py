@@ -48,6 +48,36 @@ class Row:
         return data
 
 
+def first_frame_seconds(arguments: list[str], settings: str | Path,
+                        before: Callable[[], Any] | None = None) -> float | None:
+    """Wall time of ``before()`` (if any) plus a fresh viewer process (``python -m segviewer
+    ARGUMENTS``) to its first painted frame (``SEGVIEWER_STARTUP_PROBE=quit``); None when it
+    never paints. Settings go to the scratch file ``settings`` (never /dev/null: Qt's
+    rename-over save would replace it with a regular file when run as root)."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    env = dict(os.environ, SEGVIEWER_STARTUP_PROBE="quit", SEGVIEWER_SETTINGS=str(settings))
+    if not env.get("DISPLAY"):
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    start = time.perf_counter()
+    if before is not None:
+        before()
+    process = subprocess.Popen([sys.executable, "-m", "segviewer", *map(str, arguments)], cwd=PROJECT_ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    elapsed = None
+    for line in process.stdout:
+        if line.startswith("first-frame"):
+            elapsed = time.perf_counter() - start
+            break
+    try:
+        process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    return elapsed
+
+
 def median_seconds(function: Callable[[], Any], repeat: int, warmup: int = 1,
                    setup: Callable[[], Any] | None = None) -> float:
     """Median wall time of ``function()`` over ``repeat`` runs (``setup`` untimed)."""

@@ -1,4 +1,4 @@
-"""``segviewer pacs search|get|put|login|logout|servers``: a PACS over DICOMweb.
+"""``segviewer pacs search|get|put|login|logout|servers|campaign|push``: a PACS over DICOMweb.
 
 ``SERVER`` is a DICOMweb root address (``http://host:8042/dicom-web``) or the name of a
 server saved with ``segviewer pacs servers --add NAME URL``. Credentials come from the OS
@@ -18,7 +18,8 @@ from segviewer.io.dicomweb import (DEFAULT_TIMEOUT_S, Credentials, DicomWebServe
 from segviewer.io.jsonfile import dumps
 
 NAME = "pacs"
-HELP = "search, retrieve and store DICOM on a PACS over DICOMweb (search, get, put, login, logout, servers)"
+HELP = ("search, retrieve and store DICOM on a PACS over DICOMweb (search, get, put, login, logout, servers, "
+        "campaign, push)")
 
 
 def add_arguments(parser) -> None:
@@ -32,10 +33,14 @@ def add_arguments(parser) -> None:
                              help=f"seconds to wait for the server (default {DEFAULT_TIMEOUT_S:g})")
         return sub
 
+    def filters(sub) -> None:
+        sub.add_argument("--patient", help="patient ID (exact; the wildcards * and ? where the server takes "
+                                           "them percent-encoded)")
+        sub.add_argument("--study-date", help="YYYYMMDD, YYYY-MM-DD or a range YYYYMMDD-YYYYMMDD")
+        sub.add_argument("--modality", help="e.g. CT, MR, SEG")
+
     search = server_action("search", "list the series matching every filter given")
-    search.add_argument("--patient", help="patient ID (exact; the wildcards * and ? where the server takes them percent-encoded)")
-    search.add_argument("--study-date", help="YYYYMMDD, YYYY-MM-DD or a range YYYYMMDD-YYYYMMDD")
-    search.add_argument("--modality", help="e.g. CT, MR, SEG")
+    filters(search)
     search.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     get = server_action("get", "download one series into a new folder (complete or absent)")
@@ -53,6 +58,14 @@ def add_arguments(parser) -> None:
 
     server_action("logout", "forget the credentials kept for a server")
 
+    campaign = server_action("campaign", "make a labelling campaign of the image series a query finds "
+                                         "(downloaded into the campaign folder)")
+    campaign.add_argument("folder", metavar="DIR", type=output_folder, help="new (or empty) campaign folder")
+    filters(campaign)
+    push = server_action("push", "store a campaign's finished labels on the server as DICOM-SEG")
+    push.add_argument("folder", metavar="DIR", type=input_path, help="the campaign folder")
+    push.add_argument("--annotator", help="only this annotator's work (default: everyone's)")
+
     servers = actions.add_parser("servers", help="list, add or remove saved servers")
     servers.add_argument("--add", nargs=2, metavar=("NAME", "URL"), help="save a server under a name")
     servers.add_argument("--remove", metavar="NAME", help="forget a saved server (not its credentials)")
@@ -60,7 +73,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     return {"search": _search, "get": _get, "put": _put, "login": _login, "logout": _logout,
-            "servers": _servers}[args.action](args)
+            "servers": _servers, "campaign": _campaign, "push": _push}[args.action](args)
 
 
 def _server(args) -> DicomWebServer:
@@ -79,18 +92,45 @@ def _search(args) -> int:
     return 0
 
 
-def _get(args) -> int:
-    study, series = parse_series_path(args.series)
+def _progress_printer(quiet: bool):
+    """A progress callback printing to stderr at most twice a second (and at the end)."""
     last = [0.0]
 
     def progress(fraction: float, text: str) -> None:
         now = time.perf_counter()
-        if not args.quiet and (now - last[0] >= 0.5 or fraction >= 1.0):
+        if not quiet and (now - last[0] >= 0.5 or fraction >= 1.0):
             last[0] = now
             print(f"  {100 * fraction:3.0f}% {text}", file=sys.stderr)
 
-    folder = _server(args).retrieve_series(study, series, args.output, progress=progress)
+    return progress
+
+
+def _get(args) -> int:
+    study, series = parse_series_path(args.series)
+    folder = _server(args).retrieve_series(study, series, args.output, progress=_progress_printer(args.quiet))
     print(f"wrote the series to {folder}")
+    return 0
+
+
+def _campaign(args) -> int:
+    from segviewer.app.pacs_campaign import campaign_from_query  # noqa: PLC0415 - campaigns only
+
+    campaign = campaign_from_query(args.folder, resolve_server(args.server), patient=args.patient,
+                                   study_date=args.study_date, modality=args.modality,
+                                   progress=_progress_printer(False))
+    print(f"made campaign {campaign.root} with {len(campaign.cases)} case{'s' if len(campaign.cases) != 1 else ''}")
+    return 0
+
+
+def _push(args) -> int:
+    from segviewer.app.campaign import Campaign  # noqa: PLC0415
+    from segviewer.app.pacs_campaign import store_results  # noqa: PLC0415
+
+    stored = store_results(Campaign.open(args.folder), resolve_server(args.server), annotator=args.annotator)
+    for result in stored:
+        print(f"{result.case_id} by {result.annotator}: stored as series {result.report.series_uids[0]}")
+    if not stored:
+        print("no finished labels to store", file=sys.stderr)
     return 0
 
 
