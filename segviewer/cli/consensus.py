@@ -3,14 +3,17 @@ one label map from several raters' masks of the same image (see segviewer.evalua
 
 from __future__ import annotations
 
+import argparse
+
 from segviewer.cli.arguments import input_path, label_output, output_file
+from segviewer.errors import SegviewerError
 from segviewer.evaluation.consensus import (METHODS, consensus, label_values, probability_path,
                                             read_rater_masks, write_probabilities)
 from segviewer.io.atomic import input_guard, with_sidecar
 from segviewer.io.jsonfile import dumps
 from segviewer.io.label_table import find_label_table, read_label_table
 from segviewer.io.labels import write_label_map
-from segviewer.io.paths import strip_image_suffix
+from segviewer.io.paths import DIRECTION_KEEPING_SUFFIXES, check_write_suffix, strip_image_suffix
 from segviewer.model.labels import LabelMap, LabelTable
 
 NAME = "consensus"
@@ -19,13 +22,24 @@ HELP = ("combine several raters' masks of one image into one label map: majority
         "probability maps per label")
 
 
+def probability_prefix(text: str) -> str:
+    """``--probabilities PREFIX``: not a folder, and its maps' format one that stores floats
+    and the grid (checked here: the consensus is not computed for nothing)."""
+    output_file(text)
+    try:
+        check_write_suffix(probability_path(text, 1), DIRECTION_KEEPING_SUFFIXES, "a probability map")
+    except SegviewerError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("masks", nargs="+", type=input_path, metavar="MASK",
                         help="two or more label maps on one grid, one per rater")
     parser.add_argument("-o", "--output", required=True, type=label_output, help="consensus label map to write")
     parser.add_argument("--method", choices=METHODS, default="vote",
                         help="vote: majority vote (default); staple: SimpleITK's multi-label STAPLE")
-    parser.add_argument("--probabilities", type=output_file, metavar="PREFIX",
+    parser.add_argument("--probabilities", type=probability_prefix, metavar="PREFIX",
                         help="also write one float32 probability map per label as PREFIX_<label>.nii.gz "
                              "(vote: the fraction of raters; staple: binary STAPLE's posterior)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")

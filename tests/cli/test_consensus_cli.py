@@ -118,3 +118,14 @@ def test_agreement_table_and_json(capsys, masks):
     assert [p["label"] for p in data["pairs"]] == [1, 2] * 3
     assert 0.5 < data["fleiss_kappa"] < 1.0
     assert 0.5 < data["labels"]["2"]["mean_dice"] < 1.0
+
+
+def test_a_probability_format_that_cannot_hold_floats_is_refused_before_any_work(capsys, masks, tmp_path):
+    code, _, err = run(capsys, "consensus", *masks, "-o", tmp_path / "c.nii.gz", "--probabilities",
+                       tmp_path / "soft.dcm")
+    assert code == 2 and "cannot save a probability map as '.dcm'" in err
+    assert not (tmp_path / "c.nii.gz").exists()
+    code, _, err = run(capsys, "consensus", *masks, "-o", tmp_path / "c.nii.gz", "--probabilities",
+                       tmp_path / "soft.nrrd", "--method", "staple")
+    assert code == 0, err
+    assert sitk.ReadImage(str(tmp_path / "soft_2.nrrd")).GetPixelID() == sitk.sitkFloat32
