@@ -1,5 +1,5 @@
 """No package of segviewer has an import cycle between its modules (issue 13): the
-``acyclic`` import-linter contract in pyproject.toml, and its allow-list kept short."""
+``acyclic`` import-linter contract in pyproject.toml, with no allow-list."""
 
 import os
 import shutil
@@ -12,13 +12,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: The cycles still allowed, each to be removed under issue 13 (io/images.py <-> io/dicom.py,
-#: io/images.py <-> io/atomic.py). The list may shrink, never grow.
-KNOWN_CYCLE_IMPORTS = {
-    "segviewer.io.images -> segviewer.io.dicom",
-    "segviewer.io.atomic -> segviewer.io.images",
-}
-
 
 def _acyclic_contract() -> dict:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -26,11 +19,11 @@ def _acyclic_contract() -> dict:
     return next(c for c in contracts if c.get("id") == "acyclic")
 
 
-def test_every_package_is_covered_and_the_allow_list_only_shrinks():
+def test_every_package_is_covered_and_no_cycle_is_excused():
     contract = _acyclic_contract()
     assert contract["type"] == "acyclic_siblings"
     assert contract["ancestors"] == ["segviewer"]
-    assert set(contract.get("ignore_imports", [])) <= KNOWN_CYCLE_IMPORTS
+    assert not contract.get("ignore_imports"), "fix the cycle instead of listing it"
 
 
 def test_there_is_no_import_cycle():

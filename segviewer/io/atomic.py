@@ -42,8 +42,10 @@ import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from segviewer.errors import ImageReadError
 from segviewer.io.paths import (IMAGE_SUFFIXES, LABEL_WRITE_SUFFIXES, WritePathError, image_suffix,
                                 sidecar_path)
+from segviewer.io.rawdata import check_nifti_complete
 
 #: Temporaries older than this (seconds) were left by a killed writer and are removed.
 STALE_AFTER_S = 3600.0
@@ -160,8 +162,14 @@ def with_sidecar(target: str | Path | None, what: str, kind: str) -> list[tuple[
     return [(Path(target), what), (sidecar_path(target, kind), f"the sidecar of {what}")]
 
 
-#: Every image opened in this process (see ``segviewer.io.images.remember_source``).
+#: Every image opened in this process (see :func:`remember_source`).
 SOURCE_IMAGES = OutputGuard()
+
+
+def remember_source(path: str | Path, extra=()) -> None:
+    """Record ``path`` (and ``extra`` files; an ``.mhd``/``.nhdr``'s data file comes with it)
+    as source images no writer may overwrite (:data:`SOURCE_IMAGES`)."""
+    SOURCE_IMAGES.protect(path, *extra, role="a source image")
 
 
 def as_guard(protected: "OutputGuard | Iterable[str | Path | None] | None") -> OutputGuard:
@@ -536,9 +544,6 @@ def _verify_image(path: Path, suffix: str) -> None:
     for data in data_files_of(path):
         _require(data.is_file() and data.stat().st_size > 0, path, f"its data file {data.name} is empty")
     if suffix in (".nii", ".nii.gz"):
-        from segviewer.errors import ImageReadError  # noqa: PLC0415
-        from segviewer.io.images import check_nifti_complete  # noqa: PLC0415 - images imports us
-
         try:
             check_nifti_complete(path)
         except ImageReadError as error:

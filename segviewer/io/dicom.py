@@ -25,9 +25,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import ImageReadError
-from segviewer.io.images import (ImageHeader, array_from_sitk, describe_itk_error, geometry_of,
-                                 pixel_dtype, remember_source)
+from segviewer.io.atomic import remember_source
 from segviewer.io.memory import ensure_fits_in_memory
+from segviewer.io.sitk_images import ImageHeader, array_from_sitk, describe_itk_error, geometry_of, pixel_dtype
 from segviewer.model.image import ImageVolume
 
 #: How deep below the given folder series are looked for.

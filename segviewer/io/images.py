@@ -1,9 +1,9 @@
 """Reading and writing images (NIfTI, NRRD, MHA/MHD, GIPL, DICOM series) as :class:`ImageVolume`.
 
-Memory: the volume's array *is* SimpleITK's pixel buffer (no copy). A NumPy view of that
-buffer does not keep the SimpleITK image alive by itself, so the array's ``base`` is a small
-holder object that owns the image (:func:`array_from_sitk`). Loading therefore costs what
-``SimpleITK.ReadImage`` costs, in time and in memory.
+Memory: the volume's array *is* SimpleITK's pixel buffer (no copy, see
+:func:`segviewer.io.sitk_images.array_from_sitk`). Loading therefore costs what
+``SimpleITK.ReadImage`` costs, in time and in memory. DICOM folders and files are read by
+:mod:`segviewer.io.dicom`; both stand on :mod:`segviewer.io.sitk_images`.
 
 Before anything is allocated, the header is read and the declared size is compared with
 the memory available (:func:`segviewer.io.memory.ensure_fits_in_memory`).
@@ -11,10 +11,6 @@ the memory available (:func:`segviewer.io.memory.ensure_fits_in_memory`).
 
 from __future__ import annotations
 
-import math
-import struct
-import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -22,122 +18,21 @@ import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import GeometryMismatchError, ImageReadError
-from segviewer.io.atomic import SOURCE_IMAGES, OutputGuard, as_guard, write_atomically
+from segviewer.io.atomic import OutputGuard, as_guard, remember_source, write_atomically
+from segviewer.io.dicom import read_dicom_series, read_series_of_file
 from segviewer.io.memory import ensure_fits_in_memory
 from segviewer.io.paths import (DIRECTION_KEEPING_SUFFIXES, IMAGE_WRITE_SUFFIXES, WritePathError,
                                 check_write_suffix, image_suffix, refuse_special_file)
-from segviewer.io.rawdata import check_data_present, nifti1_fields, nifti_bad_pixdim_axes, read_nifti_floats
+from segviewer.io.rawdata import (check_data_present, check_nifti_complete, nifti1_fields, nifti_bad_pixdim_axes,
+                                  read_nifti_floats, read_nifti_head)
+from segviewer.io.sitk_images import (PIXEL_DTYPES, ImageHeader, array_from_sitk, describe_itk_error,
+                                      dimension_message, geometry_of, image_to_sitk, pixel_dtype)
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
-
-#: SimpleITK scalar pixel types and their NumPy dtypes.
-_PIXEL_DTYPES = {
-    sitk.sitkUInt8: np.uint8, sitk.sitkInt8: np.int8, sitk.sitkUInt16: np.uint16,
-    sitk.sitkInt16: np.int16, sitk.sitkUInt32: np.uint32, sitk.sitkInt32: np.int32,
-    sitk.sitkUInt64: np.uint64, sitk.sitkInt64: np.int64, sitk.sitkFloat32: np.float32,
-    sitk.sitkFloat64: np.float64,
-}
 
 #: Peak memory of ITK's readers as a multiple of the array (measured; NIfTI reads into a
 #: buffer of its own and copies, MetaImage partly so). Used only to refuse early.
 _READ_PEAK_FACTOR = {"NiftiImageIO": 2.0, "MetaImageIO": 1.5}
-
-# -- SimpleITK <-> NumPy -------------------------------------------------------------------
-def geometry_of(image: sitk.Image) -> Geometry:
-    """The :class:`Geometry` of a 3D SimpleITK image."""
-    return Geometry(image.GetSize(), image.GetSpacing(), image.GetOrigin(),
-                    np.array(image.GetDirection()).reshape(3, 3))
-
-
-def apply_geometry(image: sitk.Image, geometry: Geometry) -> sitk.Image:
-    """Stamp ``geometry`` (spacing, origin, direction) onto ``image`` in place."""
-    image.SetSpacing(geometry.spacing)
-    image.SetOrigin(geometry.origin)
-    image.SetDirection(tuple(float(v) for v in geometry.direction.reshape(-1)))
-    return image
-
-
-def image_to_sitk(array: np.ndarray, geometry: Geometry) -> sitk.Image:
-    """A SimpleITK image of ``array`` (array order k, j, i) with ``geometry`` (copies the array)."""
-    if tuple(array.shape) != geometry.shape:
-        raise ValueError(f"array shape {array.shape} does not match grid {geometry.shape}")
-    return apply_geometry(sitk.GetImageFromArray(array, isVector=False), geometry)
-
-
-class _PixelBuffer:
-    """Owns a SimpleITK image while a NumPy array uses its pixel buffer.
-
-    ``np.asarray(holder)`` builds an array whose ``base`` is the holder, so the image lives
-    exactly as long as any array (or view of it) that uses its memory.
-    """
-
-    def __init__(self, image: sitk.Image) -> None:
-        view = sitk.GetArrayViewFromImage(image)  # calls image.MakeUnique(): the buffer is ours
-        interface = dict(view.__array_interface__)
-        interface["data"] = (interface["data"][0], False)  # writeable, like any loaded array
-        self.__array_interface__ = interface
-        self._image = image
-
-
-def array_from_sitk(image: sitk.Image) -> np.ndarray:
-    """The pixels of ``image`` as an ``array[k, j, i]`` sharing its memory (no copy)."""
-    return np.asarray(_PixelBuffer(image))
-
-
-def pixel_dtype(pixel_id: int, path: str | Path = "image") -> np.dtype:
-    """NumPy dtype of a scalar SimpleITK pixel type."""
-    try:
-        return np.dtype(_PIXEL_DTYPES[pixel_id])
-    except KeyError:
-        raise ImageReadError(f"{path}: voxel type '{sitk.GetPixelIDValueAsString(pixel_id)}' "
-                             "is not supported (segviewer opens scalar integer or float volumes)") from None
-
-
-# -- headers -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ImageHeader:
-    """What a file's header declares, read without loading the voxels."""
-
-    path: Path
-    image_io: str
-    dimension: int
-    size: tuple[int, ...]
-    spacing: tuple[float, ...]
-    origin: tuple[float, ...]
-    direction: tuple[float, ...]
-    pixel_id: int
-    components: int
-    metadata: dict = field(default_factory=dict)
-
-    @property
-    def pixel_type(self) -> str:
-        return sitk.GetPixelIDValueAsString(self.pixel_id)
-
-    @property
-    def bytes_per_voxel(self) -> int:
-        dtype = _PIXEL_DTYPES.get(self.pixel_id)
-        if dtype is not None:
-            return np.dtype(dtype).itemsize * self.components
-        return 8 * self.components  # vector/complex types: an upper bound is enough here
-
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.size, dtype=np.int64)) * self.bytes_per_voxel
-
-    @property
-    def geometry(self) -> Geometry:
-        """The 3D grid (a 2D image becomes one slice; a 4D image with one volume is 3D)."""
-        if not self.spacing:
-            raise ValueError("a quick header (declare_header) has no geometry; use read_header")
-        if self.dimension == 2:
-            direction = np.eye(3)
-            direction[:2, :2] = np.reshape(self.direction, (2, 2))
-            return Geometry((*self.size, 1), (*self.spacing, 1.0), (*self.origin, 0.0), direction)
-        if self.dimension == 3 or (self.dimension == 4 and self.size[3] == 1):
-            direction = np.reshape(self.direction, (self.dimension, self.dimension))[:3, :3]
-            return Geometry(self.size[:3], self.spacing[:3], self.origin[:3], direction)
-        raise ImageReadError(_dimension_message(self.path, self.dimension, self.size))
-
 
 def _reader_for(path: Path) -> sitk.ImageFileReader:
     reader = sitk.ImageFileReader()
@@ -174,8 +69,6 @@ def read_geometry(path: str | Path, series: str | int | None = None) -> Geometry
     path = Path(path)
     _require_exists(path)
     if path.is_dir():
-        from segviewer.io.dicom import read_dicom_series
-
         return read_dicom_series(path, series).geometry
     return read_header(path).geometry
 
@@ -204,14 +97,10 @@ def read_image(path: str | Path, series: str | int | None = None) -> ImageVolume
     path = Path(path)
     _require_exists(path)
     if path.is_dir():
-        from segviewer.io.dicom import read_dicom_series
-
         volume = read_dicom_series(path, series)
     else:
         header = declare_header(path)
         if header.image_io == "GDCMImageIO":
-            from segviewer.io.dicom import read_series_of_file
-
             volume = read_series_of_file(path, header)
         else:
             image = read_sitk_image(path, "image", header=header)
@@ -245,7 +134,7 @@ def check_spacing(geometry: Geometry, path: str | Path) -> None:
 
 def _invented_spacing_note(path: Path, geometry: Geometry) -> str:
     """A warning when ITK took 1 mm for NIfTI voxel sizes the header gives as 0 (or worse)."""
-    axes = nifti_bad_pixdim_axes(_read_nifti_head(path) or b"")
+    axes = nifti_bad_pixdim_axes(read_nifti_head(path) or b"")
     if not axes:
         return ""
     sizes = ", ".join(f"{geometry.spacing['ijk'.index(axis)]:g} mm along {axis}" for axis in axes)
@@ -280,7 +169,7 @@ def read_sitk_image(path: str | Path, what: str = "image", *, header: ImageHeade
         _require_exists(path)
         header = declare_header(path)
     if header.dimension not in (2, 3) and not (header.dimension == 4 and header.size[3] == 1):
-        raise ImageReadError(_dimension_message(path, header.dimension, header.size))
+        raise ImageReadError(dimension_message(path, header.dimension, header.size))
     if 0 in header.size[:3]:
         size = " x ".join(str(n) for n in header.size)
         raise ImageReadError(f"{path}: holds no voxels (its header declares a size of {size})")
@@ -291,7 +180,7 @@ def read_sitk_image(path: str | Path, what: str = "image", *, header: ImageHeade
         pixel_dtype(header.pixel_id, path)
     ensure_fits_in_memory(header.nbytes, path, what, _READ_PEAK_FACTOR.get(header.image_io, 1.0))
     check_nifti_complete(path)
-    if header.pixel_id in _PIXEL_DTYPES:  # NRRD, MetaImage, GIPL: as many bytes as declared?
+    if header.pixel_id in PIXEL_DTYPES:  # NRRD, MetaImage, GIPL: as many bytes as declared?
         check_data_present(path, int(np.prod(header.size, dtype=np.int64)) * header.components,
                            header.bytes_per_voxel // header.components)
     reader = sitk.ImageFileReader()
@@ -308,7 +197,7 @@ def read_sitk_image(path: str | Path, what: str = "image", *, header: ImageHeade
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)  # one slice: spacing 1 and origin 0 along k
     if image.GetDimension() != 3:
-        raise ImageReadError(_dimension_message(path, image.GetDimension(), image.GetSize()))
+        raise ImageReadError(dimension_message(path, image.GetDimension(), image.GetSize()))
     if image.GetNumberOfComponentsPerPixel() != 1 and not allow_vector:
         raise ImageReadError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} values per voxel; "
                              "segviewer opens scalar volumes")
@@ -318,7 +207,7 @@ def read_sitk_image(path: str | Path, what: str = "image", *, header: ImageHeade
 def _float_nifti_image(path: Path, reader: sitk.ImageFileReader) -> sitk.Image | None:
     """A float NIfTI read with its NaN and ±inf voxels (nifti1_io would make them 0), on the
     geometry ITK reads from the header; None for other NIfTI files (ITK reads them)."""
-    voxels = read_nifti_floats(path, _read_nifti_head(path) or b"")
+    voxels = read_nifti_floats(path, read_nifti_head(path) or b"")
     if voxels is None:
         return None
     reader.ReadImageInformation()
@@ -339,34 +228,14 @@ _NIFTI_DATATYPES = {2: sitk.sitkUInt8, 4: sitk.sitkInt16, 8: sitk.sitkInt32, 16:
                     768: sitk.sitkUInt32, 1024: sitk.sitkInt64, 1280: sitk.sitkUInt64}
 
 
-def _read_nifti_head(path: Path) -> bytes | None:
-    """The first 544 bytes of a ``.nii`` / ``.nii.gz`` (enough for NIfTI-1 and -2 headers)."""
-    try:
-        with open(path, "rb") as handle:
-            if image_suffix(path) != ".nii.gz":
-                return handle.read(544)
-            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            head = b""
-            while len(head) < 544 and not decompressor.eof:
-                chunk = handle.read(4096)
-                if not chunk:
-                    break
-                head += decompressor.decompress(chunk, 544 - len(head))
-                while decompressor.unconsumed_tail and len(head) < 544:
-                    head += decompressor.decompress(decompressor.unconsumed_tail, 544 - len(head))
-            return head
-    except (OSError, zlib.error):
-        return None
-
-
 def _nifti_quick_header(path: Path) -> ImageHeader | None:
     """A NIfTI-1 header as ITK would report it, or None to let ITK read the header."""
     if image_suffix(path) not in (".nii", ".nii.gz"):
         return None
-    fields = nifti1_fields(_read_nifti_head(path) or b"")
+    fields = nifti1_fields(read_nifti_head(path) or b"")
     if fields is None:
         return None
-    _, dims, datatype, _, _, slope, intercept = fields
+    dims, datatype, slope, intercept = fields.dims, fields.datatype, fields.slope, fields.intercept
     ndim = dims[0]
     pixel_id = _NIFTI_DATATYPES.get(datatype)
     if pixel_id is None or not 2 <= ndim <= 4 or any(d <= 0 for d in dims[1:ndim + 1]):
@@ -384,138 +253,10 @@ def _format_name(image_io: str) -> str:
     return image_io.replace("ImageIO", "") or "unknown"
 
 
-def _dimension_message(path: Path, dimension: int, size) -> str:
-    shape = "x".join(str(s) for s in size)
-    if dimension >= 4:
-        return (f"{path}: is a {dimension}D image ({shape}); segviewer opens 3D volumes - "
-                "extract one volume first")
-    return f"{path}: is a {dimension}D image ({shape}); segviewer opens 3D volumes"
-
-
 def _require_exists(path: Path) -> None:
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder")
     refuse_special_file(path)
-
-
-def remember_source(path: str | Path, extra=()) -> None:
-    """Record ``path`` (and ``extra`` files; an ``.mhd``/``.nhdr``'s data file comes with it)
-    as source images no writer may overwrite (:data:`segviewer.io.atomic.SOURCE_IMAGES`)."""
-    SOURCE_IMAGES.protect(path, *extra, role="a source image")
-
-
-def source_paths() -> frozenset[Path]:
-    """Every image path opened in this process (writers refuse to overwrite them)."""
-    return frozenset(SOURCE_IMAGES)
-
-
-def describe_itk_error(path: Path, error: Exception) -> str:
-    """One line saying why ITK could not read ``path``."""
-    text = str(error)
-    if "Unable to determine ImageIO reader" in text and image_suffix(path) in (".nii", ".nii.gz"):
-        head = _read_nifti_head(Path(path)) or b""
-        if len(head) >= 4 and 540 in (struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0]):
-            return (f"{path}: a NIfTI-2 file, which this SimpleITK cannot read; save it as "
-                    "NIfTI-1 (e.g. nibabel.Nifti1Image) or NRRD")
-    if "Unable to determine ImageIO reader" in text:
-        return (f"{path}: not an image format segviewer can read "
-                "(NIfTI, NRRD, MHA/MHD, GIPL, or a DICOM file/folder)")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    detail = ""
-    for line in reversed(lines):
-        if line.startswith(("Exception thrown", "/")) or "Reason:" in line:
-            continue  # source locations, and errno texts that do not apply ("No such file")
-        if "ERROR" in line and "): " in line:
-            line = line.split("): ", 1)[1]  # drop "ITK ERROR: NrrdImageIO(0x...)"
-        detail = line.removeprefix("[nrrd]").strip()
-        break
-    detail = detail or type(error).__name__
-    return f"{path}: could not be read; the file may be truncated or damaged ({detail})"
-
-
-# -- NIfTI completeness ----------------------------------------------------------------------
-def check_nifti_complete(path: str | Path) -> None:
-    """Raise :class:`ImageReadError` when a ``.nii``/``.nii.gz`` holds fewer bytes than its
-    header declares. ITK pads a truncated NIfTI with zeros without a word, so we look.
-
-    ``.nii``: the file size. ``.nii.gz``: the gzip trailer's uncompressed size; only when it
-    disagrees (multi-member gzip, or a truncated file) is the stream decompressed to count.
-    """
-    path = Path(path)
-    suffix = image_suffix(path)
-    if suffix not in (".nii", ".nii.gz"):
-        return
-    compressed = suffix == ".nii.gz"
-    head = _read_nifti_head(path)
-    if head is None:
-        raise ImageReadError(f"{path}: could not be read; the file may be truncated or damaged")
-    try:
-        expected = _nifti_expected_bytes(head)
-    except ValueError as error:
-        raise ImageReadError(f"{path}: has a damaged NIfTI header ({error})") from None
-    if expected is None:
-        return
-    if not compressed:
-        actual = path.stat().st_size
-    else:
-        with open(path, "rb") as handle:
-            handle.seek(-4, 2)
-            trailer = struct.unpack("<I", handle.read(4))[0]
-        if trailer == expected % 2**32:
-            return
-        actual = _gunzipped_size(path)
-    if actual < expected:
-        raise ImageReadError(f"{path}: is truncated - it holds {actual} bytes of the {expected} "
-                             "its header declares")
-
-
-def _nifti_expected_bytes(head: bytes) -> int | None:
-    """Header + voxel bytes a NIfTI-1/2 header declares, or None when it is not one."""
-    if len(head) < 348:
-        return None
-    for endian in "<>":
-        sizeof_hdr = struct.unpack(endian + "i", head[:4])[0]
-        if sizeof_hdr == 348:
-            dims = struct.unpack(endian + "8h", head[40:56])
-            bitpix = struct.unpack(endian + "h", head[72:74])[0]
-            offset_field = struct.unpack(endian + "f", head[108:112])[0]
-            if not math.isfinite(offset_field) or offset_field < 0:
-                raise ValueError(f"the data offset vox_offset is {offset_field}")
-            offset = int(offset_field)
-            break
-        if sizeof_hdr == 540 and len(head) >= 540:
-            bitpix = struct.unpack(endian + "h", head[14:16])[0]
-            dims = struct.unpack(endian + "8q", head[16:80])
-            offset = struct.unpack(endian + "q", head[168:176])[0]
-            if offset < 0:
-                raise ValueError(f"the data offset vox_offset is {offset}")
-            break
-    else:
-        return None
-    ndim = dims[0]
-    if not 1 <= ndim <= 7 or bitpix <= 0 or any(d < 0 for d in dims[1:ndim + 1]):
-        return None
-    voxels = int(np.prod([max(int(d), 1) for d in dims[1:ndim + 1]], dtype=np.int64))
-    return max(offset, 352 if sizeof_hdr == 348 else 544) + voxels * bitpix // 8
-
-
-def _gunzipped_size(path: Path) -> int:
-    """Uncompressed size of a (possibly multi-member) gzip file; stops at a truncation."""
-    total = 0
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                while chunk:
-                    total += len(decompressor.decompress(chunk))
-                    if decompressor.eof:
-                        chunk = decompressor.unused_data
-                        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    else:
-                        chunk = b""
-    except zlib.error:
-        pass  # damaged: count what came out before
-    return total
 
 
 # -- writing -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Iterable, NamedTuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -27,12 +27,12 @@ import SimpleITK as sitk
 from segviewer.errors import GeometryMismatchError, ImageReadError, LabelValueError
 from segviewer.io.atomic import OutputGuard, as_guard
 from segviewer.io.dicom_labels import read_dicom_labels
-from segviewer.io.images import (ImageHeader, array_from_sitk, declare_header, geometry_of,
-                                 image_to_sitk, read_sitk_image, refuse_no_overlap, write_sitk_image)
+from segviewer.io.images import declare_header, read_sitk_image, refuse_no_overlap, write_sitk_image
 from segviewer.io.label_table import (find_label_table, label_table_sidecar, read_label_table,
                                       write_label_table)
 from segviewer.io.memory import ensure_fits_in_memory
 from segviewer.io.paths import LABEL_WRITE_SUFFIXES, image_suffix
+from segviewer.io.sitk_images import ImageHeader, array_from_sitk, geometry_of, image_to_sitk
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 from segviewer.model.labels import LabelInfo, LabelMap, LabelTable
@@ -47,12 +47,6 @@ class LabelMapRead(NamedTuple):
     label_map: LabelMap
     message: str
 
-    def __getattr__(self, name: str) -> Any:
-        # Callers written before this returned a pair use it as the label map itself.
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.label_map, name)
-
 
 # -- reading ---------------------------------------------------------------------------------
 def read_label_map(path: str | Path, reference_geometry: Geometry | ImageVolume | None = None, *,
@@ -65,7 +59,7 @@ def read_label_map(path: str | Path, reference_geometry: Geometry | ImageVolume 
         ``(label_map, message)``; ``label_map.geometry`` is the reference geometry.
     """
     path = Path(path)
-    reference = _geometry_of_reference(reference_geometry)
+    reference = reference_grid(reference_geometry)
     dicom = read_dicom_labels(path, reference_geometry)  # a DICOM-SEG or RT structure set
     if dicom is not None:
         if table_path is not None:
@@ -162,7 +156,9 @@ def _count_fractional(array: np.ndarray) -> int:
     return int(sum(np.count_nonzero(array[k] != np.floor(array[k])) for k in range(array.shape[0])))
 
 
-def _geometry_of_reference(reference) -> Geometry | None:
+def reference_grid(reference: Geometry | ImageVolume | None) -> Geometry | None:
+    """The grid a layer is read onto or written on: a geometry, an image's, or None (the
+    layer's own)."""
     if reference is None or isinstance(reference, Geometry):
         return reference
     if isinstance(reference, ImageVolume):
@@ -295,7 +291,7 @@ def write_layer_on_reference_grid(path: Path, array: np.ndarray, layer_geometry:
     protected = as_guard(protected_paths)
     if isinstance(reference_geometry, ImageVolume) and reference_geometry.path is not None:
         protected = protected.merged(OutputGuard(reference_geometry.path, role="the source image"))
-    reference = _geometry_of_reference(reference_geometry) or layer_geometry
+    reference = reference_grid(reference_geometry) or layer_geometry
     if not layer_geometry.same_grid(reference):
         raise GeometryMismatchError(
             f"{path}: the {what} are not on the image grid "

@@ -7,16 +7,21 @@
   (``pixdim``) of 0 by 1 mm, without a word. :func:`read_nifti_floats` reads float voxels
   as they are (so non-finite ones are reported and treated as missing data, as for every
   other format) and :func:`nifti_bad_pixdim_axes` says which voxel sizes were invented.
+* ITK pads a truncated NIfTI with zeros without a word: :func:`check_nifti_complete`
+  compares the bytes on disk with what the header declares (for reading, and for checking
+  what the writer wrote).
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import re
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -122,18 +127,29 @@ def _metaimage_source(path: Path, itemsize: int) -> DataSource | None:
 
 
 # -- NIfTI ---------------------------------------------------------------------------------
-def nifti1_fields(head: bytes):
-    """(endian, dims, datatype, pixdim, vox_offset, slope, intercept) of a NIfTI-1 header."""
+class Nifti1Fields(NamedTuple):
+    """The fields of a NIfTI-1 header that segviewer reads itself (one parse for them all)."""
+
+    endian: str
+    dims: tuple[int, ...]
+    datatype: int
+    bitpix: int
+    pixdim: tuple[float, ...]
+    vox_offset: float
+    slope: float
+    intercept: float
+
+
+def nifti1_fields(head: bytes) -> Nifti1Fields | None:
+    """The fields of a NIfTI-1 header (either byte order), or None when ``head`` is not one."""
     if len(head) < 348:
         return None
     for endian in "<>":
         if struct.unpack(endian + "i", head[:4])[0] == 348:
-            dims = struct.unpack(endian + "8h", head[40:56])
-            datatype = struct.unpack(endian + "h", head[70:72])[0]
-            pixdim = struct.unpack(endian + "8f", head[76:108])
-            offset = struct.unpack(endian + "f", head[108:112])[0]
-            slope, intercept = struct.unpack(endian + "2f", head[112:120])
-            return endian, dims, datatype, pixdim, offset, slope, intercept
+            datatype, bitpix = struct.unpack(endian + "2h", head[70:74])
+            offset, slope, intercept = struct.unpack(endian + "3f", head[108:120])
+            return Nifti1Fields(endian, struct.unpack(endian + "8h", head[40:56]), datatype, bitpix,
+                                struct.unpack(endian + "8f", head[76:108]), offset, slope, intercept)
     return None
 
 
@@ -143,7 +159,7 @@ def nifti_bad_pixdim_axes(head: bytes) -> list[str]:
     fields = nifti1_fields(head)
     if fields is None:
         return []
-    dims, pixdim = fields[1], fields[3]
+    dims, pixdim = fields.dims, fields.pixdim
     return [axis for n, axis in enumerate("ijk", start=1)
             if n <= max(dims[0], 0) and not (np.isfinite(pixdim[n]) and pixdim[n] > 0)]
 
@@ -159,7 +175,8 @@ def read_nifti_floats(path: str | Path, head: bytes) -> np.ndarray | None:
     fields = nifti1_fields(head)
     if fields is None or head[344:348] != b"n+1\0" or image_suffix(path) not in (".nii", ".nii.gz"):
         return None  # not a single-file NIfTI-1 (an .hdr/.img pair keeps its voxels apart)
-    endian, dims, datatype, _, offset, slope, intercept = fields
+    endian, dims, datatype, offset, slope, intercept = (fields.endian, fields.dims, fields.datatype,
+                                                        fields.vox_offset, fields.slope, fields.intercept)
     stored = {16: "f4", 64: "f8"}.get(datatype)
     if stored is None or not 2 <= dims[0] <= 4 or any(d <= 0 for d in dims[1:dims[0] + 1]):
         return None
@@ -183,3 +200,101 @@ def read_nifti_floats(path: str | Path, head: bytes) -> np.ndarray | None:
             block = flat[start:start + _SCAN_VOXELS]
             block[...] = block.astype(np.float64) * slope + intercept
     return voxels
+
+
+def read_nifti_head(path: Path) -> bytes | None:
+    """The first 544 bytes of a ``.nii`` / ``.nii.gz`` (enough for NIfTI-1 and -2 headers)."""
+    try:
+        with open(path, "rb") as handle:
+            if image_suffix(path) != ".nii.gz":
+                return handle.read(544)
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            head = b""
+            while len(head) < 544 and not decompressor.eof:
+                chunk = handle.read(4096)
+                if not chunk:
+                    break
+                head += decompressor.decompress(chunk, 544 - len(head))
+                while decompressor.unconsumed_tail and len(head) < 544:
+                    head += decompressor.decompress(decompressor.unconsumed_tail, 544 - len(head))
+            return head
+    except (OSError, zlib.error):
+        return None
+
+
+def check_nifti_complete(path: str | Path) -> None:
+    """Raise :class:`ImageReadError` when a ``.nii``/``.nii.gz`` holds fewer bytes than its
+    header declares. ITK pads a truncated NIfTI with zeros without a word, so we look.
+
+    ``.nii``: the file size. ``.nii.gz``: the gzip trailer's uncompressed size; only when it
+    disagrees (multi-member gzip, or a truncated file) is the stream decompressed to count.
+    """
+    path = Path(path)
+    suffix = image_suffix(path)
+    if suffix not in (".nii", ".nii.gz"):
+        return
+    compressed = suffix == ".nii.gz"
+    head = read_nifti_head(path)
+    if head is None:
+        raise ImageReadError(f"{path}: could not be read; the file may be truncated or damaged")
+    try:
+        expected = nifti_expected_bytes(head)
+    except ValueError as error:
+        raise ImageReadError(f"{path}: has a damaged NIfTI header ({error})") from None
+    if expected is None:
+        return
+    if not compressed:
+        actual = path.stat().st_size
+    else:
+        with open(path, "rb") as handle:
+            handle.seek(-4, 2)
+            trailer = struct.unpack("<I", handle.read(4))[0]
+        if trailer == expected % 2**32:
+            return
+        actual = _gunzipped_size(path)
+    if actual < expected:
+        raise ImageReadError(f"{path}: is truncated - it holds {actual} bytes of the {expected} "
+                             "its header declares")
+
+
+def nifti_expected_bytes(head: bytes) -> int | None:
+    """Header + voxel bytes a NIfTI-1/2 header declares, or None when it is not one.
+
+    Raises ValueError for a negative or non-numeric data offset."""
+    fields = nifti1_fields(head)
+    if fields is not None:
+        dims, bitpix, offset, header_bytes = fields.dims, fields.bitpix, fields.vox_offset, 352
+    else:
+        endian = next((e for e in "<>" if len(head) >= 540 and struct.unpack(e + "i", head[:4])[0] == 540), None)
+        if endian is None:
+            return None
+        bitpix = struct.unpack(endian + "h", head[14:16])[0]
+        dims = struct.unpack(endian + "8q", head[16:80])
+        offset = struct.unpack(endian + "q", head[168:176])[0]
+        header_bytes = 544
+    if not math.isfinite(offset) or offset < 0:
+        raise ValueError(f"the data offset vox_offset is {offset}")
+    ndim = dims[0]
+    if not 1 <= ndim <= 7 or bitpix <= 0 or any(d < 0 for d in dims[1:ndim + 1]):
+        return None
+    voxels = int(np.prod([max(int(d), 1) for d in dims[1:ndim + 1]], dtype=np.int64))
+    return max(int(offset), header_bytes) + voxels * bitpix // 8
+
+
+def _gunzipped_size(path: Path) -> int:
+    """Uncompressed size of a (possibly multi-member) gzip file; stops at a truncation."""
+    total = 0
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                while chunk:
+                    total += len(decompressor.decompress(chunk))
+                    if decompressor.eof:
+                        chunk = decompressor.unused_data
+                        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    else:
+                        chunk = b""
+    except zlib.error:
+        pass  # damaged: count what came out before
+    return total

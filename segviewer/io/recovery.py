@@ -28,7 +28,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from segviewer.io.atomic import write_atomically, write_text_atomically
-from segviewer.io.images import image_to_sitk
+from segviewer.io.sitk_images import image_to_sitk
 from segviewer.io.label_table import table_from_json, table_to_json
 from segviewer.model.geometry import Geometry, full_box
 from segviewer.model.labels import LabelMap, LabelTable

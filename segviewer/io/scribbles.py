@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Iterable, NamedTuple
 
 import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import LabelValueError, SegviewerError
 from segviewer.io.atomic import OutputGuard, write_text_atomically
-from segviewer.io.images import (array_from_sitk, declare_header, geometry_of, read_sitk_image)
-from segviewer.io.labels import (_geometry_of_reference, check_label_values, resample_onto,
-                                 write_layer_on_reference_grid)
+from segviewer.io.images import declare_header, read_sitk_image
+from segviewer.io.labels import check_label_values, reference_grid, resample_onto, write_layer_on_reference_grid
 from segviewer.io.paths import sidecar_path
+from segviewer.io.sitk_images import array_from_sitk, geometry_of
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 from segviewer.model.labels import LabelTable
@@ -42,12 +42,6 @@ class ScribblesRead(NamedTuple):
 
     scribbles: Scribbles
     message: str
-
-    def __getattr__(self, name: str) -> Any:
-        # Callers written before this returned a pair use it as the scribbles themselves.
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.scribbles, name)
 
 
 def scribble_sidecar(path: str | Path) -> Path:
@@ -98,7 +92,7 @@ def read_scribbles(path: str | Path, reference_geometry: Geometry | ImageVolume 
         ``(scribbles, message)``.
     """
     path = Path(path)
-    reference = _geometry_of_reference(reference_geometry)
+    reference = reference_grid(reference_geometry)
     header = declare_header(path)
     if header.components != 1 or (header.dimension >= 4 and header.size[3] != 1):
         raise LabelValueError(f"{path}: a scribble file is a 3D image with one value per voxel")

@@ -224,11 +224,3 @@ def test_describe_grid_difference_names_the_differences():
     other = Geometry((12, 20, 8), (1.8, 0.9, 2.0), (0.0, 15.0, 40.0), GRID.direction)
     text = describe_grid_difference(other, GRID)
     assert "size 12x20x8 vs 24x20x8" in text and "spacing" in text and "origin" in text
-
-
-def test_legacy_callers_can_use_the_result_as_a_label_map(tmp_path):
-    path = tmp_path / "mask.nii.gz"
-    _write(path, _labels())
-    result = read_label_map(path, GRID)
-    assert result.array is result.label_map.array
-    assert result.table.name_of(1) == "Label 1"
