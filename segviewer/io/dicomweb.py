@@ -323,10 +323,9 @@ class DicomWebServer:
         credentials = credentials if credentials is not None else load_credentials(self.url)
         if credentials is not None:
             credentials.apply_to(session)
-        # chunk_size: one request body, not chunked transfer encoding (Orthanc 1.10 rejects
-        # chunked multipart uploads); batches keep each body bounded (STORE_BATCH_BYTES).
-        self._client = DICOMwebClient(self.url, session=session, timeout=timeout_s,
-                                      chunk_size=2 * STORE_BATCH_BYTES + (1 << 20))
+        # dicomweb-client streams answers in chunks of 1 MB (its default): a download's
+        # progress and Cancel come image by image, not after the whole series has arrived
+        self._client = DICOMwebClient(self.url, session=session, timeout=timeout_s)
         self._client.set_http_retry_params(retry=False)  # a failure is reported at once
 
     # -- QIDO-RS
@@ -379,8 +378,8 @@ class DicomWebServer:
                     _write_instance(dataset, temporary, received)
                     report(received / max(expected, received), f"{received} of {expected} images")
             if received != expected:
-                raise PacsError(f"{self.url}: sent {received} of the series' {expected} images; "
-                                "nothing was written")
+                raise PacsError(f"{self.url}: the answer ended after {received} of the series' {expected} "
+                                "images (did the server stop?); nothing was written")
         return Path(folder)
 
     def retrieve_to_cache(self, study_uid: str, series_uid: str, *, progress: ProgressCallback | None = None,

@@ -228,3 +228,25 @@ def test_the_download_cache_reuses_a_complete_series_and_never_replaces_one(orth
     second = server.retrieve_to_cache(stored_ct.study_uid, stored_ct.series_uid)
     assert second != first and second.name.startswith(stored_ct.series_uid + "~")
     assert len(list(second.iterdir())) == 20 and len(list(first.iterdir())) == 19
+
+
+def test_a_server_that_dies_in_the_middle_of_a_download_leaves_nothing(tmp_path):
+    from tests.pacs.orthanc import OrthancServer
+    from tests.pacs.series import synthetic_ct
+
+    files = synthetic_ct(tmp_path / "big", slices=40, patient_id="SEGVIEWER-DIES")
+    with OrthancServer(tmp_path / "orthanc") as dying:
+        server = DicomWebServer(dying.dicomweb_url)
+        server.store(files)
+        [entry] = server.search(patient="SEGVIEWER-DIES")
+
+        def progress(fraction, text):
+            if text.startswith("2 of"):
+                dying.process.kill()  # the server dies with most of the series still unsent
+                dying.process.wait()
+
+        with pytest.raises(PacsError, match=r"the answer ended after \d+ of the series' 40 images \(did the "
+                                            r"server stop\?\); nothing was written") as raised:
+            server.retrieve_series(entry.study_uid, entry.series_uid, tmp_path / "series", progress=progress)
+    assert "\n" not in str(raised.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big", "orthanc"]
