@@ -33,8 +33,13 @@ def module_names() -> list[str]:
     return sorted(f"benchmarks.{p.stem}" for p in BENCH_DIR.glob("bench_*.py"))
 
 
+#: Modules whose figures belong to an area named after another subject (``--only campaign``).
+AREA_OF_MODULE = {"bench_consensus": "campaign"}
+
+
 def area_of(module_name: str) -> str:
-    return module_name.rsplit(".", 1)[-1].removeprefix("bench_")
+    stem = module_name.rsplit(".", 1)[-1]
+    return AREA_OF_MODULE.get(stem, stem.removeprefix("bench_"))
 
 
 def machine_info() -> dict[str, Any]:
