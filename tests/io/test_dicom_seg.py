@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -88,9 +90,15 @@ def highdicom_labels(path, source_uids: list[str]) -> np.ndarray:
     return labels
 
 
+def dcmqi_tool(name: str) -> str | None:
+    """A dcmqi program (the test extra's wheel puts it beside this Python), or None."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
 def dcmqi_labels(path, tmp_path, geometry) -> np.ndarray | None:
     """The SEG's voxels as dcmqi's segimage2itkimage reads them (None when not installed)."""
-    tool = shutil.which("segimage2itkimage")
+    tool = dcmqi_tool("segimage2itkimage")
     if tool is None:
         return None
     out = tmp_path / "dcmqi"
@@ -100,9 +108,14 @@ def dcmqi_labels(path, tmp_path, geometry) -> np.ndarray | None:
     meta = json.loads((out / "meta.json").read_text())
     labels = np.zeros(geometry.shape, dtype=np.uint16)
     for number, attributes in enumerate(meta["segmentAttributes"], 1):
-        image = sitk.ReadImage(str(out / f"{number}.nii.gz"))
-        assert geometry_of(image).same_grid(geometry), "dcmqi puts the segment on the source grid"
-        array = sitk.GetArrayFromImage(image)
+        image = sitk.ReadImage(str(out / f"{number}.nii.gz"))  # the labelled slices only
+        own = geometry_of(image)
+        offset = own.physical_to_index(geometry.origin)  # where the series starts on dcmqi's grid
+        assert np.allclose(own.direction, geometry.direction, atol=1e-4) and np.allclose(offset[:2], 0, atol=1e-3)
+        assert np.isclose(offset[2], round(offset[2]), atol=1e-3)
+        first = -int(round(offset[2]))  # dcmqi's slice 0 is the series' slice ``first``
+        array = np.zeros(geometry.shape, dtype=np.uint16)
+        array[first:first + own.size[2]] = sitk.GetArrayFromImage(image)
         for segment in attributes:
             labels[array == segment["labelID"]] = int(segment["TrackingIdentifier"].split()[-1])
     return labels
