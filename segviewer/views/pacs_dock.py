@@ -44,6 +44,23 @@ COLUMNS = (("Date", "study_date"), ("Modality", "modality"), ("Patient", "patien
            ("Description", "series_description"), ("Images", "instances"))
 
 
+def methods_used(step_descriptions: list[str]) -> list[str]:
+    """The methods whose results are among the undo steps (a result is recorded under the
+    method's title), for the SEG's algorithm identification."""
+    from segviewer.methods.registry import registered_methods  # noqa: PLC0415
+
+    steps = set(step_descriptions)
+    return [name for name, method in registered_methods().items() if {name, method.title} & steps]
+
+
+def _store(url: str, labels, image, methods: list[str]):
+    """On the worker: the SEG (semi-automatic naming ``methods``, else manual) sent to ``url``."""
+    from segviewer.io.dicom_seg import SegmentAlgorithm  # noqa: PLC0415 - highdicom: a slow first import
+
+    algorithm = SegmentAlgorithm("semiautomatic", method=", ".join(methods)) if methods else SegmentAlgorithm()
+    return DicomWebServer(url).store_segmentation(labels, image, algorithm=algorithm)
+
+
 class LoginDialog(QDialog):
     """User and password (basic auth) or a bearer token for one server."""
 
@@ -248,7 +265,8 @@ class PacsDock(QWidget):
         def done(report) -> None:
             self._show(f"Stored the labels as DICOM-SEG in study {', '.join(report.study_uids)}.")
 
-        self._start("Storing the labels…", lambda: DicomWebServer(url).store_segmentation(snapshot, image), done)
+        methods = methods_used(session.history.undo_descriptions)
+        self._start("Storing the labels…", lambda: _store(url, snapshot, image, methods), done)
 
     # -- running on the worker
     def _start(self, text: str, work: Callable[[], object], done: Callable[[object], None]) -> None:

@@ -83,7 +83,10 @@ def test_search_open_a_series_and_store_the_labels_back_as_seg(orthanc, ct_files
 
     server = DicomWebServer(orthanc.dicomweb_url)
     segs_before = {e.path for e in server.search(modality="SEG")}
-    session.labels.array[8:12, 200:260, 180:300] = 1  # what a brush would paint
+    box = np.s_[8:12, 200:260, 180:300]  # a threshold result applied as one undo step
+    before = session.labels.array[box].copy()
+    session.labels.array[box] = 1
+    session.history.record("Threshold", "labels", box, before, session.labels.array[box].copy())
     qtbot.mouseClick(dock.store_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dock._busy, timeout=30000)
     assert dock.status.text().startswith("Stored the labels as DICOM-SEG in study"), dock.status.text()
@@ -92,6 +95,7 @@ def test_search_open_a_series_and_store_the_labels_back_as_seg(orthanc, ct_files
     folder = server.retrieve_series(seg.study_uid, seg.series_uid, tmp_path / "seg")
     back = read_dicom_seg(next(folder.iterdir()), reference=session.image)
     assert np.array_equal(back.label_map.array, session.labels.array)
+    assert {(i.algorithm_kind.lower(), i.algorithm_name) for i in back.segments} == {("semiautomatic", "threshold")}
 
 
 def test_cancelling_a_download_leaves_nothing_in_the_cache(orthanc, ct_files, dock, qtbot, private_cache, window):
@@ -111,3 +115,30 @@ def test_a_server_that_is_down_is_one_line_in_the_dock(dock, qtbot):
     assert "\n" not in dock.status.text() and dock.search_button.isEnabled()
     _search(qtbot, dock, "not an address")
     assert "not a DICOMweb address" in dock.status.text()
+
+
+def test_log_in_keeps_the_credentials_in_the_keyring(orthanc_with_user, file_keyring, dock, qtbot):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from segviewer.io.dicomweb import Credentials, load_credentials
+    from segviewer.views.pacs_dock import LoginDialog
+    from tests.pacs.conftest import PASSWORD, USER
+
+    url = orthanc_with_user.dicomweb_url
+    _search(qtbot, dock, url)
+    assert "HTTP 401" in dock.status.text()
+
+    def fill() -> None:
+        dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, LoginDialog) and w.isVisible())
+        dialog.user.setText(USER)
+        dialog.secret.setText(PASSWORD)
+        dialog.accept()
+
+    QTimer.singleShot(100, fill)
+    qtbot.mouseClick(dock.login_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dock._busy, timeout=20000)
+    assert dock.status.text() == f"Credentials for {url} kept in the keyring."
+    assert load_credentials(url) == Credentials("basic", PASSWORD, USER)
+    _search(qtbot, dock, url)
+    assert dock.status.text() == "No series found."
