@@ -7,6 +7,8 @@
 - Distance (between label A and B, and where), Diameters (RECIST long and short axis of label
   A on its widest axial slice) and Thickness (local thickness of label A, shown as a heat map
   in the slice views with its range) run on a worker thread with progress and Cancel.
+- The measurements are drawn on the slice views (solid on their slice, dashed where a ruler
+  crosses it), with the points of a ruler or angle being placed.
 - Remove, Undo, Redo change the list (its own history); Export CSV… writes the table; Save
   writes ``<image>.measurements.json`` (mm, LPS) beside the image, which is read back when
   that image is opened again. Double-clicking a row moves the crosshair to its first point.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import html
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout,
                                QHeaderView, QLabel, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
@@ -28,6 +30,8 @@ from segviewer.measure import records
 from segviewer.measure.records import MeasurementList, measurements_path
 from segviewer.tools.ruler import AngleTool, RulerTool
 from segviewer.views.job_runner import JobRunner
+from segviewer.views.measurement_overlay import MeasurementOverlay
+from segviewer.views.slice_view import SliceView
 
 COLUMNS = ("#", "Name", "Value", "Unit", "Details")
 
@@ -47,9 +51,15 @@ def _details(measurement) -> str:
 
 
 class MeasurementsDock(QWidget):
-    """The measurement list of the open case and the buttons that add to it."""
+    """The measurement list of the open case and the buttons that add to it.
 
-    def __init__(self, controller, parent: QWidget | None = None) -> None:
+    ``views``: the window's views (the slice views among them show the measurements); ``add_tool``: the window's
+    ``add_tool``, so the ruler and angle tools are in the Tools menu and toolbar too."""
+
+    #: The list changed (added, removed, undone, another case).
+    changed = Signal()
+
+    def __init__(self, controller, views=(), add_tool=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.measurements = MeasurementList()
@@ -63,6 +73,9 @@ class MeasurementsDock(QWidget):
         self._build()
         controller.session_changed.connect(self._on_session)
         self._on_session()  # a case may be open already
+        self.overlays = [MeasurementOverlay(view, self) for view in views if isinstance(view, SliceView)]
+        for tool in (self.ruler_tool, self.angle_tool) if add_tool is not None else ():
+            add_tool(tool)
 
     # == layout =====================================================================================
     def _button(self, text: str, tip: str, slot) -> QPushButton:
@@ -161,6 +174,7 @@ class MeasurementsDock(QWidget):
             for column, text in enumerate((str(m.id), m.name or m.quantity, f"{m.value:.4g}", m.unit, _details(m))):
                 self.table.setItem(row, column, QTableWidgetItem(text))
         self._update_buttons()
+        self.changed.emit()
 
     def _update_buttons(self, *_args) -> None:
         has_session = self.controller.session is not None

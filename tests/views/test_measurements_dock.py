@@ -18,6 +18,12 @@ from segviewer.views.measurements_dock import MeasurementsDock
 LEFT = Qt.MouseButton.LeftButton
 
 
+def drawn(item) -> int:
+    """Points an overlay line item draws."""
+    x, _ = item.getData()
+    return 0 if x is None else len(x)
+
+
 @pytest.fixture
 def spleen_copy(spleen_paths, tmp_path):
     image, labels = (shutil.copy(p, tmp_path / p.name) for p in spleen_paths)
@@ -27,7 +33,7 @@ def spleen_copy(spleen_paths, tmp_path):
 @pytest.fixture
 def window_and_dock(make_window, spleen_copy, qtbot):
     window = make_window(*spleen_copy)
-    dock = MeasurementsDock(window.controller)
+    dock = MeasurementsDock(window.controller, window.views.values())
     qtbot.addWidget(dock)
     dock.show()
     yield window, dock
@@ -50,13 +56,21 @@ def test_rulers_by_drag_and_across_slices(window_and_dock, qtbot):
     assert first.value == pytest.approx(expected) and abs(b[0] - a[0]) > 50 and a[2] == pytest.approx(k)
     assert dock.table.rowCount() == 1 and dock.table.item(0, 3).text() == "mm"
 
+    overlay = next(o for o in dock.overlays if o.view is view)
+    assert drawn(overlay.solid) == 2 and len(overlay.texts) == 1  # drawn on its slice, with its value
+    assert overlay.texts[0].toPlainText() == f"{first.value:.1f} mm"
+
     click(qtbot, view, (60, 80, k))  # a click, then another on a slice 5 further (5 mm each)
+    assert drawn(overlay.placing) == 1  # the first point is shown while placing
     window.controller.set_cursor((60, 80, k + 5))
     qtbot.waitUntil(lambda: view.slice_index == k + 5, timeout=5000)
     click(qtbot, view, (60, 80, k + 5))
     qtbot.waitUntil(lambda: len(dock.measurements) == 2, timeout=5000)
     across = list(dock.measurements)[1]
     assert across.value == pytest.approx(25.0, abs=1.0)  # 5 slices of 5 mm, same in-plane spot
+    window.controller.set_cursor((60, 80, k + 2))  # between its ends: drawn dashed, projected
+    qtbot.waitUntil(lambda: view.slice_index == k + 2, timeout=5000)
+    assert drawn(overlay.dashed) == 2 and drawn(overlay.solid) == 0
 
 
 def test_region_structures_undo_export_and_reopen(window_and_dock, qtbot, spleen_copy, tmp_path, make_window):
