@@ -45,7 +45,7 @@ from typing import Callable, Iterable, Iterator
 from segviewer.errors import ImageReadError
 from segviewer.io.paths import (IMAGE_SUFFIXES, LABEL_WRITE_SUFFIXES, WritePathError, image_suffix,
                                 sidecar_path)
-from segviewer.io.rawdata import check_nifti_complete
+from segviewer.io.rawdata import check_nifti_complete, header_data_files
 
 #: Temporaries older than this (seconds) were left by a killed writer and are removed.
 STALE_AFTER_S = 3600.0
@@ -187,30 +187,7 @@ def data_files_of(header: str | Path) -> list[Path]:
         return [header.with_suffix(".img")]
     if suffix not in MULTI_FILE_SUFFIXES or not header.is_file():
         return []
-    try:
-        with open(header, "rb") as handle:
-            text = handle.read(1 << 16).decode("latin-1")
-    except OSError:
-        return []
-    names: list[str] = []
-    if suffix == ".mhd":
-        match = re.search(r"^\s*ElementDataFile\s*=\s*(.+?)\s*$", text, re.MULTILINE)
-        if match and match.group(1) not in ("LOCAL",):
-            value = match.group(1)
-            if value.startswith("LIST"):
-                after = text[match.end():].split("\n")
-                names = [line.strip() for line in after if line.strip()]
-            else:
-                names = [value]
-    else:
-        match = re.search(r"^\s*data ?file\s*:\s*(.+?)\s*$", text, re.MULTILINE | re.IGNORECASE)
-        if match:
-            value = match.group(1)
-            if value.startswith("LIST"):
-                names = [line.strip() for line in text[match.end():].split("\n") if line.strip()]
-            elif "%" not in value:  # a printf pattern names many files: protect the header only
-                names = [value]
-    return [p if p.is_absolute() else header.parent / p for p in map(Path, names)]
+    return list(header_data_files(header))
 
 
 # -- writing ---------------------------------------------------------------------------------

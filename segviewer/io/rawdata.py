@@ -48,16 +48,24 @@ class DataSource:
 
 def data_source(path: str | Path, itemsize: int) -> DataSource | None:
     """The file(s) holding the voxels of an NRRD, MetaImage or GIPL file, or None when
-    unknown (another format, a list or pattern of data files, bzip2)."""
+    unknown (another format, a pattern of data files, bzip2)."""
     path = Path(path)
     suffix = image_suffix(path)
-    if suffix in (".nrrd", ".seg.nrrd", ".nhdr"):
-        return _nrrd_source(path, itemsize)
-    if suffix in (".mha", ".mhd"):
-        return _metaimage_source(path, itemsize)
     if suffix in (".gipl", ".gipl.gz"):
         return DataSource((path,), itemsize / DEFLATE_MAX_RATIO if suffix == ".gipl.gz" else itemsize)
-    return None
+    header = _read_text_header(path)
+    if header is None:
+        return None
+    fields, files = header
+    if files is None:
+        return None
+    if suffix in (".mha", ".mhd"):
+        compressed = fields.get("compresseddata", "false").lower() == "true"
+        return DataSource(files, itemsize / DEFLATE_MAX_RATIO if compressed else itemsize)
+    encoding = fields.get("encoding", "raw").lower()
+    per_value = {"raw": itemsize, "gzip": itemsize / DEFLATE_MAX_RATIO, "gz": itemsize / DEFLATE_MAX_RATIO,
+                 "hex": 2 * itemsize, "ascii": 1, "text": 1, "txt": 1}.get(encoding)
+    return None if per_value is None else DataSource(files, per_value)  # None: bzip2, no bound here
 
 
 def check_data_present(path: str | Path, values: int, itemsize: int) -> None:
@@ -89,41 +97,55 @@ def _text_header(path: Path) -> str:
         return ""
 
 
-def _nrrd_source(path: Path, itemsize: int) -> DataSource | None:
-    text = _text_header(path)
-    if not text.startswith("NRRD"):
+def _read_text_header(path: Path) -> tuple[dict[str, str], tuple[Path, ...] | None] | None:
+    """The fields of an NRRD (``.nrrd``, ``.nhdr``) or MetaImage (``.mha``, ``.mhd``) header,
+    keys in lower case, and the files that hold its voxels: the header file itself when
+    they are attached (NRRD without ``data file``, MetaImage ``LOCAL``), the named file, or
+    the files of a ``LIST``; None for a printf pattern of names (numbered files).
+    None for another format or an unreadable header."""
+    suffix = image_suffix(path)
+    if suffix in (".nrrd", ".seg.nrrd", ".nhdr"):
+        separator, data_keys = ":", ("data file", "datafile")
+        text = _text_header(path)
+        if not text.startswith("NRRD"):
+            return None
+        lines = re.split(r"\r?\n\r?\n", text, maxsplit=1)[0].splitlines()[1:]  # up to the blank line
+    elif suffix in (".mha", ".mhd"):
+        separator, data_keys = "=", ("elementdatafile",)
+        lines = _text_header(path).splitlines()
+    else:
         return None
-    header = re.split(r"\r?\n\r?\n", text, maxsplit=1)[0]
-    fields = {}
-    for line in header.splitlines()[1:]:
-        if line.startswith("#") or ":=" in line or ":" not in line:
-            continue
-        key, value = line.split(":", 1)
-        fields[key.strip().lower()] = value.strip()
-    encoding = fields.get("encoding", "raw").lower()
-    per_value = {"raw": itemsize, "gzip": itemsize / DEFLATE_MAX_RATIO, "gz": itemsize / DEFLATE_MAX_RATIO,
-                 "hex": 2 * itemsize, "ascii": 1, "text": 1, "txt": 1}.get(encoding)
-    data_file = fields.get("data file", fields.get("datafile"))
-    if per_value is None or (data_file and (" " in data_file or "%" in data_file or data_file == "LIST")):
-        return None  # bzip2, or a list/pattern of data files: no bound here
-    return DataSource((path.parent / data_file,) if data_file else (path,), per_value)
+    fields: dict[str, str] = {}
+    for number, line in enumerate(lines):
+        if line.startswith("#") or ":=" in line or separator not in line:
+            continue  # comments, NRRD key/value pairs
+        key, value = (part.strip() for part in line.split(separator, 1))
+        fields[key.lower()] = value
+        if key.lower() in data_keys:  # the last field: data file names may follow
+            return fields, _data_files(path, value, lines[number + 1:])
+    return fields, (path,)  # no data file named: the voxels follow the header
 
 
-def _metaimage_source(path: Path, itemsize: int) -> DataSource | None:
-    fields = {}
-    for line in _text_header(path).splitlines():
-        if "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        fields[key.strip().lower()] = value.strip()
-        if key.strip().lower() == "elementdatafile":
-            break
-    data_file = fields.get("elementdatafile")
-    if not data_file or data_file.upper() == "LIST" or " " in data_file or "%" in data_file:
-        return None
-    compressed = fields.get("compresseddata", "false").lower() == "true"
-    per_value = itemsize / DEFLATE_MAX_RATIO if compressed else itemsize
-    return DataSource((path,) if data_file.upper() == "LOCAL" else (path.parent / data_file,), per_value)
+def _data_files(header: Path, value: str, following: list[str]) -> tuple[Path, ...] | None:
+    """The files a header's data file field names (see :func:`_read_text_header`)."""
+    if value.upper() == "LOCAL":
+        return (header,)
+    if value.upper().startswith("LIST"):
+        names = [line.strip() for line in following if line.strip()]
+    elif " " in value or "%" in value:
+        return None  # "name%03d.raw first last step": names only the numbers give
+    else:
+        names = [value]
+    return tuple(p if p.is_absolute() else header.parent / p for p in map(Path, names))
+
+
+def header_data_files(header: str | Path) -> tuple[Path, ...]:
+    """The data files a detached header (``.mhd``, ``.nhdr``) keeps its voxels in; () when
+    they are attached, not nameable (a printf pattern) or the file is not such a header."""
+    header = Path(header)
+    found = _read_text_header(header)
+    files = found[1] if found is not None else None
+    return () if files is None or files == (header,) else files
 
 
 # -- NIfTI ---------------------------------------------------------------------------------

@@ -237,6 +237,32 @@ def test_the_data_file_of_an_input_header_is_protected(tmp_path):
     assert data.read_bytes() == before
 
 
+def test_a_header_listing_its_data_files_protects_and_counts_each(tmp_path):
+    """One reading of a detached header names its data files for the guard and for the
+    truncation check: a LIST of slice files, a printf pattern (not nameable), LOCAL."""
+    from segviewer.errors import ImageReadError
+    from segviewer.io.rawdata import check_data_present
+
+    for name in ("s0.raw", "s1.raw"):
+        (tmp_path / name).write_bytes(bytes(2 * 3 * 4))  # one 2x3 slice of int32 each
+    header = tmp_path / "listed.mhd"
+    header.write_text("ObjectType = Image\nNDims = 3\nDimSize = 2 3 2\nElementType = MET_INT\n"
+                      "ElementDataFile = LIST\ns0.raw\ns1.raw\n")
+    assert [p.name for p in data_files_of(header)] == ["s0.raw", "s1.raw"]
+    with pytest.raises(WritePathError, match="is the data file of listed.mhd"):
+        input_guard(image=header).check(tmp_path / "s1.raw")
+    check_data_present(header, 2 * 3 * 2, 4)  # both slices are there
+    with pytest.raises(ImageReadError, match="truncated"):
+        check_data_present(header, 2 * 3 * 3, 4)  # a third slice is declared but missing
+    pattern = tmp_path / "pattern.nhdr"
+    pattern.write_text("NRRD0004\ntype: int\ndimension: 3\nsizes: 2 3 2\nencoding: raw\n"
+                       "data file: s%d.raw 0 1 1\n")
+    assert data_files_of(pattern) == []
+    local = tmp_path / "local.mhd"
+    local.write_text("NDims = 3\nElementDataFile = LOCAL\n")
+    assert data_files_of(local) == []
+
+
 # -- the guard ---------------------------------------------------------------------------------
 def test_the_guard_sees_through_links_and_refuses_folders(tmp_path):
     source = tmp_path / "scribbles.nii.gz"
