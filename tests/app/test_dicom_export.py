@@ -92,3 +92,62 @@ def test_a_failed_write_is_one_message_and_leaves_nothing(shared_data, tmp_path)
     assert export_labels(workflow, DICOM_SEG)
     title, text = user.errors[-1]
     assert title == "Could not save the DICOM-SEG" and "x.dcm" in text and "\n" not in text
+
+
+# -- opening a DICOM-SEG with what a label map cannot hold ------------------------------------------
+def overlapping_fractional_seg(volume, path) -> np.ndarray:
+    """A FRACTIONAL SEG (as another producer might write) of two overlapping segments on
+    ``volume``'s series; returns its probabilities, shape (k, j, i, 2)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from segviewer.io.dicom_seg import source_series
+
+    probabilities = np.zeros((*volume.geometry.shape, 2), np.float32)
+    probabilities[4:10, 10:30, 5:20, 0] = 0.8
+    probabilities[6:12, 20:40, 10:25, 1] = 0.6
+    probabilities[6:12, 20:40, 10:25, 1][:, :5] = 0.3  # below the threshold: not labelled
+    descriptions = [hd.seg.SegmentDescription(n, name, codes.SCT.AnatomicalStructure, codes.SCT.Hippocampus, "MANUAL")
+                    for n, name in ((1, "left"), (2, "right"))]
+    seg = hd.seg.Segmentation(source_series(volume).datasets, probabilities, "FRACTIONAL", descriptions, hd.UID(), 5,
+                              hd.UID(), 1, "other", "other", "1", "1", max_fractional_value=200)
+    seg.save_as(path)
+    return probabilities
+
+
+def test_a_fractional_seg_with_overlapping_segments_opens_as_labels_outlines_and_heat_map(shared_data, tmp_path):
+    from segviewer.app.dicom_import import open_dicom_labels
+    from segviewer.app.viewer import Viewer
+
+    user = UserInterface()
+    viewer = Viewer()
+    workflow = DocumentWorkflow(viewer, MemorySettings(), user.ports(deferred=True))
+    workflow.load(shared_data / "dicom" / "mr_hippo_crop", block=True)
+    probabilities = overlapping_fractional_seg(viewer.session.image, tmp_path / "other.dcm")
+    assert open_dicom_labels(workflow, tmp_path / "other.dcm")
+    assert viewer.session.labels.present_values() == [] and len(user.queued) == 1  # read by the worker
+    user.run_queued()
+    assert user.errors == []
+    labels = viewer.session.labels.array
+    assert np.array_equal(labels == 1, probabilities[..., 0] >= 0.5)  # 200ths: 0.8 stays above 0.5
+    [outline] = viewer.overlays.outlines
+    assert outline.name == "layer 2: right" and np.array_equal(outline.labels == 2, probabilities[..., 1] >= 0.5)
+    heat = viewer.overlays.heatmap.values
+    assert np.allclose(heat, probabilities.max(axis=-1), atol=1 / 200)
+    assert "FRACTIONAL" in user.messages[-1] and "outlines" in user.messages[-1]
+    assert viewer.session.layer_dirty(LABELS) and viewer.session.labels_path is None  # Save asks for a file
+    viewer.undo()
+    assert viewer.session.labels.present_values() == []  # one undo step
+
+
+def test_opening_a_seg_without_an_image_or_of_another_place_is_one_message(shared_data, tmp_path):
+    from segviewer.app.dicom_import import open_dicom_labels
+
+    user = UserInterface()
+    workflow = DocumentWorkflow(SessionHolder(), MemorySettings(), user.ports())
+    assert not open_dicom_labels(workflow, shared_data / "dicom_seg" / "seg_image_ct_binary_overlap.dcm")
+    assert "Open the DICOM series first" in user.errors[-1][1]
+    workflow.load(shared_data / "dicom" / "mr_hippo_crop", block=True)
+    open_dicom_labels(workflow, shared_data / "dicom_seg" / "seg_image_ct_binary_overlap.dcm")
+    title, text = user.errors[-1]
+    assert title == "Could not open seg_image_ct_binary_overlap.dcm" and "does not overlap" in text
