@@ -10,14 +10,12 @@
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.bench_views import _ct_like
+from benchmarks.bench_views import _ct_like, _interleaved
 from benchmarks.common import SHARED_DATA, Row
 
 AREA = "surfaces"
@@ -44,19 +42,6 @@ def _plain(filter_class, labels: np.ndarray, spacing, values) -> int:
     return contour.GetOutput().GetNumberOfCells()
 
 
-def _paired(ours, peer, repeat: int) -> tuple[float, float]:
-    """Medians of the two run alternately (fair on a shared machine)."""
-    ours()
-    peer()
-    ours_times, peer_times = [], []
-    for _ in range(repeat):
-        for function, times in ((ours, ours_times), (peer, peer_times)):
-            start = time.perf_counter()
-            function()
-            times.append(time.perf_counter() - start)
-    return statistics.median(ours_times), statistics.median(peer_times)
-
-
 def _mesh_rows(quick: bool) -> list[Row]:
     from vtkmodules.vtkFiltersCore import vtkSurfaceNets3D
     from vtkmodules.vtkFiltersGeneral import vtkDiscreteFlyingEdges3D
@@ -78,9 +63,10 @@ def _mesh_rows(quick: bool) -> list[Row]:
                 surfaces = label_surfaces(labels, geometry, values, settings)
                 write_mesh(Path(folder) / "mesh.stl", surfaces)
 
-            ours, flying = _paired(export, lambda: _plain(vtkDiscreteFlyingEdges3D, labels, geometry.spacing, values),
-                                   repeat)
-            _, nets = _paired(lambda: None, lambda: _plain(vtkSurfaceNets3D, labels, geometry.spacing, values), repeat)
+            ours, flying, _ = _interleaved(
+                export, lambda: _plain(vtkDiscreteFlyingEdges3D, labels, geometry.spacing, values), repeat)
+            _, nets, _ = _interleaved(lambda: None, lambda: _plain(vtkSurfaceNets3D, labels, geometry.spacing, values),
+                                      repeat)
             rows.append(Row(AREA, f"mesh export {size}, 3 labels, {what}, STL written", ours, "s",
                             "plain vtkDiscreteFlyingEdges3D, same labels (one call)", flying,
                             note=f"plain vtkSurfaceNets3D: {nets:.3f} s; ours closes, orients and places "
@@ -101,8 +87,8 @@ def _thickness_rows(quick: bool) -> list[Row]:
     mask = labels.array == 1
     spacing = labels.geometry.spacing[::-1]
     repeat = 2 if quick else 7
-    ours, edt = _paired(lambda: local_thickness(labels.array, labels.geometry, 1),
-                        lambda: ndimage.distance_transform_edt(mask, sampling=spacing), repeat)
+    ours, edt, _ = _interleaved(lambda: local_thickness(labels.array, labels.geometry, 1),
+                                lambda: ndimage.distance_transform_edt(mask, sampling=spacing), repeat)
     statistics_mm = local_thickness(labels.array, labels.geometry, 1).statistics
     return [Row(AREA, f"local thickness map of the spleen ({int(mask.sum())} voxels, 0.8×0.8×5 mm)", ours, "s",
                 "scipy.ndimage.distance_transform_edt alone, same mask", edt,

@@ -6,25 +6,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from segviewer.cli.arguments import fraction, input_path, int_in, label_list, output_file
+from segviewer.cli.arguments import _output_with_suffixes, fraction, input_path, int_in, label_list
 from segviewer.io.atomic import input_guard
 from segviewer.io.labels import read_label_map
-from segviewer.io.paths import WritePathError
-from segviewer.surfaces.mesh import MESH_SUFFIXES, WORLDS, MeshSettings, label_surfaces, mesh_suffix, write_mesh
+from segviewer.surfaces.mesh import MESH_SUFFIXES, WORLDS, MeshSettings, label_surfaces, write_mesh
 
 NAME = "mesh"
 HELP = ("write label surfaces as a mesh (STL, OBJ, PLY, VTP) for simulation, printing or planning: "
         "one closed, manifold surface per label in LPS or RAS millimetres")
 
 
-def mesh_output(text: str) -> str:
-    """A mesh file to write: ``.stl``, ``.obj``, ``.ply`` or ``.vtp``."""
-    output_file(text)
-    try:
-        mesh_suffix(text)
-    except WritePathError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
+#: A mesh file to write: ``.stl``, ``.obj``, ``.ply`` or ``.vtp``.
+mesh_output = _output_with_suffixes(MESH_SUFFIXES, "a mesh")
 
 
 def reduction(text: str) -> float:
