@@ -16,10 +16,10 @@ from typing import Callable
 
 from segviewer.app.campaign import FINISHED_STATES, Campaign, CampaignError, SourceCase
 from segviewer.app.campaign.sources import safe_case_id
-from segviewer.io.dicomweb import DicomWebServer, SeriesEntry, StoreReport
+from segviewer.io.dicomweb import LABEL_MODALITIES, DicomWebServer, SeriesEntry, StoreReport
 
 #: Series a query may return that are not images to annotate.
-NON_IMAGE_MODALITIES = frozenset({"SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "SR", "PR", "KO", "REG", "DOC"})
+NON_IMAGE_MODALITIES = LABEL_MODALITIES | {"RTPLAN", "RTDOSE", "SR", "PR", "KO", "REG", "DOC"}
 #: Where, inside the campaign folder, the series are downloaded. Hidden: ``Campaign.create``
 #: wants a folder that is empty apart from hidden entries, and the series come first.
 SERIES_FOLDER = ".dicomweb"

@@ -50,6 +50,9 @@ SEARCH_FIELDS = ("PatientID", "PatientName", "StudyDate", "StudyDescription", "S
 #: Ask for the files as stored ("*"): no transcoding on the server, the bytes that were sent.
 AS_STORED = (("application/dicom", "*"),)
 
+#: Modalities of series that hold labels of another series, not an image.
+LABEL_MODALITIES = frozenset({"SEG", "RTSTRUCT"})
+
 _DATE = re.compile(r"^\d{8}$")
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 

@@ -34,31 +34,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from segviewer.app.dicom_export import algorithm_of
 from segviewer.errors import SegviewerError
 from segviewer.io import dicomweb
-from segviewer.io.dicomweb import Credentials, DicomWebServer, PacsCancelled, SeriesEntry
+from segviewer.io.dicomweb import LABEL_MODALITIES, Credentials, DicomWebServer, PacsCancelled, SeriesEntry
 from segviewer.views import background
 
 #: (header, SeriesEntry attribute) of the result table's columns.
 COLUMNS = (("Date", "study_date"), ("Modality", "modality"), ("Patient", "patient_id"),
            ("Description", "series_description"), ("Images", "instances"))
-
-
-def methods_used(step_descriptions: list[str]) -> list[str]:
-    """The methods whose results are among the undo steps (a result is recorded under the
-    method's title), for the SEG's algorithm identification."""
-    from segviewer.methods.registry import registered_methods  # noqa: PLC0415
-
-    steps = set(step_descriptions)
-    return [name for name, method in registered_methods().items() if {name, method.title} & steps]
-
-
-def _store(url: str, labels, image, methods: list[str]):
-    """On the worker: the SEG (semi-automatic naming ``methods``, else manual) sent to ``url``."""
-    from segviewer.io.dicom_seg import SegmentAlgorithm  # noqa: PLC0415 - highdicom: a slow first import
-
-    algorithm = SegmentAlgorithm("semiautomatic", method=", ".join(methods)) if methods else SegmentAlgorithm()
-    return DicomWebServer(url).store_segmentation(labels, image, algorithm=algorithm)
 
 
 class LoginDialog(QDialog):
@@ -90,17 +74,20 @@ class LoginDialog(QDialog):
 
 
 class PacsDock(QWidget):
-    """The PACS browser. ``open_image(folder)`` opens a downloaded series in the viewer;
+    """The PACS browser. ``open_image(folder)`` opens a downloaded image series in the viewer,
+    ``open_labels(file)`` a downloaded SEG / RT structure set onto the open image;
     ``controller.session`` gives the labels and the image to store back."""
 
     #: (fraction, text) from a download, re-emitted on the GUI thread
     _progress = Signal(float, str)
     message = Signal(str)
 
-    def __init__(self, controller, open_image: Callable[[Path], None], parent: QWidget | None = None) -> None:
+    def __init__(self, controller, open_image: Callable[[Path], None],
+                 open_labels: Callable[[Path], None] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.open_image = open_image
+        self.open_labels = open_labels
         self.entries: list[SeriesEntry] = []
         self._cancel = threading.Event()
         self._busy = False
@@ -232,6 +219,10 @@ class PacsDock(QWidget):
         url = self._checked_url() if entry is not None and not self._busy else None
         if url is None:
             return
+        labels = entry.modality.upper() in LABEL_MODALITIES
+        if labels and (self.open_labels is None or getattr(self.controller, "session", None) is None):
+            return self._show_error(f"A {entry.modality} series holds labels: open the image series it "
+                                    "segments first, then open this one onto it.")
         cancel = self._cancel = threading.Event()
 
         def fetch() -> Path:
@@ -240,7 +231,10 @@ class PacsDock(QWidget):
 
         def done(folder: Path) -> None:
             self._show(f"Downloaded to {folder}; opening…")
-            self.open_image(folder)
+            if labels:
+                self.open_labels(min(folder.iterdir()))  # one SEG / structure set per series
+            else:
+                self.open_image(folder)
 
         self._start(f"Downloading {entry.series_description or entry.series_uid}…", fetch, done)
 
@@ -265,8 +259,9 @@ class PacsDock(QWidget):
         def done(report) -> None:
             self._show(f"Stored the labels as DICOM-SEG in study {', '.join(report.study_uids)}.")
 
-        methods = methods_used(session.history.undo_descriptions)
-        self._start("Storing the labels…", lambda: _store(url, snapshot, image, methods), done)
+        algorithm = algorithm_of(session)  # from the undo history, as File > Export does
+        self._start("Storing the labels…",
+                    lambda: DicomWebServer(url).store_segmentation(snapshot, image, algorithm=algorithm), done)
 
     # -- running on the worker
     def _start(self, text: str, work: Callable[[], object], done: Callable[[object], None]) -> None:

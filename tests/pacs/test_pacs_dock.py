@@ -53,7 +53,7 @@ def window(qapp, qtbot, tmp_path):
 def dock(window, qtbot):
     from segviewer.views.pacs_dock import PacsDock
 
-    dock = PacsDock(window.controller, window.open_image)
+    dock = PacsDock(window.controller, window.open_image, lambda path: window.documents.load_layer("labels", path))
     qtbot.addWidget(dock)
     dock.show()
     return dock
@@ -97,6 +97,15 @@ def test_search_open_a_series_and_store_the_labels_back_as_seg(orthanc, ct_files
     assert np.array_equal(back.label_map.array, session.labels.array)
     assert {(i.algorithm_kind.lower(), i.algorithm_name) for i in back.segments} == {("semiautomatic", "threshold")}
 
+    # the SEG opens from the dock onto the open image, as the labels layer
+    painted = session.labels.array.copy()
+    session.labels.array[:] = 0
+    _search(qtbot, dock, orthanc.dicomweb_url, patient="SEGVIEWER-CT", modality="SEG")
+    dock.table.selectRow([e.series_uid for e in dock.entries].index(seg.series_uid))
+    qtbot.mouseClick(dock.open_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.controller.session.labels.array.any(), timeout=30000)
+    assert np.array_equal(window.controller.session.labels.array, painted)
+
 
 def test_cancelling_a_download_leaves_nothing_in_the_cache(orthanc, ct_files, dock, qtbot, private_cache, window):
     DicomWebServer(orthanc.dicomweb_url).store(ct_files)
@@ -107,6 +116,22 @@ def test_cancelling_a_download_leaves_nothing_in_the_cache(orthanc, ct_files, do
     assert dock.status.text() == "Cancelled; nothing was downloaded."
     assert window.controller.session is None
     assert not private_cache.exists() or [p.name for p in private_cache.iterdir()] == []
+
+
+def test_a_seg_series_needs_its_image_open_first(orthanc, ct_files, dock, qtbot):
+    from segviewer.model.labels import LabelMap
+
+    server = DicomWebServer(orthanc.dicomweb_url)
+    server.store(ct_files)
+    volume = read_image(ct_files[0].parent)
+    labels = np.zeros(volume.array.shape, dtype=np.uint8)
+    labels[3:5, 10:50, 10:50] = 1
+    server.store_segmentation(LabelMap(labels, volume.geometry), volume)
+    _search(qtbot, dock, orthanc.dicomweb_url, patient="SEGVIEWER-CT", modality="SEG")
+    qtbot.mouseClick(dock.open_button, Qt.MouseButton.LeftButton)
+    assert dock.status.text() == ("A SEG series holds labels: open the image series it segments first, "
+                                  "then open this one onto it.")
+    assert not dock._busy
 
 
 def test_a_server_that_is_down_is_one_line_in_the_dock(dock, qtbot):
