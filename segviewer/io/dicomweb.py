@@ -19,6 +19,7 @@ command line (``segviewer pacs``), the app's PACS dock and campaigns all use
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -489,9 +490,15 @@ def _http_message(url: str, doing: str, response: requests.Response | None) -> s
 
 # -- files -----------------------------------------------------------------------------------
 def _write_instance(dataset: pydicom.Dataset, folder: Path, index: int) -> None:
+    """One retrieved instance as a file: the very bytes the server sent when pydicom kept
+    them (``FileDataset.buffer``, pydicom 3), which saves re-encoding every element."""
     uid = str(dataset.get("SOPInstanceUID", ""))
-    name = f"{uid}.dcm" if _UID.match(uid) else f"instance{index:05d}.dcm"
-    dataset.save_as(folder / name, enforce_file_format=True)
+    path = folder / (f"{uid}.dcm" if _UID.match(uid) else f"instance{index:05d}.dcm")
+    buffer = getattr(dataset, "buffer", None)
+    if isinstance(buffer, io.BytesIO) and not buffer.closed and buffer.getbuffer()[128:132] == b"DICM":
+        path.write_bytes(buffer.getbuffer())
+    else:
+        dataset.save_as(path, enforce_file_format=True)
 
 
 def _dicom_files(paths: Iterable[str | Path]) -> Iterator[Path]:
