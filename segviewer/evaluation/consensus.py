@@ -123,17 +123,20 @@ def read_rater_masks(paths: Sequence[str | Path]) -> tuple[list[np.ndarray], Geo
     return arrays, geometry
 
 
+#: Up to this many values, one comparison pass per value beats bincount (which first copies
+#: the array to 64-bit integers) and fancy indexing.
+FEW_VALUES = 32
+
+
 def label_values(masks: Sequence[np.ndarray]) -> list[int]:
     """Every non-zero value in any mask, ascending."""
-    present = np.zeros(max(int(m.max(initial=0)) for m in masks) + 1, dtype=bool)
+    top = max(int(m.max(initial=0)) for m in masks)
+    if top <= FEW_VALUES:
+        return [v for v in range(1, top + 1) if any(np.any(m == v) for m in masks)]
+    present = np.zeros(top + 1, dtype=bool)
     for mask in masks:
-        present[mask.reshape(-1)] = True  # no wide copy, unlike bincount
+        present[mask.reshape(-1)] = True
     return [int(v) for v in np.flatnonzero(present) if v]
-
-
-#: Up to this many values, counting them one comparison pass each beats bincount (which first
-#: copies the array to 64-bit integers).
-FEW_VALUES = 32
 
 
 def counts_of(array: np.ndarray, values: Sequence[int]) -> np.ndarray:
@@ -148,10 +151,11 @@ def _images(masks: Sequence[np.ndarray]) -> list[sitk.Image]:
 
 
 # -- majority vote --------------------------------------------------------------------------
-def majority_vote(masks: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
-    """The voted label map and the number of tied voxels (resolved to the smallest tied value)."""
+def majority_vote(masks: Sequence[np.ndarray], values: Sequence[int] | None = None) -> tuple[np.ndarray, int]:
+    """The voted label map and the number of tied voxels (resolved to the smallest tied value).
+    ``values``: the masks' non-zero values when known (:func:`label_values`)."""
     masks = check_masks(masks)
-    values = [0, *label_values(masks)]
+    values = [0, *(label_values(masks) if values is None else values)]
     undecided = values[-1] + 1
     if undecided > np.iinfo(masks[0].dtype).max:
         masks = [m.astype(np.uint16) for m in masks]
@@ -176,7 +180,7 @@ def vote_probability(masks: Sequence[np.ndarray], label: int) -> np.ndarray:
 
 
 # -- STAPLE ----------------------------------------------------------------------------------
-def staple(masks: Sequence[np.ndarray], max_iterations: int | None = None,
+def staple(masks: Sequence[np.ndarray], max_iterations: int | None = None, values: Sequence[int] | None = None,
            ) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
     """Multi-label STAPLE: the label map, each rater's confusion matrix and the label values.
 
@@ -185,7 +189,7 @@ def staple(masks: Sequence[np.ndarray], max_iterations: int | None = None,
     probability that the rater gives ``r`` where the truth is ``t``.
     """
     masks = check_masks(masks)
-    values = [0, *label_values(masks)]
+    values = [0, *(label_values(masks) if values is None else values)]
     if values != list(range(len(values))):
         # The filter numbers labels 0..max; compact them so absent values cost nothing.
         lookup = np.zeros(values[-1] + 1, dtype=masks[0].dtype)
@@ -269,13 +273,13 @@ def consensus(masks: Sequence[np.ndarray], method: str = "vote", *, raters: Sequ
     values = label_values(masks)
     tied = 0
     if method == "vote":
-        labels, tied = majority_vote(masks)
+        labels, tied = majority_vote(masks, values)
         all_values = [0, *values]
         matrices = [confusion_matrix(mask, labels, all_values) for mask in masks]
         prior = value_counts([labels], all_values)
         source = "measured against the vote"
     else:
-        labels, matrices, all_values = staple(masks)
+        labels, matrices, all_values = staple(masks, values=values)
         prior = value_counts(masks, all_values)  # the filter's own default prior
         source = "STAPLE estimate"
     performance = rater_performance(matrices, all_values, prior / max(1, prior.sum()), raters, source)
