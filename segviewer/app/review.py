@@ -154,6 +154,12 @@ class ReviewWorkflow:
         self._post = post
         self._worker: ComputeWorker | None = None
         self._job: Job | None = None
+        viewer.events.session_changed.connect(self._on_session)
+
+    def _on_session(self, _session) -> None:
+        # Another image (the next case): this review's masks belong to the previous one.
+        if self.review is not None:
+            self.close()
 
     # -- the worker -------------------------------------------------------------------------------
     @property

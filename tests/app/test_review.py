@@ -94,6 +94,15 @@ def test_hiding_an_outline_and_the_disagreement(gui, workflow):
     assert workflow.viewer.outlines == [] and workflow.review is None
 
 
+def test_opening_another_image_closes_the_review(gui, workflow):
+    workflow.show(CaseReview(["ann", "ben"], annotator_masks(count=2), GEOMETRY))
+    workflow.start_from_consensus("vote")  # still running when the next case opens
+    workflow.viewer.set_session(session_on())
+    assert workflow.review is None and workflow.viewer.outlines == []
+    gui.pump_until(lambda: not workflow.busy)
+    assert workflow.last_consensus is None and not workflow.viewer.session.labels.array.any()
+
+
 def test_starting_from_the_consensus_is_one_undo_step(gui, workflow):
     masks = annotator_masks()
     workflow.show(CaseReview(["ann", "ben", "cleo"], masks, GEOMETRY))
