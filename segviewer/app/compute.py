@@ -158,9 +158,11 @@ class ComputeWorkflow:
         A running method may answer the cancel with a last partial result marked
         ``info["cancelled"]`` (fine-tuning: stop after the current step): that prediction
         stays as the preview, so it can still be applied (stop / continue). Otherwise, and
-        when nothing is running, the preview is dropped."""
+        when nothing is running, the preview is dropped. A run whose end is not yet heard
+        here (it may have finished on the worker a moment ago) counts as running: its late
+        result is not shown."""
         self.rerun.stop()
-        running = self._busy and self.latest is not None and not self.latest.done
+        running = self._busy and self.latest is not None
         if self._worker is not None:
             self._worker.cancel_all(PREVIEW_KEY)
         if running:
@@ -239,8 +241,11 @@ class ComputeWorkflow:
             self.viewer.report_progress(0.0, f"{job.title}…")
         elif event.kind in (FINISHED, FAILED, CANCELLED):
             self._set_busy(False)
-            {FINISHED: self._on_finished, FAILED: self._on_failed, CANCELLED: self._on_cancelled}[event.kind](
-                job, event)
+            if job is self._stopping:  # the user cancelled: a result that came anyway is dropped
+                self._on_cancelled(job, event)
+            else:
+                {FINISHED: self._on_finished, FAILED: self._on_failed, CANCELLED: self._on_cancelled}[event.kind](
+                    job, event)
 
     def _same_session(self, job: Job) -> bool:
         return isinstance(job.context, dict) and job.context.get("session") is self.viewer.session

@@ -134,6 +134,30 @@ def test_cancel_drops_the_preview_and_leaves_the_labels(gui, workflow):
     assert workflow.apply() is None  # nothing left to apply
 
 
+def test_cancel_while_a_run_waits_drops_it_and_the_old_preview(gui, workflow):
+    workflow.run(region_growing())
+    gui.pump_until(finished(workflow))
+    assert workflow.viewer.preview is not None
+    release = threading.Event()
+    workflow.worker.submit(lambda progress, cancel: release.wait(30), title="other work", key="other")
+    waiting = workflow.run(region_growing(multiplier=3.0))  # queued behind the other work
+    workflow.cancel()
+    release.set()
+    gui.pump_until(lambda: waiting.done and not workflow.busy)
+    assert waiting.state == "cancelled"
+    assert workflow.viewer.preview is None and not workflow.viewer.session.labels.array.any()
+
+
+def test_a_result_that_arrives_after_cancel_is_not_shown(gui, workflow):
+    job = workflow.run(region_growing())
+    deadline = time.monotonic() + 30
+    while not job.done and time.monotonic() < deadline:  # finished on the worker, not yet heard
+        time.sleep(0.01)
+    workflow.cancel()
+    gui.pump_until(gui.calls.empty)
+    assert workflow.viewer.preview is None and not workflow.busy
+
+
 def test_a_newer_run_supersedes_an_older_one(gui, workflow):
     results = []
     workflow.events.result_ready.connect(lambda job, result: results.append(job))
