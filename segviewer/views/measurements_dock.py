@@ -6,7 +6,8 @@
   (the ellipse on the axial slice through the crosshair).
 - Distance (between label A and B, and where), Diameters (RECIST long and short axis of label
   A on its widest axial slice) and Thickness (local thickness of label A, shown as a heat map
-  in the slice views with its range) run on a worker thread with progress and Cancel.
+  in the slice views and on its 3D surface with a colour bar) run on a worker thread with
+  progress and Cancel.
 - The measurements are drawn on the slice views (solid on their slice, dashed where a ruler
   crosses it), with the points of a ruler or angle being placed.
 - Remove, Undo, Redo change the list (its own history); Export CSV… writes the table; Save
@@ -32,6 +33,8 @@ from segviewer.tools.ruler import AngleTool, RulerTool
 from segviewer.views.job_runner import JobRunner
 from segviewer.views.measurement_overlay import MeasurementOverlay
 from segviewer.views.slice_view import SliceView
+from segviewer.views.thickness_3d import ThicknessOn3D, surface_values
+from segviewer.views.view3d import View3D
 
 COLUMNS = ("#", "Name", "Value", "Unit", "Details")
 
@@ -73,7 +76,10 @@ class MeasurementsDock(QWidget):
         self._build()
         controller.session_changed.connect(self._on_session)
         self._on_session()  # a case may be open already
+        views = list(views)
         self.overlays = [MeasurementOverlay(view, self) for view in views if isinstance(view, SliceView)]
+        self.thickness_3d = next((ThicknessOn3D(view) for view in views
+                                  if isinstance(view, View3D) and view.scene is not None), None)
         for tool in (self.ruler_tool, self.angle_tool) if add_tool is not None else ():
             add_tool(tool)
 
@@ -224,16 +230,23 @@ class MeasurementsDock(QWidget):
 
     def add_thickness(self) -> None:
         a = self.label_a.value()
-        self._structure_job(f"Thickness {a}",
-                            lambda labels, geometry, cancel: records.thickness(labels, geometry, a, cancel=cancel))
+
+        def work(labels, geometry, cancel):
+            measurement, thickness_map = records.thickness(labels, geometry, a, cancel=cancel)
+            return measurement, thickness_map, surface_values(thickness_map)
+
+        self._structure_job(f"Thickness {a}", work)
 
     def _job_done(self, result) -> None:
-        if isinstance(result, tuple):  # thickness: the measurement and its map
-            measurement, thickness_map = result
+        if isinstance(result, tuple):  # thickness: the measurement, its map, its surface values
+            measurement, thickness_map, on_surface = result
             high = float(thickness_map.max()) or 1.0
             self.controller.set_heatmap(thickness_map, None, 0.0, high, "inferno", "thickness")
+            if self.thickness_3d is not None:
+                self.thickness_3d.show(measurement.details["label"], on_surface, high)
             self.add(measurement)
-            self.note.setText(f"{measurement.label()} — heat map 0 (dark) to {high:.1f} mm (bright)")
+            self.note.setText(f"{measurement.label()} — slice heat map and 3D surface: 0 (dark) to "
+                              f"{high:.1f} mm (bright)")
         else:
             self.add(result)
 

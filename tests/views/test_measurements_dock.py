@@ -117,3 +117,25 @@ def test_region_structures_undo_export_and_reopen(window_and_dock, qtbot, spleen
     assert [m.kind for m in again.measurements] == ["region", "diameters", "thickness"]
     again.close()
     wait_idle(qtbot, window)
+
+
+def test_thickness_is_painted_on_the_3d_surface_with_a_colour_bar(window_and_dock, qtbot):
+    window, dock = window_and_dock
+    view3d = window.views["3d"]
+    if dock.thickness_3d is None:
+        pytest.skip(f"no 3D view here ({view3d.unavailable_reason})")
+    qtbot.waitUntil(lambda: 1 in view3d.scene.label_actors and not view3d.busy, timeout=30000)
+    dock.label_a.setValue(1)
+    qtbot.mouseClick(dock.thickness_button, LEFT)
+    qtbot.waitUntil(lambda: len(dock.measurements) == 1, timeout=60000)
+    mapper = view3d.scene.label_actors[1].GetMapper()
+    values = mapper.GetInput().GetPointData().GetScalars()
+    high = float(window.controller.heatmap.values.max())
+    assert mapper.GetScalarVisibility() and mapper.GetScalarRange() == pytest.approx((0.0, high))
+    low, top = values.GetRange()
+    assert 0 < low < top <= high  # every vertex took a thickness of the label
+    assert dock.thickness_3d.bar is not None and dock.thickness_3d.bar.GetTitle() == "thickness (mm)"
+    session = window.controller.session
+    box = (slice(10, 11), slice(0, 2), slice(0, 2))
+    session.apply_layer_crop("labels", box, np.full((1, 2, 2), 1, np.uint8), "edit")
+    assert dock.thickness_3d.bar is None and not mapper.GetScalarVisibility()  # the map no longer fits
