@@ -35,8 +35,8 @@ from segviewer.errors import GeometryMismatchError, SegviewerError
 from segviewer.evaluation.agreement import Agreement, agreeing_raters, agreement
 from segviewer.evaluation.consensus import Consensus, consensus, read_rater_masks
 from segviewer.io.labels import describe_grid_difference
-from segviewer.model.geometry import Geometry
-from segviewer.model.labels import LabelMap, LabelTable
+from segviewer.model.geometry import Geometry, bounding_box
+from segviewer.model.session import LABELS
 from segviewer.workers.runner import CANCELLED, FAILED, FINISHED, ComputeWorker, Job, JobEvent
 
 log = logging.getLogger(__name__)
@@ -295,18 +295,31 @@ class ReviewWorkflow:
 
     # -- consensus and decisions ---------------------------------------------------------------------
     def start_from_consensus(self, method: str = "staple") -> Job:
-        """Compute the consensus on the worker, then make it the labels (ONE undo step)."""
-        review = self._require_review()
-        title = f"Consensus ({'STAPLE' if method == 'staple' else 'majority vote'})"
-        return self._submit(lambda report: review.consensus(method, report), title,
-                            partial(self._use_consensus, review, title))
+        """Compute the consensus on the worker, then make it the labels (ONE undo step).
 
-    def _use_consensus(self, review: CaseReview, title: str, result: Consensus) -> None:
+        The worker also finds the box where the consensus differs from the labels (a copy taken
+        now), so the GUI thread writes only that crop, not the whole volume."""
+        review = self._require_review()
+        session = self.viewer.session
+        if session is None:
+            raise SegviewerError("open the case's image before starting from the consensus")
+        current = session.labels.array.copy()
+        title = f"Consensus ({'STAPLE' if method == 'staple' else 'majority vote'})"
+
+        def work(report):
+            result = review.consensus(method, report)
+            box = bounding_box(result.labels != current)
+            return result, box, None if box is None else result.labels[box].copy()
+
+        return self._submit(work, title, partial(self._use_consensus, review, title))
+
+    def _use_consensus(self, review: CaseReview, title: str, outcome) -> None:
         session = self.viewer.session
         if review is not self.review or session is None:
             return
-        table = LabelTable(list(session.label_table))
-        self.viewer.replace_label_map(LabelMap(result.labels, session.geometry, table), title)
+        result, box, crop = outcome
+        if box is not None:
+            session.apply_layer_crop(LABELS, box, crop, title)
         self.last_consensus = result
         self.events.consensus_ready.emit(result)
 
