@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+from scipy import ndimage
 from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
 from vtkmodules.vtkCommonCore import vtkIntArray, vtkPoints, vtkStringArray
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
@@ -36,7 +37,7 @@ from vtkmodules.vtkFiltersCore import (vtkAppendPolyData, vtkDecimatePro, vtkFea
 from segviewer.errors import SegviewerError
 from segviewer.io.atomic import OutputGuard, write_atomically
 from segviewer.io.paths import check_write_suffix
-from segviewer.model.geometry import Geometry, bounding_box, grow_box
+from segviewer.model.geometry import Box, Geometry, bounding_box, grow_box
 
 #: File formats a mesh can be written to, by suffix.
 MESH_SUFFIXES = (".stl", ".obj", ".ply", ".vtp")
@@ -126,16 +127,18 @@ def index_to_world(geometry: Geometry, world: str = "lps") -> np.ndarray:
 
 # == building =====================================================================================
 def label_surface(labels: np.ndarray, geometry: Geometry, value: int,
-                  settings: MeshSettings = MeshSettings()) -> LabelSurface | None:
-    """The closed surface of label ``value`` (None when it has no voxels)."""
-    mask = labels == value
-    box = bounding_box(mask)
+                  settings: MeshSettings = MeshSettings(), box: Box | None = None) -> LabelSurface | None:
+    """The closed surface of label ``value`` (None when it has no voxels); ``box`` (array
+    order), when known, bounds the label and spares a scan of the whole volume."""
     if box is None:
-        return None
+        box = bounding_box(labels == value)
+        if box is None:
+            return None
     box = grow_box(box, (1, 1, 1), labels.shape)
     start = np.array([s.start for s in box])  # (k, j, i)
+    mask = labels[box] == value
     # One empty voxel on every side, also at the image border, so the surface closes.
-    crop = np.pad(mask[box], 1).astype(np.uint8)
+    crop = np.pad(mask, 1).astype(np.uint8)
     surface = _contour(crop)
     surface = _smoothed(surface, settings.smoothing_iterations)
     surface = _decimated(surface, settings.decimate)
@@ -153,7 +156,8 @@ def label_surfaces(labels: np.ndarray, geometry: Geometry, values: Iterable[int]
     ``progress(fraction, text)`` is told after each label; ``cancel.raise_if_cancelled()``
     (a :class:`segviewer.methods.base.CancelToken`) is asked between labels.
     """
-    present = [int(v) for v in np.flatnonzero(np.bincount(labels.reshape(-1))) if v]
+    boxes = ndimage.find_objects(labels)  # one pass: every label's box (index value - 1)
+    present = [number + 1 for number, box in enumerate(boxes) if box is not None]
     if values is None:
         values = present
     values = sorted({int(v) for v in values})
@@ -169,7 +173,7 @@ def label_surfaces(labels: np.ndarray, geometry: Geometry, values: Iterable[int]
             cancel.raise_if_cancelled()
         if progress is not None:
             progress(number / len(values), f"surface of label {value}")
-        surfaces.append(label_surface(labels, geometry, value, settings))
+        surfaces.append(label_surface(labels, geometry, value, settings, boxes[value - 1]))
     if progress is not None:
         progress(1.0, "surfaces made")
     return surfaces
