@@ -222,11 +222,13 @@ class ComputeWorkflow:
         self.rerun.schedule()
 
     def _on_session(self) -> None:
+        # another image: every run is dropped, and nothing waits for their ends any more
         self.rerun.stop()
         if self._worker is not None:
             self._worker.cancel_all()
         self.last_result = None
-        self.latest = None
+        self.latest = self._stopping = None
+        self._set_busy(False)
 
     # -- events from the worker (GUI thread) ------------------------------------------------
     def _on_event(self, event: JobEvent) -> None:

@@ -158,6 +158,16 @@ def test_a_result_that_arrives_after_cancel_is_not_shown(gui, workflow):
     assert workflow.viewer.preview is None and not workflow.busy
 
 
+def test_another_image_drops_the_run_of_the_previous_one(gui, workflow):
+    busy = []
+    workflow.events.busy_changed.connect(busy.append)
+    job = workflow.run(region_growing())
+    workflow.viewer.set_session(blob_session())
+    assert not workflow.busy and busy == [True, False]  # the panel is free at once
+    gui.pump_until(lambda: job.done and gui.calls.empty())
+    assert workflow.viewer.preview is None and workflow.latest is None
+
+
 def test_a_newer_run_supersedes_an_older_one(gui, workflow):
     results = []
     workflow.events.result_ready.connect(lambda job, result: results.append(job))
