@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "segviewer.cli.train",
     "segviewer.cli.finetune",
     "segviewer.cli.pacs",
+    "segviewer.cli.batch",
     "segviewer.cli.desktop",
     "segviewer.cli.desktop_uninstall",
 ]
