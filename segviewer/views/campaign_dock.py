@@ -219,6 +219,7 @@ class CampaignDock(QWidget):
         """Show ``campaign`` for ``annotator`` (remembered in the settings) and open ``case_id``,
         else the next unfinished case."""
         if self.navigator is not None:
+            self.window.controller.session_changed.disconnect(self.navigator.session_replaced)
             self.navigator.close()
         self.window.settings.setValue(ANNOTATOR_SETTING, annotator)
         store = getattr(getattr(self.window, "editing", None), "store", None)
@@ -228,6 +229,7 @@ class CampaignDock(QWidget):
         navigator.events.rows_changed.connect(self._on_rows_changed)
         navigator.events.saved.connect(self._refresh_row)
         navigator.events.case_opened.connect(self._on_case_opened)
+        self.window.controller.session_changed.connect(navigator.session_replaced)
         self.title.setText(f"<b>{campaign.name}</b> — {annotator}")
         self.open_button.hide()
         self.model.set_rows(navigator.rows())

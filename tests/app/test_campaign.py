@@ -392,3 +392,22 @@ def test_two_processes_edit_different_cases_at_once(campaign, tmp_path):
             assert campaign.lock_info(case_id) is None
     status = campaign_status(Campaign.open(campaign.root))
     assert status.finished_cases == CASES and sorted(status.annotators) == ["ann", "ben"]
+
+
+def test_an_image_opened_outside_the_campaign(campaign, window, hippocampus):
+    first, second = campaign.case_ids()[:2]
+    navigator = window.navigator(campaign, "ann")
+    navigator.open_case(first)
+    paint(window.host.session)
+    other = sorted((hippocampus / "imagesTr").glob("*.nii.gz"))[-1]
+    window.documents.load(other, block=True)  # File > Open: the case is saved and let go
+    navigator.session_replaced(window.host.session)
+    assert navigator.current is None and campaign.lock_info(first) is None
+    assert campaign.record(first, "ann").edits == 1
+    paint(window.host.session)  # unsaved work on that other image: the user is asked first
+    asked = []
+    window.ports.ask_save_changes = lambda text: asked.append(text) or "cancel"
+    assert not navigator.open_case(second) and asked and campaign.lock_info(second) is None
+    window.ports.ask_save_changes = lambda text: "discard"
+    assert navigator.open_case(second) and navigator.current == second
+    navigator.close()

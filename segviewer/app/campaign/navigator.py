@@ -166,6 +166,8 @@ class CampaignNavigator:
         entry = self.campaign.case(case_id)
         if (case_id == self.current and self._session is not None) or case_id == self._opening_id:
             return True
+        if self.documents.host.session is not self._session and not self.documents.confirm_discard("open the case"):
+            return False  # an image opened outside the campaign has unsaved work the user keeps
         lock = self._take_lock(case_id)
         if lock is None:
             return False
@@ -377,6 +379,13 @@ class CampaignNavigator:
         events.points_changed.disconnect(self._on_points)
         self.save(leaving=True, block=block)
         self.current = self.record = self.lock = self._session = None
+
+    def session_replaced(self, session: Session | None) -> None:
+        """The window now shows ``session``: when it is not the open case's (File > Open), the
+        case is saved and let go."""
+        if self._session is not None and session is not self._session:
+            self.leave_case()
+            self.events.rows_changed.emit()
 
     def tick(self) -> None:
         """Keep the open case's lock alive (call every few minutes: a lock not refreshed for
