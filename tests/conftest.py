@@ -21,6 +21,15 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def hippocampus(shared_data) -> Path:
+    """The hippocampus crops in the nnU-Net raw layout (imagesTr, labelsTr)."""
+    folder = shared_data / "hippocampus"
+    if not (folder / "imagesTr").is_dir():
+        pytest.skip("hippocampus images not in the shared data folder")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def spleen_paths(shared_data):
     folder = shared_data / "spleen_ct"
     return folder / "spleen_ct.nii.gz", folder / "spleen_ct_label.nii.gz"

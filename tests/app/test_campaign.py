@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -37,14 +38,6 @@ CASES = 4
 #: The three simulated annotators: a seed and a way of drawing each.
 ANNOTATORS = {"ann": (1, StrokeStyle()), "ben": (2, StrokeStyle(radius_voxels=0, coverage=0.6)),
               "cleo": (3, StrokeStyle(radius_voxels=2, coverage=0.9, background_distance_mm=4.0))}
-
-
-@pytest.fixture(scope="module")
-def hippocampus(shared_data):
-    folder = shared_data / "hippocampus"
-    if not (folder / "imagesTr").is_dir():
-        pytest.skip("hippocampus images not in the shared data folder")
-    return folder
 
 
 @pytest.fixture
@@ -141,6 +134,23 @@ def test_sources_csv_datalist_and_channels(hippocampus, tmp_path):
     table.write_text(f"image\n{tmp_path / 'missing.nii.gz'}\n")
     with pytest.raises(CampaignError, match="do not exist"):
         cases_from_source(table)
+
+
+def test_a_list_of_dicom_folders(shared_data, tmp_path):
+    folders = [shared_data / "dicom" / name for name in ("mr_hippo_crop", "ct_chest_20slices")]
+    if not all(f.is_dir() for f in folders):
+        pytest.skip("DICOM series not in the shared data folder")
+    listing = tmp_path / "series.txt"
+    listing.write_text("# two series\n" + "\n".join(map(str, folders)) + "\n")
+    kind, cases = cases_from_source(listing)
+    assert kind == "dicom" and [c.id for c in cases] == ["mr_hippo_crop", "ct_chest_20slices"]
+    (tmp_path / "study").mkdir()
+    for folder in folders:
+        shutil.copytree(folder, tmp_path / "study" / folder.name)
+    kind, cases = cases_from_source(tmp_path / "study")  # a folder of series folders
+    assert kind == "dicom" and sorted(c.id for c in cases) == ["ct_chest_20slices", "mr_hippo_crop"]
+    campaign = Campaign.create(tmp_path / "c", cases)
+    assert campaign.case("mr_hippo_crop").image == tmp_path / "study" / "mr_hippo_crop"
 
 
 # == three annotators =================================================================================

@@ -13,14 +13,6 @@ from segviewer.app.campaign import DONE, Campaign
 from segviewer.cli import main
 
 
-@pytest.fixture(scope="module")
-def hippocampus(shared_data):
-    folder = shared_data / "hippocampus"
-    if not (folder / "imagesTr").is_dir():
-        pytest.skip("hippocampus images not in the shared data folder")
-    return folder
-
-
 @pytest.fixture
 def small_dataset(hippocampus, tmp_path):
     """Three cases in the nnU-Net raw layout (links to the shared files)."""

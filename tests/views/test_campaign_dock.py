@@ -17,11 +17,8 @@ CTRL_ALT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
 
 
 @pytest.fixture
-def campaign(shared_data, tmp_path):
-    folder = shared_data / "hippocampus" / "imagesTr"
-    if not folder.is_dir():
-        pytest.skip("hippocampus images not in the shared data folder")
-    _kind, cases = cases_from_source(folder)
+def campaign(hippocampus, tmp_path):
+    _kind, cases = cases_from_source(hippocampus / "imagesTr")
     return Campaign.create(tmp_path / "study", cases[:3])
 
 
