@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -96,6 +97,9 @@ class PacsDock(QWidget):
         self.server.setEditable(True)
         self.server.setToolTip("A DICOMweb address (http://host:8042/dicom-web) or a saved server's name")
         self.server.lineEdit().setPlaceholderText("http://host:8042/dicom-web")
+        self.save_server_button = QPushButton("Save…")
+        self.save_server_button.setToolTip("Keep this address in the server list under a name")
+        self.save_server_button.clicked.connect(self.save_server)
         self.login_button = QPushButton("Log in…")
         self.login_button.clicked.connect(self.log_in)
         self.patient = QLineEdit()
@@ -134,6 +138,7 @@ class PacsDock(QWidget):
 
         server_row = QHBoxLayout()
         server_row.addWidget(self.server, 1)
+        server_row.addWidget(self.save_server_button)
         server_row.addWidget(self.login_button)
         filters = QHBoxLayout()
         for widget in (self.patient, self.study_date, self.modality, self.search_button):
@@ -162,6 +167,23 @@ class PacsDock(QWidget):
     def url(self) -> str:
         """The address in the server field (a saved name resolved); SegviewerError when bad."""
         return dicomweb.resolve_server(self.server.currentText().strip())
+
+    def save_server(self, name: str | None = None) -> None:
+        """Keep the address under ``name`` (asked when not given) in the shared server list."""
+        url = self._checked_url()
+        if url is None:
+            return
+        if name is None:
+            name, accepted = QInputDialog.getText(self, "Save server", f"Name for {url}:")
+            if not accepted:
+                return
+        try:
+            saved = dicomweb.save_server(name, url)
+        except SegviewerError as error:
+            return self._show_error(str(error))
+        self.reload_servers()
+        self.server.setCurrentIndex(self.server.findText(saved.name))
+        self._show(f"Saved {saved.name}: {saved.url}")
 
     def _checked_url(self) -> str | None:
         """:meth:`url`, or None with the reason shown."""

@@ -167,3 +167,16 @@ def test_log_in_keeps_the_credentials_in_the_keyring(orthanc_with_user, file_key
     assert load_credentials(url) == Credentials("basic", PASSWORD, USER)
     _search(qtbot, dock, url)
     assert dock.status.text() == "No series found."
+
+
+def test_a_server_saved_in_the_dock_is_listed_by_name_for_the_command_line_too(orthanc, dock, qtbot):
+    from segviewer.io.dicomweb import resolve_server, saved_servers
+
+    dock.server.setEditText(orthanc.dicomweb_url + "/")
+    dock.save_server("local orthanc")
+    assert dock.status.text() == f"Saved local orthanc: {orthanc.dicomweb_url}"
+    assert [(s.name, s.url) for s in saved_servers()] == [("local orthanc", orthanc.dicomweb_url)]
+    assert dock.server.currentText() == "local orthanc" and dock.url() == orthanc.dicomweb_url
+    assert resolve_server("local orthanc") == orthanc.dicomweb_url
+    dock.save_server("bad/name")
+    assert "give a plain name" in dock.status.text()
