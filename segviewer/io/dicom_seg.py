@@ -32,7 +32,7 @@ import SimpleITK as sitk
 
 from segviewer import __version__
 from segviewer.errors import GeometryMismatchError, ImageReadError, SegviewerError
-from segviewer.io.atomic import OutputGuard, write_atomically
+from segviewer.io.atomic import OutputGuard, as_guard, write_atomically
 from segviewer.io.images import array_from_sitk, image_to_sitk, refuse_no_overlap
 from segviewer.io.segment_codes import Concept, SegmentCodes, SegmentCodeTable, load_segment_codes
 from segviewer.model.geometry import Geometry
@@ -300,9 +300,19 @@ def write_dicom_seg(path: str | Path, label_map: LabelMap, reference: ImageVolum
 
     ``options`` are :func:`build_dicom_seg`'s. Returns ``path``.
     """
+    return write_dicom_object(path, build_dicom_seg, label_map, reference, guard, "the DICOM-SEG", options)
+
+
+def write_dicom_object(path: str | Path, build, label_map: LabelMap, reference, guard, what: str,
+                       options: dict) -> Path:
+    """``build(label_map, source, **options)`` saved to ``path``: refused before any work when
+    ``path`` is protected by ``guard`` or is one of the source series' files."""
     path = Path(path)
-    seg = build_dicom_seg(label_map, reference, **options)
-    return save_dicom(path, seg, guard=guard, what="the DICOM-SEG")
+    source = reference if isinstance(reference, SourceSeries) else source_series(reference)
+    files = [ds.filename for ds in source.datasets if isinstance(getattr(ds, "filename", None), (str, Path))]
+    guard = as_guard(guard).merged(OutputGuard(*files, role="an image of the source series"))
+    guard.check(path, what)
+    return save_dicom(path, build(label_map, source, **options), guard=guard, what=what)
 
 
 def save_dicom(path: Path, dataset, *, guard=None, what: str = "the DICOM object") -> Path:
@@ -371,7 +381,9 @@ def read_dicom_seg(path: str | Path, reference: ImageVolume | Geometry | None = 
     """Read a DICOM-SEG onto ``reference`` (the open image or its grid), or onto its own grid.
 
     With a volume read from DICOM whose instances the SEG references, frames are placed by
-    SOP instance UID; otherwise by physical position (nearest neighbour).
+    SOP instance UID; otherwise by physical position (nearest neighbour). Segments that do
+    not overlap are decoded together into one label map; otherwise (and for FRACTIONAL
+    SEGs) one segment at a time, so memory stays a few volumes whatever the segment count.
     """
     import highdicom as hd  # noqa: PLC0415
 
@@ -380,28 +392,90 @@ def read_dicom_seg(path: str | Path, reference: ImageVolume | Geometry | None = 
         seg = hd.seg.segread(path)
     except Exception as error:  # noqa: BLE001 - pydicom/highdicom raise many kinds
         raise DicomObjectError(f"{path}: cannot be read as a DICOM Segmentation ({_first_line(error)})") from None
-    fractional = seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
+    reader = _SegPixels(seg, path, reference)
     numbers = list(seg.segment_numbers)
-    notes: list[str] = []
-    by_instance = _matching_instances(seg, reference)
-    if by_instance is not None:
-        stack = seg.get_pixels_by_source_instance(
-            by_instance, segment_numbers=numbers, assert_missing_frames_are_empty=True,
-            dtype=np.float32 if fractional else np.uint8)
-        grid = reference.geometry
-    else:
-        volume = seg.get_volume(segment_numbers=numbers, dtype=np.float32 if fractional else np.uint8)
-        stack, grid = np.asarray(volume.array), _geometry_of_volume(volume)
-        if stack.ndim == 3:
-            stack = stack[..., None]
-        stack, grid = _slices_along_normal(stack, grid)
-        target = reference.geometry if isinstance(reference, ImageVolume) else reference
-        if target is not None and not grid.same_grid(target):
-            stack = np.stack([_onto(stack[..., n], grid, target, path, fractional)
-                              for n in range(stack.shape[-1])], axis=-1)
-            notes.append("placed on the image by physical position (it does not reference the open series' images)")
-            grid = target
-    return _layers_of(seg, numbers, stack, grid, fractional, notes)
+    values = [_value_of(seg, number) for number in numbers]
+    if len(set(values)) != len(values):  # two segments claim one value: use the numbers
+        values = list(numbers)
+    segments = [_segment_info(seg, number, value) for number, value in zip(numbers, values)]
+    colours = [_colour_of(seg, number) for number in numbers]
+    notes = reader.notes
+    if not reader.fractional and numbers:
+        try:
+            combined = reader.pixels(numbers, combine=True)  # segment numbers, 0 = none
+        except (ValueError, RuntimeError):  # the segments overlap
+            pass
+        else:
+            masks = ((combined == number) for number in numbers)
+            return labels_from_masks(masks, segments, colours, reader.grid, notes)
+    probabilities: dict[int, np.ndarray] = {}
+
+    def masks():
+        for number, value in zip(numbers, values):
+            plane = reader.pixels([number])
+            if reader.fractional:
+                probabilities[value] = plane
+                yield plane >= PROBABILITY_THRESHOLD
+            else:
+                yield plane > 0
+
+    read = labels_from_masks(masks(), segments, colours, reader.grid, notes, probabilities)
+    if reader.fractional:
+        read.message = "; ".join(filter(None, [read.message, (
+            f"FRACTIONAL segmentation: labels where the probability is at least {PROBABILITY_THRESHOLD:g}; "
+            "the probabilities are kept as a soft map")]))
+    return read
+
+
+class _SegPixels:
+    """A SEG's segments on the target grid: from its own volume geometry, resampled onto
+    ``reference`` by physical position (the identity for a SEG on the open series' planes);
+    by SOP instance when its frames do not form a volume but reference the open series.
+
+    The volume path is preferred: highdicom decodes it one segment at a time, while its
+    by-instance path holds every segment of every frame at once (a byte per voxel and
+    segment: gigabytes for a hundred organs on a large CT).
+    """
+
+    def __init__(self, seg, path: Path, reference: ImageVolume | Geometry | None) -> None:
+        import highdicom as hd  # noqa: PLC0415
+
+        self.seg, self.path = seg, path
+        self.fractional = seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
+        self.target = reference.geometry if isinstance(reference, ImageVolume) else reference
+        self.notes: list[str] = []
+        self.source_uids: list[str] | None = None
+        self.own_grid, self.reversed = None, False
+        geometry = seg.get_volume_geometry()
+        referenced = _matching_instances(seg, reference)
+        if geometry is not None:
+            self.own_grid, self.reversed = _along_normal(_geometry_of_volume(geometry))
+        elif referenced is not None:
+            self.source_uids = referenced
+        else:
+            raise DicomObjectError(f"{path}: its frames do not form a volume (uneven or missing plane "
+                                   "positions); open the series it segments first")
+        #: The grid every segment is returned on.
+        self.grid = self.target or self.own_grid
+        if referenced is None and self.target is not None and not self.own_grid.same_grid(self.target):
+            self.notes.append("placed on the image by physical position (it does not reference the open "
+                              "series' images)")
+
+    def pixels(self, numbers: list[int], combine: bool = False) -> np.ndarray:
+        """``(k, j, i)``: one segment (float32 when FRACTIONAL), or the combined numbers."""
+        dtype = np.float32 if self.fractional else label_dtype_for(max(numbers))
+        options = dict(segment_numbers=numbers, combine_segments=combine, dtype=dtype)
+        if self.source_uids is not None:
+            array = self.seg.get_pixels_by_source_instance(self.source_uids, assert_missing_frames_are_empty=True,
+                                                           **options)
+            return array if combine else array[..., 0]
+        array = np.asarray(self.seg.get_volume(**options).array)
+        array = array if combine or array.ndim == 3 else array[..., 0]
+        if self.reversed:
+            array = array[::-1]
+        if not self.own_grid.same_grid(self.grid):
+            array = _onto(np.ascontiguousarray(array), self.own_grid, self.grid, self.path, self.fractional)
+        return np.ascontiguousarray(array)
 
 
 def _matching_instances(seg, reference) -> list[str] | None:
@@ -427,15 +501,16 @@ def _geometry_of_volume(volume) -> Geometry:
     return Geometry((cols, rows, volume.spatial_shape[0]), spacing, affine[:3, 3], direction)
 
 
-def _slices_along_normal(stack: np.ndarray, grid: Geometry) -> tuple[np.ndarray, Geometry]:
-    """Order slices along the plane's normal (row x column), as a DICOM series is read, so a
-    SEG on its own grid is oriented like its source series."""
+def _along_normal(grid: Geometry) -> tuple[Geometry, bool]:
+    """``grid`` with its slices ordered along the plane's normal (row x column), as a DICOM
+    series is read, so a SEG on its own grid is oriented like its source series; and
+    whether the slice axis was reversed for that."""
     direction = np.array(grid.direction)
     if np.dot(np.cross(direction[:, 0], direction[:, 1]), direction[:, 2]) >= 0:
-        return stack, grid
+        return grid, False
     last = grid.index_to_physical((0, 0, grid.size[2] - 1))
     direction[:, 2] *= -1
-    return stack[::-1], Geometry(grid.size, grid.spacing, last, direction)
+    return Geometry(grid.size, grid.spacing, last, direction), True
 
 
 def _onto(array: np.ndarray, own: Geometry, reference: Geometry, path: Path, linear: bool) -> np.ndarray:
@@ -449,35 +524,13 @@ def _onto(array: np.ndarray, own: Geometry, reference: Geometry, path: Path, lin
     return array_from_sitk(resampled)
 
 
-def _layers_of(seg, numbers: list[int], stack: np.ndarray, grid: Geometry, fractional: bool,
-               notes: list[str]) -> DicomLabels:
-    """Label maps from a ``(k, j, i, segment)`` stack of the SEG's segments ``numbers``."""
-    probabilities: dict[int, np.ndarray] = {}
-    masks = []
-    values = [_value_of(seg, number) for number in numbers]
-    if len(set(values)) != len(values):  # two segments claim one value: use the numbers
-        values = list(numbers)
-    for n, value in enumerate(values):
-        plane = stack[..., n]
-        if fractional:
-            probabilities[value] = np.ascontiguousarray(plane, dtype=np.float32)
-            masks.append(plane >= PROBABILITY_THRESHOLD)
-        else:
-            masks.append(plane > 0)
-    if fractional:
-        notes.append(f"FRACTIONAL segmentation: labels where the probability is at least {PROBABILITY_THRESHOLD:g}; "
-                     "the probabilities are kept as a soft map")
-    segments = [_segment_info(seg, number, value) for number, value in zip(numbers, values)]
-    colours = [_colour_of(seg, number) for number in numbers]
-    return labels_from_masks(masks, segments, colours, grid, notes, probabilities)
-
-
-def labels_from_masks(masks: list[np.ndarray], segments: list[SegmentInfo],
+def labels_from_masks(masks: Iterable[np.ndarray], segments: list[SegmentInfo],
                       colours: list[tuple[int, int, int] | None], grid: Geometry, notes: list[str],
                       probabilities: dict[int, np.ndarray] | None = None) -> DicomLabels:
     """Segments (their masks on ``grid``) as label maps: each segment goes into the first
     layer it does not overlap (``segment.layer`` is set), so overlapping segments end up in
-    separate label maps and none loses voxels."""
+    separate label maps and none loses voxels. ``masks`` may be a generator: one mask is held
+    at a time."""
     dtype = label_dtype_for(max((s.value for s in segments), default=1))
     layers: list[np.ndarray] = []
     for segment, mask in zip(segments, masks):

@@ -31,7 +31,7 @@ from segviewer.errors import GeometryMismatchError
 from segviewer.io.atomic import OutputGuard
 from segviewer.io.dicom_seg import (RTSTRUCT_SOP_CLASS, TYPE_2_PATIENT_STUDY, DicomExportError, DicomLabels,
                                     DicomObjectError, SegmentAlgorithm, SegmentInfo, SourceSeries,
-                                    labels_from_masks, save_dicom, segment_rows, source_series)
+                                    labels_from_masks, segment_rows, source_series, write_dicom_object)
 from segviewer.io.segment_codes import Concept, SegmentCodeTable, load_segment_codes
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
@@ -265,8 +265,7 @@ def _contours_of(label_map: LabelMap, value: int, source: SourceSeries, image_it
 def write_rtstruct(path: str | Path, label_map: LabelMap, reference: ImageVolume | SourceSeries | str | Path, *,
                    guard: OutputGuard | Iterable | None = None, **options) -> Path:
     """Write :func:`build_rtstruct`'s structure set to ``path`` atomically (never over an input)."""
-    return save_dicom(Path(path), build_rtstruct(label_map, reference, **options), guard=guard,
-                      what="the RT Structure Set")
+    return write_dicom_object(path, build_rtstruct, label_map, reference, guard, "the RT Structure Set", options)
 
 
 # -- reading -------------------------------------------------------------------------------------
