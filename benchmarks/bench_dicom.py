@@ -44,11 +44,11 @@ def _series_with_uids(folder: Path) -> Path:
     """A copy of the CT series whose data sets carry the UIDs segviewer derives."""
     import pydicom
 
-    from segviewer.io.dicom_seg import _complete_uids
+    from segviewer.io.dicom_seg import complete_source_uids
 
     files = sorted(p for p in (SHARED_DATA / "dicom" / "ct_chest_20slices").iterdir() if p.is_file())
     datasets = [pydicom.dcmread(p) for p in files]
-    _complete_uids(datasets)
+    complete_source_uids(datasets)
     folder.mkdir(parents=True, exist_ok=True)
     for path, dataset in zip(files, datasets):
         dataset.save_as(folder / (path.name + ".dcm"), enforce_file_format=True)

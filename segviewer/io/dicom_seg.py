@@ -153,7 +153,7 @@ def source_series(reference: ImageVolume | str | Path, series: str | int | None 
         raise DicomExportError(f"{reference.path}: {len(files)} files for {geometry.size[2]} slices "
                                "(a multi-frame series); DICOM objects are written for one file per slice")
     datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
-    notes = _complete_uids(datasets)
+    notes = complete_source_uids(datasets)
     _check_on_grid(datasets, files, geometry)
     return SourceSeries(datasets, geometry, notes)
 
@@ -163,13 +163,15 @@ TYPE_2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "Patient
                         "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName")
 
 
-def _complete_uids(datasets: list) -> list[str]:
-    """Fill UIDs a de-identification left empty (in memory only; see the module notes)."""
+def complete_source_uids(datasets: list) -> list[str]:
+    """Fill, in ``datasets`` (in memory), the UIDs a de-identification left empty and the type-2
+    patient and study attributes an export dropped; returns notes for the user. See the
+    module notes; a DICOMweb upload of such a series needs the same UIDs."""
     from pydicom.uid import generate_uid  # noqa: PLC0415
 
     notes = []
     frame = str(datasets[0].get("FrameOfReferenceUID", "") or "")
-    seeds = [frame] if frame else [str(ds.file_meta.get("MediaStorageSOPInstanceUID", "")) for ds in datasets]
+    seeds = [frame] if frame else [str(getattr(ds, "file_meta", {}).get("MediaStorageSOPInstanceUID", "")) for ds in datasets]
     derived = {"StudyInstanceUID": generate_uid(entropy_srcs=["segviewer study", *seeds]),
                "SeriesInstanceUID": generate_uid(entropy_srcs=["segviewer series", *seeds])}
     for ds in datasets:
@@ -179,7 +181,7 @@ def _complete_uids(datasets: list) -> list[str]:
         for keyword, meta in (("SOPClassUID", "MediaStorageSOPClassUID"),
                               ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):
             if not str(ds.get(keyword, "") or "").strip():
-                value = str(ds.file_meta.get(meta, "") if "file_meta" in dir(ds) else "")
+                value = str(getattr(ds, "file_meta", {}).get(meta, "") or "")
                 if not value:
                     raise DicomExportError(f"{ds.filename}: has no {keyword} (not even in its file meta); "
                                            "a DICOM object cannot refer to it")
