@@ -73,7 +73,7 @@ def oblique_labels(volume) -> LabelMap:
     array = np.zeros(volume.geometry.shape, dtype=np.uint8)
     array[5:15, 100:200, 50:120] = 2
     array[8:12, 150:250, 130:200] = 7
-    array[10, 60, 60] = 300 - 290
+    array[10, 60, 60] = 10  # a one-voxel structure
     return LabelMap(array, volume.geometry, LabelTable([LabelInfo(2, "tumour", (250, 20, 20)),
                                                         LabelInfo(7, "Hippocampus", (20, 200, 30))]))
 
@@ -352,3 +352,18 @@ def test_a_foreign_seg_is_placed_on_an_open_image_by_physical_position(shared_da
     placed = read_dicom_seg(path, finer)
     assert "physical position" in placed.message
     assert np.count_nonzero(placed.layers[0].array) == 4 * np.count_nonzero(own.array)
+
+
+def test_label_values_above_255_come_back_unchanged(oblique_mr, tmp_path):
+    from segviewer.io.rtstruct import read_rtstruct, write_rtstruct
+
+    array = oblique_labels(oblique_mr).array.astype(np.uint16)
+    array[array == 7] = 1000
+    array[12, 200:220, 200:230] = 65534
+    labels = LabelMap(array, oblique_mr.geometry, LabelTable([LabelInfo(1000, "Hippocampus", (20, 200, 30))]))
+    seg = write_dicom_seg(tmp_path / "wide.dcm", labels, oblique_mr)
+    rt = write_rtstruct(tmp_path / "wide_rt.dcm", labels, oblique_mr)
+    assert dciodvfy_errors(seg) == [] and dciodvfy_errors(rt) == []
+    for read in (read_dicom_seg(seg, oblique_mr), read_rtstruct(rt, oblique_mr)):
+        assert read.label_map.array.dtype == np.uint16 and np.array_equal(read.label_map.array, array)
+        assert read.label_map.table.name_of(1000) == "Hippocampus"
