@@ -228,20 +228,23 @@ def value_counts(masks: Sequence[np.ndarray], values: Sequence[int]) -> np.ndarr
     return sum(counts_of(mask, values) for mask in masks)
 
 
-def confusion_matrix(given: np.ndarray, truth: np.ndarray, values: Sequence[int]) -> np.ndarray:
+def confusion_matrix(given: np.ndarray, truth: np.ndarray, values: Sequence[int],
+                     truth_counts: np.ndarray | None = None) -> np.ndarray:
     """``C[given, truth]`` over ``values`` (every value of both arrays): the fraction of each
-    truth value's voxels that the rater gave each value (a zero column for an absent truth)."""
+    truth value's voxels that the rater gave each value (a zero column for an absent truth).
+
+    Only the voxels where the two differ are gathered (few, for raters worth combining); the
+    diagonal follows from ``truth_counts`` (:func:`counts_of` of ``truth``, when known).
+    """
     n = len(values)
-    index_type = np.min_scalar_type(n * n - 1)
-    if list(values) == list(range(n)):  # already 0..n-1 (the usual case): no lookup pass
-        given_index, truth_index = given.astype(index_type, copy=False), truth
-    else:
-        lookup = np.zeros(values[-1] + 1, dtype=index_type)
-        lookup[list(values)] = np.arange(n)
-        given_index, truth_index = lookup[given], lookup[truth]
-    pairs = given_index * index_type.type(n) + truth_index.astype(index_type, copy=False)
-    counts = counts_of(pairs, range(n * n)).reshape(n, n).astype(np.float64)
-    return counts / np.maximum(counts.sum(axis=0, keepdims=True), 1.0)
+    totals = counts_of(truth, values) if truth_counts is None else np.asarray(truth_counts)
+    differ = given != truth
+    lookup = np.zeros(max(values[-1], int(given.max(initial=0)), int(truth.max(initial=0))) + 1, dtype=np.intp)
+    lookup[list(values)] = np.arange(n)
+    pairs = lookup[given[differ]] * n + lookup[truth[differ]]
+    counts = np.bincount(pairs, minlength=n * n).reshape(n, n).astype(np.float64)
+    counts[np.diag_indices(n)] = totals - counts.sum(axis=0)
+    return counts / np.maximum(totals, 1)[None, :]
 
 
 def staple_probability(masks: Sequence[np.ndarray], label: int) -> tuple[np.ndarray, list[float], list[float]]:
@@ -275,8 +278,8 @@ def consensus(masks: Sequence[np.ndarray], method: str = "vote", *, raters: Sequ
     if method == "vote":
         labels, tied = majority_vote(masks, values)
         all_values = [0, *values]
-        matrices = [confusion_matrix(mask, labels, all_values) for mask in masks]
-        prior = value_counts([labels], all_values)
+        prior = counts_of(labels, all_values)
+        matrices = [confusion_matrix(mask, labels, all_values, prior) for mask in masks]
         source = "measured against the vote"
     else:
         labels, matrices, all_values = staple(masks, values=values)

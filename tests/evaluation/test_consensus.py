@@ -9,8 +9,8 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from segviewer.errors import GeometryMismatchError
-from segviewer.evaluation.consensus import (ConsensusError, consensus, majority_vote, probability_path,
-                                            read_rater_masks, staple)
+from segviewer.evaluation.consensus import (ConsensusError, confusion_matrix, consensus, majority_vote,
+                                            probability_path, read_rater_masks, staple)
 from segviewer.evaluation.metrics import dice, mask_metrics
 from segviewer.io.images import image_to_sitk
 from segviewer.model.geometry import Geometry
@@ -198,3 +198,11 @@ def test_vote_sensitivity_and_specificity_equal_segviewers_metrics(rng):
             found = next(p for p in result.performance if p.rater == name and p.label == label)
             assert (found.sensitivity, found.specificity) == pytest.approx((expected.sensitivity,
                                                                             expected.specificity))
+
+
+def test_confusion_matrix_by_hand_with_gaps_in_the_values():
+    given = np.array([[[0, 3, 3, 7, 0, 7]]], np.uint8)
+    truth = np.array([[[0, 3, 0, 7, 7, 3]]], np.uint8)
+    matrix = confusion_matrix(given, truth, [0, 3, 7])
+    # columns: truth 0 (2 voxels), 3 (2 voxels), 7 (2 voxels); rows: what the rater gave
+    np.testing.assert_allclose(matrix, [[0.5, 0.0, 0.5], [0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
