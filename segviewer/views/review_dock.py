@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -81,8 +82,12 @@ class ReviewDock(QWidget):
     _posted = Signal(object)  # a callable from the worker thread, run on the GUI thread
 
     def __init__(self, controller, parent: QWidget | None = None, reviewer: str | None = None,
-                 campaign_case: Callable[[], tuple | None] | None = None) -> None:
+                 campaign_case: Callable[[], tuple | None] | None = None, window: QWidget | None = None) -> None:
+        """``window``: the main window - its Campaign dock gives the case to review, and closing
+        it stops the review's worker."""
         super().__init__(parent)
+        if window is not None and campaign_case is None:
+            campaign_case = lambda: campaign_case_of(window)  # noqa: E731 - read when clicked
         self.controller = controller
         self.workflow = ReviewWorkflow(controller, self._posted.emit, reviewer or default_annotator())
         self._posted.connect(self._call, Qt.ConnectionType.QueuedConnection)
@@ -171,6 +176,8 @@ class ReviewDock(QWidget):
             app.aboutToQuit.connect(self.workflow.shutdown)
         self._set_busy(False)
         self._show_review(None)
+        if window is not None:
+            self.watch_window(window)
 
     @staticmethod
     def _call(function: Callable[[], None]) -> None:
@@ -192,6 +199,10 @@ class ReviewDock(QWidget):
 
     # -- actions -----------------------------------------------------------------------------------
     def choose_masks(self) -> None:
+        dock = self.parentWidget()
+        if isinstance(dock, QDockWidget):  # asked from the menu: show the dock with the dialog
+            dock.show()
+            dock.raise_()
         paths, _ = QFileDialog.getOpenFileNames(self, "Annotators' masks", "", MASK_FILTER)
         if paths:
             self.open_masks(paths)
