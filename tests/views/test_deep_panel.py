@@ -75,7 +75,9 @@ def test_finetune_live_outputs_go_there_save_reset(deep_window, qtbot, tmp_path,
     assert heatmap is not None and heatmap.name == "uncertainty" and heatmap.values.shape == SHAPE
     assert 0.0 <= float(heatmap.values.min()) and float(heatmap.values.max()) <= 1.0
     assert heatmap.high == max(0.1, float(heatmap.values.max()))  # coloured up to its peak
-    assert "entropy" not in panel.info.text() and "steps: 6" in panel.info.text()
+    # the entropy map is drawn, not dumped into the text; its mean inside the labels is reported
+    assert "array" not in panel.info.text() and "steps: 6" in panel.info.text()
+    assert "mean entropy inside the labels" in panel.info.text()
 
     # where to scribble next, and Go there
     assert panel.deep.suggestion.text().startswith("Most uncertain") and panel.deep.go_button.isEnabled()
