@@ -33,6 +33,7 @@ from segviewer.io.label_table import table_from_json, table_to_json
 from segviewer.model.geometry import Geometry, full_box
 from segviewer.model.labels import LabelMap, LabelTable
 from segviewer.model.points import PointPrompt, PointSet
+from segviewer.model.signals import Connections
 
 RECOVERY_ENV = "SEGVIEWER_RECOVERY_DIR"
 MANIFEST = "manifest.json"
@@ -301,16 +302,14 @@ class Autosaver:
         self.last_error: Exception | None = None
         self.last_snapshot: RecoverySnapshot | None = None
         events = session.events
+        self._connections = Connections()
         for event in (events.labels_changed, events.scribbles_changed, events.points_changed):
-            event.connect(self._on_change)
-        events.dirty_changed.connect(self._on_dirty)
+            self._connections.connect(event, self._on_change)
+        self._connections.connect(events.dirty_changed, self._on_dirty)
 
     def close(self) -> None:
         """Stop listening (wait for a running write)."""
-        events = self.session.events
-        for event in (events.labels_changed, events.scribbles_changed, events.points_changed):
-            event.disconnect(self._on_change)
-        events.dirty_changed.disconnect(self._on_dirty)
+        self._connections.disconnect_all()
         self.wait()
 
     def _on_change(self, *args) -> None:

@@ -63,3 +63,29 @@ def test_loading_labels_announces_the_table_once_with_the_loaded_names():
     table.add(4, "spleen")
     session.replace_labels(LabelMap(array, session.geometry, table))
     assert seen == [["liver", "spleen"]]
+
+
+def test_an_owner_drops_all_its_connections_at_once_and_others_keep_theirs(tmp_path):
+    from segviewer.io.recovery import Autosaver, RecoveryStore
+    from segviewer.model.signals import Connections
+
+    session = make_session()
+    other = Listener()
+    session.events.labels_changed.connect(other.on_labels)
+    owner, connections = Listener(), Connections()
+    connections.connect(session.events.labels_changed, owner.on_labels)
+    connections.connect(session.events.scribbles_changed, owner.on_labels)
+    assert len(connections) == 2
+    connections.disconnect_all()
+    box = (slice(0, 1), slice(0, 1), slice(0, 1))
+    session.apply_layer_crop(LABELS, box, np.ones((1, 1, 1), np.uint8), "paint")
+    assert owner.heard == [] and other.heard == [box]
+    assert len(connections) == 0
+
+    # the autosave's close drops every listener it added, and only those
+    listeners = {name: len(getattr(session.events, name)) for name in
+                 ("labels_changed", "scribbles_changed", "points_changed", "dirty_changed")}
+    autosave = Autosaver(session, RecoveryStore(tmp_path), background=False)
+    assert all(len(getattr(session.events, name)) == count + 1 for name, count in listeners.items())
+    autosave.close()
+    assert {name: len(getattr(session.events, name)) for name in listeners} == listeners
