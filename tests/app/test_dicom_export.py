@@ -13,6 +13,7 @@ from segviewer.io.dicom_seg import read_dicom_seg
 from segviewer.io.rtstruct import read_rtstruct
 from segviewer.model.session import LABELS
 from tests.app.test_file_workflow import UserInterface
+from tests.io.test_dicom_seg import every_dicom_object_is_valid  # noqa: F401 - checks every file written
 
 
 def open_workflow(image, user, deferred=True) -> DocumentWorkflow:

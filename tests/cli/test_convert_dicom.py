@@ -12,7 +12,7 @@ from segviewer.cli import main
 from segviewer.io.dicom import read_dicom_series
 from segviewer.io.dicom_seg import read_dicom_seg
 from segviewer.io.labels import read_label_map
-from tests.io.test_dicom_seg import dciodvfy_errors
+from tests.io.test_dicom_seg import dciodvfy_errors, every_dicom_object_is_valid  # noqa: F401
 
 
 def run_cli(capsys, *argv):

@@ -45,6 +45,23 @@ def dciodvfy_errors(path) -> list[str]:
                    if line.startswith("Error")})
 
 
+@pytest.fixture(autouse=True)
+def every_dicom_object_is_valid(monkeypatch):
+    """Every DICOM-SEG and RT structure set a test here writes is checked by dciodvfy as it is
+    written (a LABELMAP SEG: only what this dciodvfy cannot know yet)."""
+    from segviewer.io import dicom_seg
+
+    save = dicom_seg.save_dicom
+
+    def save_and_check(path, dataset, **options):
+        written = save(path, dataset, **options)
+        allowed = DCIODVFY_PREDATES_LABELMAP if dataset.get("SegmentationType") == "LABELMAP" else set()
+        assert set(dciodvfy_errors(written)) <= allowed, f"{written} is not valid DICOM"
+        return written
+
+    monkeypatch.setattr(dicom_seg, "save_dicom", save_and_check)
+
+
 @pytest.fixture(scope="module")
 def ct(shared_data):
     return read_dicom_series(shared_data / "dicom" / "ct_chest_20slices")

@@ -15,7 +15,8 @@ from segviewer.io.dicom_seg import DicomExportError, DicomObjectError, SegmentAl
 from segviewer.io.labels import read_label_map
 from segviewer.io.rtstruct import boundary_loops, fill_even_odd, read_rtstruct, write_rtstruct
 from segviewer.model.labels import LabelMap
-from tests.io.test_dicom_seg import ct, dciodvfy_errors, model_output, oblique_labels, oblique_mr  # noqa: F401
+from tests.io.test_dicom_seg import (ct, dciodvfy_errors, every_dicom_object_is_valid, model_output,  # noqa: F401
+                                    oblique_labels, oblique_mr)
 
 
 def polygon_area(loop: np.ndarray) -> float:
