@@ -73,6 +73,7 @@ def segment_case(method: Method, params: Any, inputs: SegmentInputs, output: str
     if info_output:
         refuse_image_name(info_output, "the method's info")  # before the label map is written
     image = read_image(inputs.image)
+    guard.protect_image(image)  # a DICOM series: every slice file
     geometry = image.geometry
     notes = [image.metadata.get("message", "")]  # e.g. NaN voxels, a duplicate DICOM slice
     scribbles = unannotated = None

@@ -111,6 +111,7 @@ def _write_dicom_object(args, output: Path, protected) -> int:
     codes = load_segment_codes(args.codes)
     algorithm = SegmentAlgorithm(args.algorithm_type, args.method, args.model)
     volume = read_image(args.reference, args.reference_series)
+    protected.protect_image(volume)  # the series' slice files: the .dcm output may not be one of them
     source = source_series(volume)
     label_map, message = (read_dicom_labels(args.input, volume.geometry, args.layer)
                           or read_label_map(args.input, volume.geometry))

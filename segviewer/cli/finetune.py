@@ -73,6 +73,7 @@ def run(args) -> int:
     guard.check_all(outputs)  # refused before minutes of tuning
     trust_if_asked(args, params)
     image = read_image(args.image)
+    guard.protect_image(image)  # a DICOM series: every slice file
     geometry = image.geometry
     scribbles = unannotated = None
     if args.scribbles:

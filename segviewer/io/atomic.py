@@ -4,9 +4,10 @@ What it promises (docs/reliability.md lists the tests that hold each promise):
 
 - **Inputs are never touched.** A command (or a GUI session) builds an :class:`OutputGuard`
   from its inputs once and passes it to every write; the guard also covers the data files
-  that ``.mhd`` / ``.nhdr`` headers name. Every image opened in this process is protected
-  too (:data:`SOURCE_IMAGES`). A write onto a protected path is refused before anything
-  is created.
+  that ``.mhd`` / ``.nhdr`` headers name, and (:meth:`OutputGuard.protect_image`) every
+  file an image was read from: a DICOM series' slices too. Nothing is protected behind the
+  caller's back: a reader records where a volume came from in the volume itself. A write
+  onto a protected path is refused before anything is created.
 - **An output is complete or absent.** The content goes to a temporary beside the target
   (``.NAME.XXXXXXXX.partial…``), is flushed to disk (``fsync``) and checked (size, and for
   images that the header re-reads and every declared voxel byte is present: ITK's NIfTI
@@ -124,19 +125,25 @@ class OutputGuard:
                 combined.protect(*other)
         return combined
 
+    def protect_image(self, volume) -> "OutputGuard":
+        """Protect the files an :class:`~segviewer.model.image.ImageVolume` was read from (its
+        path; for a DICOM series every file of it, ``metadata["source_files"]``) as the
+        source image; None is skipped. Returns the guard for chaining."""
+        if volume is not None:
+            self.protect(volume.path, *volume.metadata.get("source_files", ()), role="the source image")
+        return self
+
     def check(self, target: str | Path, what: str = "the output") -> Path:
-        """Refuse ``target`` when it is a folder, a device or pipe, or protected (here or in
-        :data:`SOURCE_IMAGES`)."""
+        """Refuse ``target`` when it is a folder, a device or pipe, or protected."""
         target = Path(target)
         if target.is_dir():
             raise WritePathError(f"{target}: is a folder; give a file name to save {what} to")
         if target.exists() and not target.is_file():  # the rename would replace /dev/null itself
             raise WritePathError(f"{target}: is not a regular file (a device, pipe or socket); "
                                  f"give a file name to save {what} to")
-        for guard in (self, SOURCE_IMAGES):
-            role = guard.role_of(target)
-            if role is not None:
-                raise WritePathError(f"{target}: is {role}; refusing to overwrite it with {what}")
+        role = self.role_of(target)
+        if role is not None:
+            raise WritePathError(f"{target}: is {role}; refusing to overwrite it with {what}")
         return target
 
 
@@ -160,16 +167,6 @@ def with_sidecar(target: str | Path | None, what: str, kind: str) -> list[tuple[
     if target is None:
         return []
     return [(Path(target), what), (sidecar_path(target, kind), f"the sidecar of {what}")]
-
-
-#: Every image opened in this process (see :func:`remember_source`).
-SOURCE_IMAGES = OutputGuard()
-
-
-def remember_source(path: str | Path, extra=()) -> None:
-    """Record ``path`` (and ``extra`` files; an ``.mhd``/``.nhdr``'s data file comes with it)
-    as source images no writer may overwrite (:data:`SOURCE_IMAGES`)."""
-    SOURCE_IMAGES.protect(path, *extra, role="a source image")
 
 
 def as_guard(protected: "OutputGuard | Iterable[str | Path | None] | None") -> OutputGuard:
@@ -374,7 +371,7 @@ def _remove_own_data_files(target: Path, stem: str, previous: list[Path], guard)
     place, and those a writer killed between its two renames left (older than
     :data:`STALE_AFTER_S`, named by nothing). Only our own names (``STEM.<8 hex>.…``) in the
     target's folder, and never a protected file."""
-    keep = as_guard(guard).merged(SOURCE_IMAGES, data_files_of(target))
+    keep = as_guard(guard).merged(data_files_of(target))
     own = re.compile(re.escape(stem) + r"\.[0-9a-f]{8}\.(z?raw|raw\.gz)$")
     folder = target.parent
     orphans = [p for p in folder.iterdir() if own.match(p.name)

@@ -25,7 +25,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import ImageReadError
-from segviewer.io.atomic import remember_source
+from segviewer.io.dicom_classes import LABEL_OBJECTS, sop_class_of
 from segviewer.io.memory import ensure_fits_in_memory
 from segviewer.io.sitk_images import ImageHeader, array_from_sitk, describe_itk_error, geometry_of, pixel_dtype
 from segviewer.model.image import ImageVolume
@@ -97,7 +97,7 @@ def list_series(folder: str | Path, recursive: bool = True) -> list[SeriesInfo]:
                 continue
             for uid in uids:
                 files = tuple(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(directory), uid))
-                if files:
+                if files and sop_class_of(files[0]) not in LABEL_OBJECTS:  # not a SEG beside the images
                     found.append(_describe(uid, directory, files))
     return found
 
@@ -223,13 +223,14 @@ def read_series(series: SeriesInfo) -> ImageVolume:
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)
     pixel_dtype(image.GetPixelID(), series.folder)
+    # "files": the slices read; "source_files": every file of the series, a dropped duplicate
+    # too (what no output may overwrite, see OutputGuard.protect_image)
     metadata = {"format": "DICOM", "series_uid": series.uid, "modality": series.modality,
-                "series_description": series.description, "files": files}
+                "series_description": series.description, "files": files, "source_files": list(series.files)}
     volume = ImageVolume(array_from_sitk(image), geometry_of(image),
                          name=series.description or series.folder.name, path=series.folder,
                          metadata=metadata)
     volume.add_note(note)
-    remember_source(series.folder, series.files)
     return volume
 
 

@@ -18,7 +18,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from segviewer.errors import GeometryMismatchError, ImageReadError
-from segviewer.io.atomic import OutputGuard, as_guard, remember_source, write_atomically
+from segviewer.io.dicom_classes import not_an_image_message
+from segviewer.io.atomic import OutputGuard, as_guard, write_atomically
 from segviewer.io.dicom import read_dicom_series, read_series_of_file
 from segviewer.io.memory import ensure_fits_in_memory
 from segviewer.io.paths import (DIRECTION_KEEPING_SUFFIXES, IMAGE_WRITE_SUFFIXES, WritePathError,
@@ -101,6 +102,8 @@ def read_image(path: str | Path, series: str | int | None = None) -> ImageVolume
     else:
         header = declare_header(path)
         if header.image_io == "GDCMImageIO":
+            if message := not_an_image_message(path, header.metadata.get("0008|0016", "")):
+                raise ImageReadError(message)  # a DICOM-SEG or RT structure set
             volume = read_series_of_file(path, header)
         else:
             image = read_sitk_image(path, "image", header=header)
@@ -114,7 +117,6 @@ def read_image(path: str | Path, series: str | int | None = None) -> ImageVolume
     if non_finite:
         volume.add_note(f"{non_finite} voxels are NaN or infinite: treated as missing data "
                         "(methods never label them)")
-    remember_source(volume.path or path, volume.metadata.get("files", ()))
     return volume
 
 
@@ -264,8 +266,8 @@ def write_sitk_image(path: str | Path, image: sitk.Image, what: str = "image",
                      protected_paths: OutputGuard | Iterable = (), allowed_suffixes=IMAGE_WRITE_SUFFIXES,
                      metadata: dict[str, str] | None = None) -> Path:
     """Write ``image`` through the one output writer (:func:`segviewer.io.atomic.write_atomically`:
-    complete or absent, never over ``protected_paths`` - a guard or paths - nor a source
-    image), refusing formats that would lose its geometry."""
+    complete or absent, never over ``protected_paths`` - a guard or paths), refusing formats
+    that would lose its geometry."""
     path = Path(path)
     suffix = check_write_suffix(path, allowed_suffixes, what)
     guard = as_guard(protected_paths)
@@ -288,9 +290,10 @@ def write_sitk_image(path: str | Path, image: sitk.Image, what: str = "image",
 
 
 def write_image(path: str | Path, volume: ImageVolume, protected_paths: OutputGuard | Iterable = ()) -> Path:
-    """Write an image volume with its geometry (atomic; never over a source image)."""
+    """Write an image volume with its geometry (atomic; never over the files it was read
+    from, nor over ``protected_paths``)."""
     image = image_to_sitk(volume.array, volume.geometry)
-    return write_sitk_image(path, image, "the image", protected_paths)
+    return write_sitk_image(path, image, "the image", as_guard(protected_paths).merged().protect_image(volume))
 
 
 def refuse_no_overlap(own: Geometry, reference: Geometry, path: str | Path, what: str,

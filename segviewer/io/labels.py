@@ -289,8 +289,8 @@ def write_layer_on_reference_grid(path: Path, array: np.ndarray, layer_geometry:
     first, so a refused sidecar leaves no layer without it. Returns the guard used.
     """
     protected = as_guard(protected_paths)
-    if isinstance(reference_geometry, ImageVolume) and reference_geometry.path is not None:
-        protected = protected.merged(OutputGuard(reference_geometry.path, role="the source image"))
+    if isinstance(reference_geometry, ImageVolume):
+        protected = protected.merged().protect_image(reference_geometry)
     reference = reference_grid(reference_geometry) or layer_geometry
     if not layer_geometry.same_grid(reference):
         raise GeometryMismatchError(
@@ -319,7 +319,7 @@ def write_label_map(path: str | Path, label_map: LabelMap,
         Defaults to the label map's own geometry (always the image grid in a session).
     protected_paths
         An :class:`~segviewer.io.atomic.OutputGuard` (or paths): files never to overwrite,
-        besides every image opened in this process. The sidecar is checked against it too.
+        besides the files of the reference image. The sidecar is checked against it too.
     write_table
         Also write the label table as ``<name>.labels.json`` beside the file.
 

@@ -109,6 +109,7 @@ def take_screenshot(image: str | Path | None, output: str | Path, labels: str | 
             window.show()
             window.load(image, labels, scribbles, points, block=True)
             session = window.controller.session
+            guard.protect_image(session.image)  # a DICOM series: every slice file
             if slice_mm is not None:
                 voxel = session.geometry.physical_to_voxel(slice_mm)
                 if voxel is None:

@@ -4,6 +4,7 @@ mirrored model-output mask landing on the same anatomy."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,3 +225,35 @@ def test_series_problems_reach_the_command_line(tmp_path, capsys):
     assert main(["info", str(folder)]) == 2
     error = capsys.readouterr().err
     assert error.startswith("segviewer: error: ") and error.count("\n") == 1 and "not evenly spaced" in error
+
+
+def test_the_files_a_series_was_read_from_are_protected_by_the_guards_given_it(tmp_path):
+    """A volume records the files it came from (a dropped duplicate slice too); the session's
+    guard and the label writer, given the volume, refuse to write over any of them, and
+    reading alone protects nothing behind the caller's back."""
+    from segviewer.app.files import session_guard
+    from segviewer.io.atomic import OutputGuard, write_text_atomically
+    from segviewer.io.labels import write_label_map
+    from segviewer.io.paths import WritePathError
+    from segviewer.model.labels import LabelMap
+    from segviewer.model.session import Session
+
+    folder = _write_slices(tmp_path / "series")
+    shutil.copy(folder / "slice004.dcm", folder / "slice004_copy.dcm")
+    volume = read_image(folder)
+    assert {p.name for p in map(Path, volume.metadata["source_files"])} == \
+        {f"slice{k:03d}.dcm" for k in range(10)} | {"slice004_copy.dcm"}
+    before = {p: p.read_bytes() for p in folder.iterdir()}
+    guard = session_guard(Session(volume))
+    for name in ("slice000.dcm", "slice004_copy.dcm"):
+        with pytest.raises(WritePathError, match="is the source image"):
+            write_text_atomically(folder / name, "{}", guard=guard)
+    with pytest.raises(WritePathError, match="is the source image"):
+        write_label_map(folder / "slice009.dcm", LabelMap.empty(volume.geometry), volume)
+    assert {p: p.read_bytes() for p in folder.iterdir()} == before
+    # nothing global: a guard that was not given the volume protects nothing
+    scratch = tmp_path / "scratch.json"
+    write_text_atomically(scratch, "{}", guard=OutputGuard())
+    assert OutputGuard().role_of(folder / "slice000.dcm") is None
+    # labels saved beside the series (not over it) are fine
+    write_label_map(folder / "labels.nii.gz", LabelMap.empty(volume.geometry), volume, write_table=False)
