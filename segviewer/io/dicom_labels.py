@@ -8,31 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segviewer.io.dicom_seg import (LABELMAP_SEG_SOP_CLASS, RTSTRUCT_SOP_CLASS, SEG_SOP_CLASS, DicomLabels,
-                                    DicomObjectError, dicom_sop_class, read_dicom_seg)
+from segviewer.io.dicom_classes import LABEL_OBJECTS, RTSTRUCT_SOP_CLASS, sop_class_of
+from segviewer.io.dicom_seg import DicomLabels, DicomObjectError, read_dicom_seg
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 from segviewer.model.labels import LabelMap
 
-_DICOM_MAGIC_OFFSET = 128
-
-
 def is_dicom_labels(path: str | Path) -> bool:
     """Whether ``path`` is a DICOM-SEG or RT Structure Set file (a cheap check first)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(_DICOM_MAGIC_OFFSET)
-            if handle.read(4) != b"DICM":
-                return False
-    except OSError:
-        return False
-    return dicom_sop_class(path) in (SEG_SOP_CLASS, LABELMAP_SEG_SOP_CLASS, RTSTRUCT_SOP_CLASS)
+    return sop_class_of(path) in LABEL_OBJECTS
 
 
 def read_dicom_object(path: str | Path, reference: ImageVolume | Geometry | None = None) -> DicomLabels:
     """Read a DICOM-SEG or an RT Structure Set (onto ``reference`` when given)."""
-    if dicom_sop_class(path) == RTSTRUCT_SOP_CLASS:
+    if sop_class_of(path) == RTSTRUCT_SOP_CLASS:
         from segviewer.io.rtstruct import read_rtstruct  # noqa: PLC0415 - RT users only
 
         return read_rtstruct(path, reference)

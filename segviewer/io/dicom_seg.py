@@ -39,10 +39,6 @@ from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 from segviewer.model.labels import LabelInfo, LabelMap, LabelTable, default_colour, label_dtype_for
 
-#: SOP classes read here, by UID.
-SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
-LABELMAP_SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.7"
-RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 
 #: Segmentation types a SEG can be written as. LABELMAP (DICOM Supplement 243, 2024) is one
 #: frame per slice for all segments, far smaller, but older readers and validators do not
@@ -364,19 +360,6 @@ class DicomLabels:
     @property
     def label_map(self) -> LabelMap:
         return self.layers[0]
-
-
-def dicom_sop_class(path: str | Path) -> str:
-    """The SOP class UID of a DICOM file ("" when ``path`` is not a readable DICOM file)."""
-    import pydicom  # noqa: PLC0415
-    from pydicom.errors import InvalidDicomError  # noqa: PLC0415
-
-    try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
-    except (InvalidDicomError, OSError, ValueError, TypeError):
-        return ""
-    meta = getattr(dataset, "file_meta", None)
-    return str(dataset.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "") if meta else ""))
 
 
 def read_dicom_seg(path: str | Path, reference: ImageVolume | Geometry | None = None) -> DicomLabels:

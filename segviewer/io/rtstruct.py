@@ -29,7 +29,8 @@ import numpy as np
 from segviewer import __version__
 from segviewer.errors import GeometryMismatchError
 from segviewer.io.atomic import OutputGuard
-from segviewer.io.dicom_seg import (RTSTRUCT_SOP_CLASS, TYPE_2_PATIENT_STUDY, DicomExportError, DicomLabels,
+from segviewer.io.dicom_classes import RTSTRUCT_SOP_CLASS
+from segviewer.io.dicom_seg import (TYPE_2_PATIENT_STUDY, DicomExportError, DicomLabels,
                                     DicomObjectError, SegmentAlgorithm, SegmentInfo, SourceSeries,
                                     labels_from_masks, segment_rows, source_series, write_dicom_object)
 from segviewer.io.segment_codes import Concept, SegmentCodeTable, load_segment_codes

@@ -384,3 +384,22 @@ def test_label_values_above_255_come_back_unchanged(oblique_mr, tmp_path):
     for read in (read_dicom_seg(seg, oblique_mr), read_rtstruct(rt, oblique_mr)):
         assert read.label_map.array.dtype == np.uint16 and np.array_equal(read.label_map.array, array)
         assert read.label_map.table.name_of(1000) == "Hippocampus"
+
+
+def test_dicom_objects_beside_the_images_are_not_read_as_a_series_nor_as_an_image(ct, model_output, tmp_path):
+    """Saved into the series' folder, a SEG (one multi-frame file, more "voxels" than the CT)
+    would otherwise be picked as the folder's largest series, and read as a broken image."""
+    from segviewer.errors import ImageReadError
+    from segviewer.io.rtstruct import write_rtstruct
+
+    folder = tmp_path / "series"
+    shutil.copytree(ct.path, folder)
+    seg = write_dicom_seg(folder / "labels_seg.dcm", model_output, ct)
+    rt = write_rtstruct(folder / "labels_rt.dcm", model_output, ct)
+    again = read_dicom_series(folder)
+    assert again.geometry.same_grid(ct.geometry) and len(again.metadata["series"]) == 1
+    assert np.array_equal(again.array, ct.array)
+    with pytest.raises(ImageReadError, match="is a DICOM-SEG - labels, not an image; open the DICOM series"):
+        read_image(seg)
+    assert np.array_equal(read_label_map(seg, again.geometry)[0].array, model_output.array)
+    assert np.array_equal(read_label_map(rt, again.geometry)[0].array, model_output.array)
