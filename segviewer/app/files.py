@@ -60,7 +60,8 @@ def session_guard(session, saving: str = "") -> OutputGuard:
     image = session.image
     layers = {"labels": session.labels_path, "scribbles": session.scribbles_path,
               "points": session.points_path}
-    return input_guard(**{kind: path for kind, path in layers.items() if kind != saving}).protect_image(image)
+    return input_guard(image=getattr(image, "path", None),
+                       **{kind: path for kind, path in layers.items() if kind != saving}).protect_image(image)
 
 
 def write_labels(path: str | Path, label_map: LabelMap, image: ImageVolume | None = None,
