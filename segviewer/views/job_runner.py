@@ -50,7 +50,8 @@ class JobRunner(QObject):
             self._worker.cancel(self._job)
 
     def shutdown(self) -> None:
-        """Stop the worker thread (the owner closes); started again by the next :meth:`run`."""
+        """Stop the worker thread (after each job, or when the owner closes); the next
+        :meth:`run` starts another."""
         if self._worker is not None:
             self._worker.cancel_all()
             self._worker.shutdown()
@@ -65,6 +66,7 @@ class JobRunner(QObject):
         if event.kind not in (FINISHED, FAILED, CANCELLED):
             return
         self._job = None
+        self.shutdown()  # no idle thread is left behind; the next run starts one (cheap)
         self.busy_changed.emit(False)
         if event.kind == FINISHED:
             self.controller.finish_progress(f"{event.job.title}: done")

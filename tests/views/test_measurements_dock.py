@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -89,6 +90,7 @@ def test_region_structures_undo_export_and_reopen(window_and_dock, qtbot, spleen
     qtbot.waitUntil(lambda: len(dock.measurements) == 3, timeout=60000)
     thickness = list(dock.measurements)[-1]
     assert thickness.kind == "thickness" and thickness.value > 5
+    assert not [t for t in threading.enumerate() if t.name.startswith("segviewer-thickness")]  # none left
     heatmap = window.controller.heatmap
     assert heatmap is not None and heatmap.name == "thickness"
     assert np.all(heatmap.values[session.labels.array == 1] > 0)
