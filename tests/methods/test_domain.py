@@ -116,3 +116,16 @@ def test_unet_and_finetune_report_in_domain_with_their_entropy(hippocampus_dev):
         inside = info["entropy"][result.labels > 0]
         assert info["mean_entropy_in_labels"] == pytest.approx(float(inside.mean()), abs=1e-4)
         assert info["verdict"].startswith("in domain and "), name
+
+
+def test_a_partial_domain_still_checks_and_a_malformed_one_is_one_line():
+    from segviewer.methods.deep.card import ModelError
+
+    partial = TrainingDomain(modality="CT")  # only a modality is known
+    assert partial.describe() == "CT"
+    check = check_domain(partial, np.zeros((4, 4, 4), np.float32), _geometry(1.0), "MR")
+    assert check.reasons == ["modality MR is not the training modality CT"]
+    with pytest.raises(ModelError, match="training domain is malformed: spacing_min"):
+        TrainingDomain.from_dict({"spacing_min": ["a", 1, 1]})
+    with pytest.raises(ModelError, match="50 bins"):
+        TrainingDomain.from_dict({"intensity": {"histogram": [1.0, 0.0]}})

@@ -18,6 +18,7 @@ from typing import Iterable
 
 import numpy as np
 
+from segviewer.methods.deep.card import ModelError
 from segviewer.methods.deep.preprocess import normalize
 from segviewer.model.geometry import Geometry
 
@@ -77,6 +78,21 @@ class TrainingDomain:
     intensity: dict = field(default_factory=dict)
     cases: int = 0
 
+    def __post_init__(self) -> None:
+        try:
+            for name in ("spacing_min", "spacing_max", "field_of_view_min", "field_of_view_max"):
+                values = getattr(self, name)
+                if (not isinstance(values, (list, tuple)) or len(values) not in (0, 3)
+                        or not all(isinstance(v, (int, float)) and v > 0 for v in values)):
+                    raise ValueError(f"{name} is not three positive numbers")
+                setattr(self, name, [float(v) for v in values])
+            if self.intensity.get("histogram") is not None:
+                self.intensity["histogram"] = [float(v) for v in self.intensity["histogram"]]
+                if len(self.intensity["histogram"]) != HISTOGRAM_BINS:
+                    raise ValueError(f"the intensity histogram does not have {HISTOGRAM_BINS} bins")
+        except (TypeError, ValueError) as error:
+            raise ModelError(f"the model card's training domain is malformed: {error}") from None
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -90,11 +106,13 @@ class TrainingDomain:
     def describe(self) -> str:
         """"1 mm MR crops of the hippocampus (36×50×36 mm)"."""
         low, high = np.asarray(self.spacing_min), np.asarray(self.spacing_max)
-        spacing = (f"{low.max():.3g} mm" if np.allclose(low, low[0]) and np.allclose(low, high)
-                   else f"{_triple(low, '')}–{_triple(high)}")
+        spacing = ""
+        if low.size and high.size:
+            spacing = (f"{low.max():.3g} mm " if np.allclose(low, low[0]) and np.allclose(low, high)
+                       else f"{_triple(low, '')}–{_triple(high)} ")
         kind = MODALITY_WORDS.get(self.modality, self.modality or "images")
-        return (f"{spacing} {kind}{' ' + self.anatomy if self.anatomy else ''} "
-                f"(field of view up to {_triple(self.field_of_view_max)})")
+        view = f" (field of view up to {_triple(self.field_of_view_max)})" if self.field_of_view_max else ""
+        return f"{spacing}{kind}{' ' + self.anatomy if self.anatomy else ''}{view}"
 
 
 def domain_of_images(images: Iterable[tuple[np.ndarray, Geometry]], normalization: dict, *,
