@@ -20,8 +20,8 @@ import SimpleITK as sitk
 
 from segviewer.app.autosave import AutosaveWorkflow
 from segviewer.app.campaign import (ACCEPTED, DONE, IN_PROGRESS, NEEDS_REVIEW, REJECTED, TODO, Campaign,
-                                    CampaignError, CampaignNavigator, CaseLockedError, campaign_status,
-                                    cases_from_source)
+                                    CampaignError, CampaignNavigator, CaseLockedError, SourceCase,
+                                    campaign_status, cases_from_source)
 from segviewer.app.campaign.locks import LOCK_NAME, read_lock
 from segviewer.app.documents import DocumentWorkflow, FilePorts, MemorySettings, SessionHolder
 from segviewer.evaluation import metrics
@@ -420,4 +420,25 @@ def test_an_image_opened_outside_the_campaign(campaign, window, hippocampus):
     assert not navigator.open_case(second) and asked and campaign.lock_info(second) is None
     window.ports.ask_save_changes = lambda text: "discard"
     assert navigator.open_case(second) and navigator.current == second
+    navigator.close()
+
+
+def test_a_case_that_cannot_be_read_leaves_the_previous_one_saved(hippocampus, tmp_path, window):
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(b"not an image")
+    image = sorted((hippocampus / "imagesTr").glob("*.nii.gz"))[0]
+    campaign = Campaign.create(tmp_path / "c", [SourceCase("good", image, (image,)),
+                                                SourceCase("broken", broken, (broken,))])
+    navigator = window.navigator(campaign, "ann")
+    navigator.open_case("good")
+    session = window.host.session
+    paint(session)
+    assert navigator.open_case("broken")  # read in the background: it fails there
+    assert window.errors and window.errors[0][0] == "Could not open the image"
+    assert window.host.session is session and navigator.current is None
+    assert campaign.record("good", "ann").edits == 1 and campaign.lock_info("good") is None
+    assert campaign.lock_info("broken") is None
+    paint(session, 2)  # still shown, still editable; the case was saved as it was
+    saved = sitk.GetArrayFromImage(sitk.ReadImage(str(campaign.layer_path("good", "ann", "labels"))))
+    assert np.count_nonzero(saved == 1) == 400 and not np.any(saved == 2)
     navigator.close()

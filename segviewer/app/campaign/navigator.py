@@ -19,10 +19,12 @@ between changes) into the case's :class:`~segviewer.app.campaign.records.CaseRec
 
 from __future__ import annotations
 
-import copy
+import copy as copy_module
+import os
+import threading
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -35,8 +37,8 @@ from segviewer.app.campaign.records import (FINISHED_STATES, IN_PROGRESS, REJECT
                                             check_annotator, check_state)
 from segviewer.app.campaign.status import CaseStatus, campaign_status
 from segviewer.errors import SegviewerError
-from segviewer.io.label_table import table_from_json
-from segviewer.io.recovery import Capture, RecoveryStore
+from segviewer.io.label_table import table_from_json, table_to_json
+from segviewer.io.recovery import Capture, RecoveryStore, image_key
 from segviewer.model.labels import LabelMap
 from segviewer.model.points import PointPrompt, PointSet
 from segviewer.model.scribbles import Scribbles
@@ -102,6 +104,7 @@ class CampaignNavigator:
         self._session: Session | None = None
         self._opening: tuple[str, CaseLock] | None = None
         self._writes: dict[str, object] = {}  # case id -> writer thread (None when written at once)
+        self._deferred: list[tuple[_SaveJob, Session]] = []  # left cases written once the next is shown
         self._unsaved_record = False
         self._last_change: float | None = None
         self._history_length = 0
@@ -174,7 +177,7 @@ class CampaignNavigator:
         if self._opening is not None:  # a newer open supersedes an older one still reading
             self._opening[1].release()
         self._opening = (case_id, lock)
-        self.leave_case()
+        self.leave_case(defer=True)
         own = {kind: self.campaign.existing_layer(case_id, self.annotator, kind) for kind in LAYERS}
         labels = own[LABELS] or entry.start_labels
         self.documents.load(entry.image, labels, own[SCRIBBLES], own[POINTS],
@@ -203,6 +206,7 @@ class CampaignNavigator:
         return self.campaign.lock(case_id, self.annotator, break_lock=True)
 
     def _opened(self, case_id: str, lock: CaseLock, session: Session | None) -> None:
+        self._start_deferred(session)
         if self._opening is None or self._opening[1] is not lock:
             lock.release()  # superseded
             return
@@ -302,13 +306,20 @@ class CampaignNavigator:
     def save(self, leaving: bool = False, block: bool = False) -> bool:
         """Write the open case's changed layers and its record into the annotator's folder.
 
-        The copy is taken now (a memory copy); the files are written in the background
-        unless ``block``. ``leaving``: the lock is released after the write. Returns False
-        when there was nothing to write.
+        A copy is taken now; the files are written in the background unless ``block``.
+        ``leaving``: the lock is released after the write. Returns False when there was
+        nothing to write.
         """
+        job = self._snapshot(leaving, copy=not (leaving and block))
+        return job is not None and self._run(job, block)
+
+    def _snapshot(self, leaving: bool, copy: bool) -> "_SaveJob | None":
+        """What to write for the open case, its layers marked saved (the job holds them; a
+        failed write keeps them in the recovery store). ``copy=False`` takes the session's
+        arrays as they are: only when the session is no longer edited (being left)."""
         session, record, lock, case_id = self._session, self.record, self.lock, self.current
         if session is None or record is None or lock is None:
-            return False
+            return None
         self._wait_for_write(case_id)  # one write per case at a time: the lock is released last
         kinds = [kind for kind in LAYERS if session.layer_dirty(kind)]
         if record.state in FINISHED_STATES and LABELS not in kinds \
@@ -317,44 +328,51 @@ class CampaignNavigator:
         if not kinds and not self._unsaved_record:
             if leaving:
                 lock.release()
-            return False
-        capture = self.recovery.capture(session, labels=LABELS in kinds, scribbles=SCRIBBLES in kinds,
-                                        points=POINTS in kinds)
-        for kind in kinds:
-            record.layers = sorted(set(record.layers) | {kind})
+            return None
+        capture = _capture(session, kinds, copy)
+        record.layers = sorted(set(record.layers) | set(kinds))
         record.saves += 1
-        saved_record = copy.deepcopy(record)
-        paths = {kind: self.campaign.layer_path(case_id, self.annotator, kind) for kind in kinds}
-        image = session.image
-        guards = {kind: files.session_guard(session, kind) for kind in kinds}
+        job = _SaveJob(case_id, capture, {kind: self.campaign.layer_path(case_id, self.annotator, kind)
+                                          for kind in kinds},
+                       session.image, {kind: files.session_guard(session, kind) for kind in kinds},
+                       copy_module.deepcopy(record), lock, leaving)
         for kind in kinds:
-            session.mark_saved(kind)  # the copy holds it; a failed write keeps it in the recovery store
+            session.mark_saved(kind)
         self._unsaved_record = False
+        return job
 
+    def _run(self, job: "_SaveJob", block: bool) -> bool:
+        """Write ``job`` (in the background unless ``block``), then its record, then let the
+        lock go when leaving."""
         def write() -> None:
             try:
-                self.campaign.annotator_folder(case_id, self.annotator).mkdir(parents=True, exist_ok=True)
-                _write_layers(capture, paths, image, guards)
-                lock.refresh()
-                self.campaign.save_record(saved_record, lock)
+                if job.paths:
+                    self.campaign.annotator_folder(job.case_id, self.annotator).mkdir(parents=True, exist_ok=True)
+                _write_layers(job.capture, job.paths, job.image, job.guards)
+                job.lock.refresh()
+                self.campaign.save_record(job.record, job.lock)
             finally:
-                if leaving:
-                    lock.release()
+                if job.leaving:
+                    job.lock.release()
+
+        def in_background() -> None:
+            _lower_priority()  # the next case loads meanwhile: let it have the processor
+            write()
 
         def done(_result=None) -> None:
-            self._writes.pop(case_id, None)
-            self.events.saved.emit(case_id)
+            self._writes.pop(job.case_id, None)
+            self.events.saved.emit(job.case_id)
             self.events.rows_changed.emit()
 
         def failed(error: BaseException, text: str) -> None:
-            self._writes.pop(case_id, None)
+            self._writes.pop(job.case_id, None)
             kept = ""
             try:
-                self.recovery.write(capture)
+                self.recovery.write(job.capture)
                 kept = " Your work is kept in the recovery store: open the case again to restore it."
             except Exception as second:  # noqa: BLE001 - the first error is the one to report
-                log.error("could not keep unsaved work of case %s: %s", case_id, second)
-            self.documents.ports.show_error(f"Could not save case {case_id}", f"{error}.{kept}")
+                log.error("could not keep unsaved work of case %s: %s", job.case_id, second)
+            self.documents.ports.show_error(f"Could not save case {job.case_id}", f"{error}.{kept}")
 
         if block:
             try:
@@ -364,12 +382,17 @@ class CampaignNavigator:
                 return False
             done()
             return True
-        self._writes[case_id] = self.documents.ports.run_in_background(write, done, failed,
-                                                                       "segviewer-campaign-save")
+        self._writes[job.case_id] = self.documents.ports.run_in_background(in_background, done, failed,
+                                                                           "segviewer-campaign-save")
         return True
 
-    def leave_case(self, block: bool = False) -> None:
-        """Save the open case (if anything changed) and let it go."""
+    def leave_case(self, block: bool = False, defer: bool = False) -> None:
+        """Save the open case (if anything changed) and let it go.
+
+        ``defer``: the write starts once the next case is shown (:meth:`open_case`), from the
+        left session's own arrays (no copy; it is no longer edited), so reading the next
+        image does not share the processor with it.
+        """
         session = self._session
         if session is None:
             return
@@ -377,8 +400,23 @@ class CampaignNavigator:
         events.labels_changed.disconnect(self._on_change)
         events.scribbles_changed.disconnect(self._on_change)
         events.points_changed.disconnect(self._on_points)
-        self.save(leaving=True, block=block)
+        job = self._snapshot(leaving=True, copy=False if (defer or block) else True)
         self.current = self.record = self.lock = self._session = None
+        if job is None:
+            return
+        if defer:
+            self._deferred.append((job, session))
+        else:
+            self._run(job, block)
+
+    def _start_deferred(self, shown: Session | None) -> None:
+        """Start the writes of the cases left; one whose session is still shown (the next
+        case failed to open) is copied first, as it can still be edited."""
+        deferred, self._deferred = self._deferred, []
+        for job, session in deferred:
+            if session is shown or session is self.documents.host.session:
+                job.capture = _capture_copy(job.capture)
+            self._run(job, block=False)
 
     def session_replaced(self, session: Session | None) -> None:
         """The window now shows ``session``: when it is not the open case's (File > Open), the
@@ -401,6 +439,7 @@ class CampaignNavigator:
         if self._opening is not None:
             self._opening[1].release()
             self._opening = None
+        self._start_deferred(None)
         self.leave_case(block=True)
         self.wait()
 
@@ -429,3 +468,45 @@ def _write_layers(capture: Capture, paths: dict[str, Path], image, guards: dict)
     if POINTS in paths:
         points = PointSet([PointPrompt.from_dict(p) for p in capture.points or []])
         files.write_points(paths[POINTS], points, guard=guards[POINTS])
+
+
+@dataclass
+class _SaveJob:
+    """One case's save: the captured layers, where they go, the record, the lock."""
+
+    case_id: str
+    capture: Capture
+    paths: dict[str, Path]
+    image: object
+    guards: dict
+    record: CaseRecord
+    lock: CaseLock
+    leaving: bool
+
+
+def _capture(session: Session, kinds: list[str], copy: bool) -> Capture:
+    """The layers ``kinds`` of ``session`` for writing (and for the recovery store if that
+    fails); copied unless ``copy`` is False."""
+    def take(array):
+        return array.copy() if copy else array
+
+    image = session.image
+    return Capture(image_key(image), str(Path(image.path).resolve()) if getattr(image, "path", None) else None,
+                   image.name, session.geometry,
+                   take(session.labels.array) if LABELS in kinds else None,
+                   take(session.scribbles.array) if SCRIBBLES in kinds else None,
+                   session.points.to_list() if POINTS in kinds else None,
+                   table_to_json(session.label_table))
+
+
+def _capture_copy(capture: Capture) -> Capture:
+    return replace(capture, labels=None if capture.labels is None else capture.labels.copy(),
+                   scribbles=None if capture.scribbles is None else capture.scribbles.copy())
+
+
+def _lower_priority() -> None:
+    """Lower this thread's scheduling priority (Linux: threads have their own nice value)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # another system, or not allowed: write at normal priority
+        pass
