@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 from segviewer.io.atomic import OutputGuard, write_text_atomically
 from segviewer.io.jsonfile import dumps, json_safe
 from segviewer.io.paths import strip_image_suffix
@@ -225,7 +227,7 @@ def diameters(labels, geometry, value: int, name: str = "") -> Measurement:
                         "slice": {found.slice_axis: found.slice_index}})
 
 
-def thickness(labels, geometry, value: int, name: str = "", cancel=None) -> tuple[Measurement, "object"]:
+def thickness(labels, geometry, value: int, name: str = "", cancel=None) -> tuple[Measurement, np.ndarray]:
     """The thickness measurement of label ``value`` and its map (mm per voxel, for display)."""
     found = local_thickness(labels, geometry, value, cancel)
     return Measurement("thickness", (), found.statistics["mean_mm"], name,
