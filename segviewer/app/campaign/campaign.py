@@ -13,6 +13,7 @@ case holding its starting mask, its lock and each annotator's work. See docs/cam
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -66,14 +67,20 @@ class Campaign:
         self.root = Path(root)
         self.manifest = manifest
         self.name = str(manifest.get("name") or self.root.name)
-        self.cases: list[CaseEntry] = [self._entry(i, c) for i, c in enumerate(manifest["cases"])]
-        self._by_id = {case.id: case for case in self.cases}
+        self._ids = [str(case["id"]) for case in manifest["cases"]]
+        self._index = {case_id: number for number, case_id in enumerate(self._ids)}
+
+    @functools.cached_property
+    def cases(self) -> list[CaseEntry]:
+        """Every case, in the manifest's order (paths resolved on first use: ``status`` on a
+        large campaign needs only the ids)."""
+        return [self._entry(i, c) for i, c in enumerate(self.manifest["cases"])]
 
     def _entry(self, index: int, data: dict) -> CaseEntry:
-        root = self.root.absolute()
+        root = str(self.root.absolute())
 
         def resolve(value: str | None) -> Path | None:  # relative to the campaign folder
-            return None if not value else Path(os.path.normpath(root / value))
+            return None if not value else Path(os.path.normpath(os.path.join(root, value)))
 
         image = resolve(data["image"])
         channels = tuple(resolve(c) for c in data.get("channels") or [data["image"]])
@@ -148,15 +155,17 @@ class Campaign:
     # == cases and paths =========================================================================
     def case(self, case_id: str) -> CaseEntry:
         try:
-            return self._by_id[case_id]
+            return self.cases[self._index[case_id]]
         except KeyError:
             raise CampaignError(f"campaign {self.name}: no case {case_id!r}") from None
 
     def case_ids(self) -> list[str]:
-        return [case.id for case in self.cases]
+        return list(self._ids)
 
     def case_folder(self, case_id: str) -> Path:
-        return self.root / CASES_FOLDER / self.case(case_id).id
+        if case_id not in self._index:
+            self.case(case_id)  # the error naming the case
+        return self.root / CASES_FOLDER / case_id
 
     def annotator_folder(self, case_id: str, annotator: str) -> Path:
         """Where ``annotator``'s work on ``case_id`` lives (nothing else writes there)."""
@@ -190,16 +199,15 @@ class Campaign:
         """Every record of the campaign, ``{case id: {annotator: record}}`` (cases nobody
         started are absent). One directory scan per started case."""
         found: dict[str, dict[str, CaseRecord]] = {}
-        cases_root = self.root / CASES_FOLDER
         try:
-            folders = [entry.name for entry in os.scandir(cases_root) if entry.is_dir()]
+            folders = [entry for entry in os.scandir(self.root / CASES_FOLDER) if entry.is_dir()]
         except FileNotFoundError:
             return found
-        for case_id in folders:
-            if case_id in self._by_id:
-                records = _records_in(cases_root / case_id / ANNOTATORS_FOLDER)
+        for folder in folders:
+            if folder.name in self._index:
+                records = _records_in(os.path.join(folder.path, ANNOTATORS_FOLDER))
                 if records:
-                    found[case_id] = records
+                    found[folder.name] = records
         return found
 
     def annotators(self) -> list[str]:
@@ -270,14 +278,16 @@ class Campaign:
             return record
 
 
-def _records_in(folder: Path) -> dict[str, CaseRecord]:
+def _records_in(folder: str | Path) -> dict[str, CaseRecord]:
+    """The records of one case's ``annotators`` folder, by annotator (plain strings: a
+    campaign's status reads thousands)."""
     records = {}
     try:
-        names = [entry.name for entry in os.scandir(folder) if entry.is_dir()]
+        entries = sorted((entry.name, entry.path) for entry in os.scandir(folder) if entry.is_dir())
     except FileNotFoundError:
         return records
-    for name in sorted(names):
-        record = read_record(folder / name / RECORD_NAME)
+    for name, path in entries:
+        record = read_record(os.path.join(path, RECORD_NAME))
         if record is not None:
             records[name] = record
     return records

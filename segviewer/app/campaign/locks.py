@@ -79,11 +79,12 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def read_lock(folder: Path) -> LockInfo | None:
+def read_lock(folder: str | Path) -> LockInfo | None:
     """The lock of the case folder ``folder``, or None when there is none (or it is unreadable,
     which only a foreign tool can cause: locks are written complete)."""
     try:
-        return LockInfo.from_dict(json.loads((folder / LOCK_NAME).read_text(encoding="utf-8")))
+        with open(os.path.join(folder, LOCK_NAME), encoding="utf-8") as handle:
+            return LockInfo.from_dict(json.load(handle))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

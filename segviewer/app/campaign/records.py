@@ -146,10 +146,11 @@ class CaseRecord:
         return record
 
 
-def read_record(path: Path) -> CaseRecord | None:
+def read_record(path: str | Path) -> CaseRecord | None:
     """The record at ``path``, or None when there is none."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except FileNotFoundError:
         return None
     except OSError as error:

@@ -3,10 +3,13 @@ case, and which cases several annotators finished (where agreement can be measur
 
 from __future__ import annotations
 
+import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from segviewer.app.campaign.campaign import Campaign
+from segviewer.app.campaign.campaign import CASES_FOLDER, Campaign
+from segviewer.app.campaign.locks import read_lock
 from segviewer.app.campaign.records import FINISHED_STATES, STATES, TODO, CaseRecord
 
 
@@ -93,12 +96,14 @@ class CampaignStatus:
 def campaign_status(campaign: Campaign, with_locks: bool = True) -> CampaignStatus:
     """Read every record (and lock) of ``campaign`` once."""
     records = campaign.all_records()
+    cases_root = os.path.join(campaign.root, CASES_FOLDER)
+    now = time.time()
     cases = []
-    for entry in campaign.cases:
-        status = CaseStatus(entry.id, records.get(entry.id, {}))
+    for case_id in campaign.case_ids():
+        status = CaseStatus(case_id, records.get(case_id, {}))
         if with_locks:
-            info = campaign.lock_info(entry.id)
-            if info is not None and not info.is_stale():
+            info = read_lock(os.path.join(cases_root, case_id))
+            if info is not None and not info.is_stale(now):
                 status.locked_by = info.annotator
         cases.append(status)
     return CampaignStatus(campaign.name, cases)
