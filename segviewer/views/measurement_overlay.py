@@ -1,5 +1,6 @@
 """Measurements drawn on a slice view: the lines of rulers, angles, diameters and distances
-with their values, and the points of a ruler or angle being placed.
+with their values, the outline of sphere and ellipse regions where they cut the slice, and
+the points of a ruler or angle being placed.
 
 A measurement whose points all lie on the shown slice is drawn solid; one that crosses it
 (a ruler between slices) is drawn dashed, projected onto the slice. The overlay lives beside
@@ -42,6 +43,25 @@ class MeasurementOverlay:
     def _display(self, index) -> tuple[float, float, float]:
         return self.view.orientation.index_to_display(index)
 
+    def _region_outline(self, geometry, measurement) -> list[tuple[float, float]]:
+        """Where a sphere or ellipse region cuts this slice: its outline as point pairs."""
+        orientation = self.view.orientation
+        radii = measurement.details["radii_ijk_mm"]
+        x, y, normal = self._display(geometry.physical_to_index(measurement.points_mm[0]))
+        across = (self.view.slice_index - normal) * geometry.spacing[orientation.normal_index_axis]
+        radius_across = radii[orientation.normal_index_axis]
+        if radius_across == 0:  # an ellipse: on its own slice only
+            scale = 1.0 if abs(self.view.slice_index - normal) < 0.5 else 0.0
+        else:
+            scale = np.sqrt(max(0.0, 1 - (across / radius_across) ** 2))
+        if scale == 0:
+            return []
+        angles = np.linspace(0, 2 * np.pi, 49)
+        xs = x + scale * radii[orientation.column_index_axis] * np.cos(angles)
+        ys = y + scale * radii[orientation.row_index_axis] * np.sin(angles)
+        points = list(zip(xs, ys))
+        return [p for pair in zip(points[:-1], points[1:]) for p in pair]  # consecutive pairs
+
     def redraw(self, *_args) -> None:
         view = self.view
         for text in self.texts:
@@ -55,6 +75,9 @@ class MeasurementOverlay:
         here = view.slice_index
         solid, dashed = [], []
         for measurement in self.dock.measurements:
+            if measurement.kind == "region":
+                solid += self._region_outline(session.geometry, measurement)
+                continue
             pairs = SEGMENTS.get(measurement.kind)
             if not pairs:
                 continue
@@ -73,7 +96,7 @@ class MeasurementOverlay:
         for item, points in ((self.solid, solid), (self.dashed, dashed)):
             xy = np.asarray(points, dtype=float).reshape(-1, 2)
             item.setData(xy[:, 0], xy[:, 1])
-        tool = self.dock.controller.tool
+        tool = self.dock.controller.tool  # the ruler or angle being placed
         placing = tool.outline if tool in (self.dock.ruler_tool, self.dock.angle_tool) else []
         xy = np.asarray([self._display(p)[:2] for p in placing], dtype=float).reshape(-1, 2)
         self.placing.setData(xy[:, 0], xy[:, 1])

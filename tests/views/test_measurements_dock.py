@@ -82,6 +82,11 @@ def test_region_structures_undo_export_and_reopen(window_and_dock, qtbot, spleen
     qtbot.mouseClick(dock.sphere_button, LEFT)
     region = list(dock.measurements)[-1]
     assert region.kind == "region" and region.details["voxel_count"] > 50
+    axial = next(o for o in dock.overlays if o.view is window.views["axial"])
+    xs, ys = axial.solid.getData()
+    assert len(xs) == 96  # its outline on the crosshair's slice: a circle of 8 mm
+    centre_x, centre_y, _ = axial._display((90, 80, 12))
+    assert np.hypot(xs - centre_x, ys - centre_y) == pytest.approx(np.full(96, 8.0))
     dock.label_a.setValue(1)
     qtbot.mouseClick(dock.diameters_button, LEFT)
     qtbot.waitUntil(lambda: len(dock.measurements) == 2, timeout=20000)
