@@ -201,7 +201,8 @@ def warm_worker(method: Method | None, params: Any = None, device: str = "auto",
                 torch_threads: int | None = None) -> WarmWorker:
     """The worker set-up of a batch: the method's module imported and its model loaded once
     per worker, torch's threads set for an embedded cluster."""
-    modules = (type(method).__module__,) if method is not None else ()
+    # the case's own path (readers, writers, SimpleITK) and the method's module
+    modules = ("segviewer.batch.tasks",) + ((type(method).__module__,) if method is not None else ())
     model = getattr(params, "model", None) if method is not None and has_model(method) else None
     if model is not None and str(model).strip().lower() == "scratch":
         model = None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from segviewer.cli.arguments import (file_stem, input_path, int_in, label_names, non_negative_float, output_folder,
-                                     positive_float, seed)
+from segviewer.cli.arguments import (device_name, file_stem, input_path, int_in, label_names, non_negative_float,
+                                     output_folder, positive_float, seed)
 
 NAME = "train"
 HELP = "train a U-Net on imagesTr/labelsTr with a fixed train/validation split (writes weights + model card)"
@@ -33,8 +33,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--time-limit", type=non_negative_float, default=None,
                         help="stop after this many minutes")
     parser.add_argument("--threads", type=int_in(1, 1024), default=1, help="torch CPU threads")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                        help="auto, cpu, cuda, mps")
+    parser.add_argument("--device", default="auto", type=device_name,
+                        help="auto, cpu, cuda, cuda:N, mps (on CUDA: float16 autocast, data-loading workers)")
     parser.add_argument("--modality", default="", help="DICOM modality of the training images (MR, CT ...), "
                         "written to the card's training domain: an image of another modality is warned about")
     parser.add_argument("--anatomy", default="", help="what the images show, for the card's domain and its "

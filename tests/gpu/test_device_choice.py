@@ -100,3 +100,25 @@ def test_mixed_precision_only_on_cuda():
     layer = torch.nn.Linear(4, 4)
     with autocast("cpu", enabled=True):
         assert layer(torch.ones(1, 4)).dtype == torch.float32
+
+
+def test_loader_workers_prepare_distinct_reproducible_batches():
+    """The data-loading workers a GPU gets: each samples from its own seeded generator, so
+    the batches differ between workers and repeat from run to run."""
+    import numpy as np
+
+    from segviewer.methods.deep.train import TrainConfig, training_batches
+
+    rng = np.random.default_rng(0)
+    cases = [(rng.normal(size=(20, 24, 20)).astype(np.float32), rng.integers(0, 3, (20, 24, 20), dtype=np.uint8))
+             for _ in range(3)]
+    config = TrainConfig(data=".", split=".", out=".", batch_size=2, roi_size=(16, 16, 16), seed=5)
+
+    def first_batches():
+        batches = training_batches(cases, config, np.random.default_rng(5), "cpu", workers=2)
+        return [next(batches) for _ in range(4)]  # workers take turns: 0, 1, 0, 1
+
+    first, again = first_batches(), first_batches()
+    assert first[0][0].shape == (2, 1, 16, 16, 16) and first[0][1].dtype == torch.int64
+    assert not torch.equal(first[0][0], first[1][0])  # two workers, two generators
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))

@@ -31,8 +31,10 @@ from typing import Callable
 
 import numpy as np
 import SimpleITK as sitk
+from torch.utils.data import IterableDataset  # only `segviewer train` imports this module
 
 from segviewer.methods.deep.card import ModelCard, ModelError, build_network
+from segviewer.methods.deep.device import autocast, choose_device, loader_workers, uses_cuda
 from segviewer.methods.deep.domain import domain_of_images
 from segviewer.methods.deep.preprocess import model_grid, needs_resampling, normalize, resample
 from segviewer.methods.deep.saving import save_weights
@@ -226,13 +228,56 @@ def evaluate(network, cases, roi_size, device, label_values) -> dict:
 
 # -- training ----------------------------------------------------------------------------
 def pick_device(name: str):
+    """The ``torch.device`` to train on (:func:`segviewer.methods.deep.device.choose_device`)."""
     import torch
 
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
+    return torch.device(choose_device(name))
+
+
+class PatchBatches(IterableDataset):
+    """Augmented ``(images, targets)`` batches of random patches, endlessly (a torch
+    ``IterableDataset``): from ``rng`` in the training process, from a generator of its own
+    (seeded from the seed and its number) in each data-loading worker process."""
+
+    def __init__(self, cases, config: TrainConfig, rng: np.random.Generator) -> None:
+        self.cases, self.config, self.rng = cases, config, rng
+
+    def __iter__(self):
+        import torch
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
+        generator = self.rng if info is None else np.random.default_rng([self.config.seed, info.id])
+        config = self.config
+        while True:
+            patches = [random_patch(*self.cases[int(generator.integers(len(self.cases)))], config.roi_size, generator)
+                       for _ in range(config.batch_size)]
+            images = torch.as_tensor(np.stack([p[0] for p in patches])[:, None])
+            targets = torch.as_tensor(np.stack([p[1] for p in patches])[:, None].astype(np.int64))
+            yield augment(images, targets, generator, config.flip_axes)
+
+
+def _one_thread(worker_id: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # a loader process prepares one batch at a time; the cores are the loop's
+
+
+def training_batches(cases, config: TrainConfig, rng: np.random.Generator, device, workers: int | None = None):
+    """The training loop's batches as a ``DataLoader`` iterator. On a GPU,
+    :func:`~segviewer.methods.deep.device.loader_workers` processes prepare them ahead of the
+    loop; on the CPU they are made in this process, draw for draw as the loop always did.
+    ``workers`` overrides the count."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    workers = loader_workers(device) if workers is None else workers
+    # the loader draws its workers' seeds from a generator of its own: torch's global one
+    # (the noise of the augmentation) keeps the sequence it had
+    seeds = torch.Generator().manual_seed(config.seed)
+    return iter(DataLoader(PatchBatches(cases, config, rng), batch_size=None, num_workers=workers,
+                           pin_memory=uses_cuda(device), worker_init_fn=_one_thread, persistent_workers=workers > 0,
+                           generator=seeds))
 
 
 def hardware_description(device) -> str:
@@ -293,6 +338,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> ModelCard:
     log(f"network {card.network['class']} {card.network['kwargs']} — {n_params / 1e6:.2f} M parameters")
     loss_function = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    # float16 autocast on CUDA; the scaler keeps small float16 gradients from vanishing (off on the CPU)
+    scaler = torch.amp.GradScaler("cuda", enabled=uses_cuda(device))
+    batches = training_batches(train_cases, config, rng, device)
     warmup = min(200, config.iterations // 10)
 
     def learning_rate(iteration: int) -> float:
@@ -310,16 +358,14 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> ModelCard:
     for iteration in range(config.iterations):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(iteration)
-        patches = [random_patch(*train_cases[int(rng.integers(len(train_cases)))], config.roi_size, rng)
-                   for _ in range(config.batch_size)]
-        images = torch.as_tensor(np.stack([p[0] for p in patches])[:, None])
-        targets = torch.as_tensor(np.stack([p[1] for p in patches])[:, None].astype(np.int64))
-        images, targets = augment(images, targets, rng, config.flip_axes)
-        images, targets = images.to(device), targets.to(device)
-        loss = loss_function(network(images), targets)
+        images, targets = next(batches)
+        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        with autocast(device):
+            loss = loss_function(network(images), targets)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         running.append(loss.item())
         done = iteration + 1
         if done % 100 == 0:
