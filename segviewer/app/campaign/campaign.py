@@ -13,11 +13,13 @@ case holding its starting mask, its lock and each annotator's work. See docs/cam
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from segviewer import __version__
 from segviewer.app.campaign.locks import CaseLock, LockInfo, read_lock
@@ -26,7 +28,10 @@ from segviewer.app.campaign.records import (LAYER_FILES, RECORD_NAME, CampaignEr
 from segviewer.app.campaign.sources import SourceCase
 from segviewer.io import jsonfile
 from segviewer.io.atomic import OutputGuard, write_text_atomically
+from segviewer.io.images import read_geometry
 from segviewer.io.label_table import read_label_table, write_label_table
+from segviewer.io.labels import read_label_map, write_label_map
+from segviewer.io.scribbles import read_scribbles, write_scribbles
 from segviewer.model.labels import LabelTable
 
 CAMPAIGN_FORMAT = "segviewer-campaign"
@@ -248,8 +253,17 @@ class Campaign:
         """Who holds the lock of ``case_id`` now (possibly a stale lock), or None."""
         return read_lock(self.case_folder(case_id))
 
-    def _locked(self, case_id: str, annotator: str, lock: CaseLock | None):
-        return _HeldLock(lock) if lock is not None else _TemporaryLock(self, case_id, annotator)
+    @contextlib.contextmanager
+    def _locked(self, case_id: str, annotator: str, lock: CaseLock | None) -> Iterator[CaseLock]:
+        """``lock`` when the caller holds one, else the case locked for the moment."""
+        if lock is not None:
+            yield lock
+            return
+        held = self.lock(case_id, annotator)
+        try:
+            yield held
+        finally:
+            held.release()
 
     # == bringing work in ===========================================================================
     def import_layer(self, case_id: str, annotator: str, kind: str, path: str | Path,
@@ -293,50 +307,14 @@ def _records_in(folder: str | Path) -> dict[str, CaseRecord]:
     return records
 
 
-class _HeldLock:
-    def __init__(self, lock: CaseLock) -> None:
-        self.lock = lock
-
-    def __enter__(self) -> CaseLock:
-        return self.lock
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
-class _TemporaryLock:
-    def __init__(self, campaign: Campaign, case_id: str, annotator: str) -> None:
-        self.campaign, self.case_id, self.annotator = campaign, case_id, annotator
-        self.lock: CaseLock | None = None
-
-    def __enter__(self) -> CaseLock:
-        self.lock = self.campaign.lock(self.case_id, self.annotator)
-        return self.lock
-
-    def __exit__(self, *exc) -> None:
-        if self.lock is not None:
-            self.lock.release()
-
-
-def _geometry(image: Path):
-    from segviewer.io.images import read_geometry  # noqa: PLC0415 - header only
-
-    return read_geometry(image)
-
-
 def _import_labels(source: Path, image: Path, target: Path, guard: OutputGuard) -> None:
     """A label file read onto ``image``'s grid (resampled by position when needed) and written
     to ``target`` with its label table."""
-    from segviewer.io.labels import read_label_map, write_label_map  # noqa: PLC0415
-
-    label_map, _note = read_label_map(source, _geometry(image))
+    label_map, _note = read_label_map(source, read_geometry(image))
     write_label_map(target, label_map, protected_paths=guard)
 
 
 def _import_scribbles(source: Path, image: Path, target: Path, guard: OutputGuard) -> None:
-    from segviewer.io.scribbles import read_scribbles, write_scribbles  # noqa: PLC0415
-
-    scribbles, _note = read_scribbles(source, _geometry(image))
+    """A scribble file (segviewer's format) read onto ``image``'s grid, written to ``target``."""
+    scribbles, _note = read_scribbles(source, read_geometry(image))
     write_scribbles(target, scribbles, protected_paths=guard)
-
-

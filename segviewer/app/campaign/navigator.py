@@ -30,6 +30,7 @@ from typing import Callable
 
 from psygnal import Signal, SignalGroup
 
+from segviewer import __version__
 from segviewer.app import files
 from segviewer.app.campaign.campaign import Campaign
 from segviewer.app.campaign.locks import CaseLock, CaseLockedError, LockInfo
@@ -332,6 +333,7 @@ class CampaignNavigator:
         capture = _capture(session, kinds, copy)
         record.layers = sorted(set(record.layers) | set(kinds))
         record.saves += 1
+        record.software_version = __version__  # of the latest save
         job = _SaveJob(case_id, capture, {kind: self.campaign.layer_path(case_id, self.annotator, kind)
                                           for kind in kinds},
                        session.image, {kind: files.session_guard(session, kind) for kind in kinds},
