@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from segviewer.cli.arguments import image_output, input_path, label_output, non_negative_float
+from segviewer.cli.arguments import device_name, image_output, input_path, label_output, non_negative_float
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
 from segviewer.io.jsonfile import dumps
 
@@ -26,6 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", default="hippocampus_unet",
                         help="bundled model name, model card (.json), TorchScript, MONAI bundle folder, or 'scratch'")
     add_trust_argument(parser)
+    parser.add_argument("--device", type=device_name,
+                        help="where the network trains: auto, cpu, cuda, cuda:N, mps; short for --param device=D")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a fine-tuning parameter (repeatable), e.g. steps=60; see: segviewer methods")
     parser.add_argument("--save-model", metavar="OUT", help="write the tuned model: OUT.pt + OUT.json (model card)")
@@ -61,7 +63,8 @@ def run(args) -> int:
     if not args.output and not args.save_model and not args.entropy:
         raise MethodInputError("nothing to write: give -o LABELS, --save-model OUT and/or --entropy FILE")
     method = get_method("finetune")
-    params = parse_parameter_assignments(method.Parameters, args.param + [f"model={args.model}"])
+    device = [f"device={args.device}"] if args.device else []
+    params = parse_parameter_assignments(method.Parameters, device + args.param + [f"model={args.model}"])
     source_model = None if args.model.strip().lower() == "scratch" else model_files(resolve_model_path(args.model))
     guard = input_guard(image=args.image, scribbles=args.scribbles, points=args.points, model=source_model)
     outputs = with_sidecar(args.output, "the label map", "labels")

@@ -122,3 +122,13 @@ def test_loader_workers_prepare_distinct_reproducible_batches():
     assert first[0][0].shape == (2, 1, 16, 16, 16) and first[0][1].dtype == torch.int64
     assert not torch.equal(first[0][0], first[1][0])  # two workers, two generators
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
+
+
+@no_cuda
+def test_finetune_and_train_take_the_device_too(tmp_path, capsys, shared_data):
+    image = shared_data / "hippocampus" / "imagesTr" / "hippocampus_001.nii.gz"
+    code = main(["finetune", str(image), "--scribbles", str(image), "--device", "cuda:1", "-o", str(tmp_path / "o.nii.gz")])
+    assert code == 2 and "cuda:1" in capsys.readouterr().err
+    code = main(["train", "--data", str(tmp_path), "--split", str(tmp_path / "s.json"), "--out", str(tmp_path / "m"),
+                 "--device", "tpu"])
+    assert code == 2 and "argument --device: unknown device 'tpu'" in capsys.readouterr().err
