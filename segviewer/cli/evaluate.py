@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from segviewer.batch.tasks import evaluate_case
 from segviewer.cli.arguments import fraction, input_path, label_list, non_negative_float
-from segviewer.evaluation.cases import read_label_array
-from segviewer.evaluation.metrics import evaluate
 from segviewer.io.jsonfile import dumps
 
 NAME = "evaluate"
@@ -60,10 +59,8 @@ def format_table(result) -> str:
 
 
 def run(args) -> int:
-    reference, geometry = read_label_array(args.reference)
-    prediction, _ = read_label_array(args.prediction, reference=geometry)
-    result = evaluate(prediction, reference, geometry, labels=args.labels, empty_distance=args.empty_distance,
-                      instances=args.instances, iou_threshold=args.iou_threshold)
+    result = evaluate_case(args.prediction, args.reference, labels=args.labels, empty_distance=args.empty_distance,
+                           instances=args.instances, iou_threshold=args.iou_threshold)
     if args.json:
         data = result.to_dict()
         data["prediction"], data["reference"] = str(args.prediction), str(args.reference)
