@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from segviewer.app.documents import DocumentWorkflow, message_of
 from segviewer.app.view_state import OutlineLayer
 from segviewer.io.dicom_seg import DicomLabels
@@ -28,17 +26,6 @@ def outline_layers(read: DicomLabels) -> list[OutlineLayer]:
         colour = layer.table.colour_of(segments[0].value) if segments else (255, 255, 0)
         layers.append(OutlineLayer(f"layer {number}: " + ", ".join(s.name for s in segments), layer.array, colour))
     return layers
-
-
-def soft_map(read: DicomLabels) -> np.ndarray | None:
-    """The highest probability of any segment at each voxel (None when not FRACTIONAL)."""
-    maps = list(read.probabilities.values())
-    if not maps:
-        return None
-    highest = maps[0].copy()
-    for other in maps[1:]:
-        np.maximum(highest, other, out=highest)
-    return highest
 
 
 def open_dicom_labels(workflow: DocumentWorkflow, path: str | Path) -> bool:
@@ -66,7 +53,7 @@ def open_dicom_labels(workflow: DocumentWorkflow, path: str | Path) -> bool:
         extra = outline_layers(read)
         if extra and hasattr(host, "set_outlines"):
             host.set_outlines(extra)
-        probabilities = soft_map(read)
+        probabilities = read.highest_probability()
         if probabilities is not None and hasattr(host, "set_heatmap"):
             host.set_heatmap(probabilities, name="probability")
         parts = [read.message] + ([f"layers 2-{len(read.layers)} drawn as outlines"] if extra else [])

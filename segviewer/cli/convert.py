@@ -16,16 +16,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from segviewer.cli.arguments import image_output, input_path, int_in, output_file
 from segviewer.errors import SegviewerError
 from segviewer.io.atomic import input_guard
-from segviewer.cli.arguments import image_output, input_path, int_in, output_file
-from segviewer.io.dicom_labels import is_dicom_labels, read_dicom_labels
+from segviewer.io.dicom_labels import is_dicom_labels, read_dicom_labels, read_dicom_object
 from segviewer.io.dicom_seg import ALGORITHM_KINDS, SEG_TYPES, SegmentAlgorithm, source_series, write_dicom_seg
 from segviewer.io.images import read_geometry, read_image, resample_image, write_image
 from segviewer.io.label_table import find_label_table, label_table_sidecar
 from segviewer.io.labels import read_label_map, write_label_map
 from segviewer.io.paths import image_suffix
 from segviewer.io.segment_codes import load_segment_codes
+from segviewer.model.image import ImageVolume
 
 NAME = "convert"
 HELP = "convert an image or label map between formats (optionally onto a reference grid)"
@@ -55,6 +56,8 @@ def add_arguments(parser) -> None:
                        help="segment code table (JSON) adding to the shipped and user tables")
     parser.add_argument("--layer", type=int_in(1, 1000, "a layer number"), default=1,
                         help="a DICOM-SEG input whose segments overlap: which label map (default 1)")
+    parser.add_argument("--probabilities", type=image_output,
+                        help="a FRACTIONAL DICOM-SEG input: also write its probabilities (float32) here")
 
 
 #: Output formats chosen by --format (written as .dcm).
@@ -72,9 +75,15 @@ def run(args) -> int:
     if args.format or image_suffix(output) == ".dcm":
         return _write_dicom_object(args, output, protected)
     reference = read_geometry(args.reference, args.reference_series) if args.reference else None
-    if args.labels or is_dicom_labels(args.input):
-        label_map, message = (read_dicom_labels(args.input, reference, args.layer)
-                              or read_label_map(args.input, reference))
+    dicom = is_dicom_labels(args.input)
+    protected.check_all([(output, "the output"), (args.probabilities, "the probabilities")])
+    if args.probabilities and not dicom:
+        raise SegviewerError(f"--probabilities: {args.input} is not a DICOM-SEG; only a FRACTIONAL SEG has them")
+    if args.labels or dicom:
+        read = read_dicom_object(args.input, reference) if dicom else None
+        label_map, message = read.layer(args.layer, args.input) if read else read_label_map(args.input, reference)
+        if args.probabilities:
+            _write_probabilities(Path(args.probabilities), read, args.input, protected)
         # case.nii.gz -> case.nrrd: both look up their table under the same names, so the output
         # finds the input's table (or none, as the input did) without writing over the input's
         # sidecar; only a .seg.nrrd's table lives in the file itself
@@ -128,3 +137,11 @@ def _write_dicom_object(args, output: Path, protected) -> int:
     print(f"wrote {output} ({args.format}, {segments} segment{'s' if segments != 1 else ''} on "
           f"{len(source.datasets)} images of the series)")
     return 0
+
+
+def _write_probabilities(path: Path, read, source, protected) -> None:
+    """A FRACTIONAL SEG's soft map (the highest probability of any segment) as a float32 image."""
+    highest = read.highest_probability()
+    if highest is None:
+        raise SegviewerError(f"--probabilities: {source} is not a FRACTIONAL SEG; it holds no probabilities")
+    write_image(path, ImageVolume(highest, read.label_map.geometry, name="probability"), protected_paths=protected)

@@ -24,6 +24,8 @@ def sop_class_of(path: str | Path) -> str:
     import pydicom  # noqa: PLC0415 - only DICOM files need it
     from pydicom.errors import InvalidDicomError  # noqa: PLC0415
 
+    if not Path(path).is_file():  # a pipe or device would block the read; the caller refuses it
+        return ""
     try:
         with open(path, "rb") as handle:
             handle.seek(_DICOM_MAGIC_OFFSET)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from segviewer.io.dicom_classes import LABEL_OBJECTS, RTSTRUCT_SOP_CLASS, sop_class_of
-from segviewer.io.dicom_seg import DicomLabels, DicomObjectError, read_dicom_seg
+from segviewer.io.dicom_seg import DicomLabels, read_dicom_seg
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 from segviewer.model.labels import LabelMap
@@ -34,10 +34,4 @@ def read_dicom_labels(path: str | Path, reference: ImageVolume | Geometry | None
     or None when ``path`` is neither."""
     if not is_dicom_labels(path):
         return None
-    read = read_dicom_object(path, reference)
-    if not 1 <= layer <= len(read.layers):
-        raise DicomObjectError(f"{path}: has {len(read.layers)} label map(s); there is no layer {layer}")
-    message = read.message
-    if len(read.layers) > 1:
-        message += f"; opened layer {layer} of {len(read.layers)}"
-    return read.layers[layer - 1], message
+    return read_dicom_object(path, reference).layer(layer, path)

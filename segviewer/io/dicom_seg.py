@@ -361,6 +361,23 @@ class DicomLabels:
     def label_map(self) -> LabelMap:
         return self.layers[0]
 
+    def layer(self, number: int, path: str | Path = "") -> tuple[LabelMap, str]:
+        """Label map ``number`` (from 1) and the message for the user."""
+        if not 1 <= number <= len(self.layers):
+            raise DicomObjectError(f"{path}: has {len(self.layers)} label map(s); there is no layer {number}")
+        more = f"opened layer {number} of {len(self.layers)}" if len(self.layers) > 1 else ""
+        return self.layers[number - 1], "; ".join(filter(None, [self.message, more]))
+
+    def highest_probability(self) -> np.ndarray | None:
+        """The highest probability of any segment at each voxel (None unless FRACTIONAL)."""
+        maps = list(self.probabilities.values())
+        if not maps:
+            return None
+        highest = maps[0].copy()
+        for other in maps[1:]:
+            np.maximum(highest, other, out=highest)
+        return highest
+
 
 def read_dicom_seg(path: str | Path, reference: ImageVolume | Geometry | None = None) -> DicomLabels:
     """Read a DICOM-SEG onto ``reference`` (the open image or its grid), or onto its own grid.

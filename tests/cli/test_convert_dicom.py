@@ -106,3 +106,23 @@ def test_a_seg_with_overlapping_segments_converts_one_layer_at_a_time(capsys, tm
         assert np.array_equal(read_label_map(out)[0].array, layers[number - 1].array)
     code, _, stderr = run_cli(capsys, "convert", seg, tmp_path / "x.nii.gz", "--layer", 3)
     assert code == 2 and "there is no layer 3" in stderr
+
+
+def test_a_fractional_seg_converts_to_labels_and_its_probabilities(capsys, tmp_path, shared_data):
+    import highdicom as hd
+    import SimpleITK as sitk
+
+    seg = shared_data / "dicom_seg" / "seg_image_ct_true_fractional.dcm"
+    labels, soft = tmp_path / "labels.nii.gz", tmp_path / "soft.nii.gz"
+    code, _, stderr = run_cli(capsys, "convert", seg, labels, "--probabilities", soft)
+    assert code == 0 and "FRACTIONAL" in stderr
+    probabilities = sitk.GetArrayFromImage(sitk.ReadImage(str(soft)))
+    assert probabilities.dtype == np.float32
+    raw = hd.seg.segread(seg).get_volume().array[..., 0]
+    assert np.allclose(np.sort(probabilities.reshape(-1)), np.sort(raw.reshape(-1)))
+    assert np.array_equal(read_label_map(labels)[0].array > 0, probabilities >= 0.5)
+    code, _, stderr = run_cli(capsys, "convert", shared_data / "dicom_seg" / "seg_image_ct_binary_overlap.dcm",
+                              tmp_path / "x.nii.gz", "--probabilities", tmp_path / "p.nii.gz")
+    assert code == 2 and "not a FRACTIONAL SEG" in stderr
+    code, _, stderr = run_cli(capsys, "convert", seg, labels, "--probabilities", labels)
+    assert code == 2 and "given for both" in stderr
