@@ -8,11 +8,12 @@ Every frame references its source image and sits on that image's exact plane: th
 map must be on the series' grid, and each source file's position is checked against it.
 An image with no DICOM source is refused (a SEG is defined by the instances it segments).
 
-Reading (:func:`read_dicom_seg`): a SEG from any producer, onto the open series when it
-references that series' instances (frame by frame, by SOP instance UID), otherwise onto
-the reference grid - or its own grid - by physical position. Segments that overlap go to
-separate label maps (layers); FRACTIONAL segments give probabilities (the soft map) and a
-label where the probability is at least 0.5.
+Reading (:func:`read_dicom_seg`): a SEG from any producer, onto the open image (or its
+grid) by physical position from the SEG's own plane positions - the identity for a SEG on
+the open series' planes - or onto its own grid; by SOP instance UID when its frames do not
+form a volume but reference the open series. Segments that overlap go to separate label
+maps (layers); FRACTIONAL segments give probabilities (the soft map) and a label where the
+probability is at least 0.5.
 
 De-identified series sometimes carry empty SOP / study / series UIDs in the data set (only
 the file meta keeps the instance UID). A SEG needs them, so the copies used as references
