@@ -170,8 +170,7 @@ class CampaignDock(QWidget):
                 action.setShortcut(QKeySequence(keys))
                 action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
                 action.setToolTip(f"{text} ({keys})")
-                if hasattr(window, "register_shortcut"):
-                    window.register_shortcut(keys, text, "Campaign")
+                window.register_shortcut(keys, text, "Campaign")  # listed in Help > Shortcuts
             action.triggered.connect(getattr(self, slot))
             window.addAction(action)  # the shortcut works wherever the focus is
             self.actions_by_name[name] = action
