@@ -54,7 +54,8 @@ class Tool:
 
     A whole press-drag-release is ONE undo step: tools open an edit on press and
     close it on release. ``Tool(**settings)`` (or positional values in the order of the
-    ``Parameters`` fields) sets ``tool.params``.
+    ``Parameters`` fields) sets ``tool.params``; a subclass with its own ``__init__`` calls
+    ``super().__init__(...)`` so that the options dock finds them.
     """
 
     name = "tool"
