@@ -13,6 +13,7 @@ from pathlib import Path
 
 from segviewer.io.atomic import OutputGuard, input_guard
 from segviewer.io.demo import demo_image_path, demo_labels_path
+from segviewer.io.dicom_labels import is_dicom_labels
 from segviewer.io.images import read_image
 from segviewer.io.labels import read_label_map, write_label_map
 from segviewer.io.points import read_points, write_points
@@ -82,8 +83,11 @@ def write_scribbles(path: str | Path, scribbles: Scribbles, image: ImageVolume |
 
 
 def guess_kind(path: str | Path) -> str:
-    """"image", "labels", "scribbles" or "points" for a dropped file, from its name."""
+    """"image", "labels", "scribbles" or "points" for a dropped file, from its name (a
+    DICOM-SEG or RT structure set, whatever its name, from its SOP class)."""
     name = Path(path).name.lower()
+    if is_dicom_labels(path):
+        return "labels"
     if name.endswith(".json"):
         return "points"
     if "scribble" in name:

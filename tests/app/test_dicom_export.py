@@ -152,3 +152,13 @@ def test_opening_a_seg_without_an_image_or_of_another_place_is_one_message(share
     open_dicom_labels(workflow, shared_data / "dicom_seg" / "seg_image_ct_binary_overlap.dcm")
     title, text = user.errors[-1]
     assert title == "Could not open seg_image_ct_binary_overlap.dcm" and "does not overlap" in text
+
+
+def test_a_dropped_seg_or_structure_set_is_labels_whatever_its_name(shared_data, tmp_path):
+    import shutil
+
+    from segviewer.app.files import guess_kind
+
+    seg = shutil.copy(shared_data / "dicom_seg" / "seg_image_ct_binary_overlap.dcm", tmp_path / "1.2.3.dcm")
+    image = next((shared_data / "dicom" / "mr_hippo_crop").iterdir())
+    assert guess_kind(seg) == "labels" and guess_kind(image) == "image"
