@@ -119,19 +119,19 @@ def print_warnings(info: dict | None) -> None:
 
 def model_assignments(method, model: str | None) -> list[str]:
     """``--model M`` as the assignment ``model=M`` (an error for a method without a model)."""
-    if model is None:
-        return []
-    if "model" not in {spec.name for spec in parameter_specs(method.Parameters)}:
-        raise MethodInputError(f"method {method.name!r} has no model; --model is for deep methods "
-                               "(see: segviewer methods)")
-    return [f"model={model}"]
+    return flag_assignment(method, "model", model, "has no model; --model is for deep methods")
 
 
 def device_assignments(method, device: str | None) -> list[str]:
     """``--device D`` as the assignment ``device=D`` (an error for a method that runs no network)."""
-    if device is None:
+    return flag_assignment(method, "device", device, "runs no network; --device is for deep methods")
+
+
+def flag_assignment(method, name: str, value: str | None, refusal: str) -> list[str]:
+    """A flag that is short for ``--param NAME=VALUE``; ``refusal`` says why a method without
+    that parameter cannot take it."""
+    if value is None:
         return []
-    if "device" not in {spec.name for spec in parameter_specs(method.Parameters)}:
-        raise MethodInputError(f"method {method.name!r} runs no network; --device is for deep methods "
-                               "(see: segviewer methods)")
-    return [f"device={device}"]
+    if name not in {spec.name for spec in parameter_specs(method.Parameters)}:
+        raise MethodInputError(f"method {method.name!r} {refusal} (see: segviewer methods)")
+    return [f"{name}={value}"]
