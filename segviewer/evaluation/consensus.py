@@ -190,7 +190,8 @@ def staple(masks: Sequence[np.ndarray], max_iterations: int | None = None, value
     """
     masks = check_masks(masks)
     values = [0, *(label_values(masks) if values is None else values)]
-    if values != list(range(len(values))):
+    compacted = values != list(range(len(values)))
+    if compacted:
         # The filter numbers labels 0..max; compact them so absent values cost nothing.
         lookup = np.zeros(values[-1] + 1, dtype=masks[0].dtype)
         lookup[values] = np.arange(len(values))
@@ -199,8 +200,9 @@ def staple(masks: Sequence[np.ndarray], max_iterations: int | None = None, value
     estimator.SetLabelForUndecidedPixels(0)
     if max_iterations is not None:
         estimator.SetMaximumNumberOfIterations(int(max_iterations))
-    compact = sitk.GetArrayFromImage(estimator.Execute(_images(masks)))
-    labels = np.asarray(values, dtype=compact.dtype)[compact]
+    labels = sitk.GetArrayFromImage(estimator.Execute(_images(masks)))
+    if compacted:
+        labels = np.asarray(values, dtype=labels.dtype)[labels]
     n = len(values)
     matrices = [np.asarray(estimator.GetConfusionMatrix(r)).reshape(n + 1, n) for r in range(len(masks))]
     return labels, matrices, values
