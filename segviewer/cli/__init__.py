@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "segviewer.cli.bench",
     "segviewer.cli.stats",
     "segviewer.cli.campaign",
+    "segviewer.cli.export",
     "segviewer.cli.mesh",
     "segviewer.cli.train",
     "segviewer.cli.finetune",
