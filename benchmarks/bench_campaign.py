@@ -150,9 +150,11 @@ def _switch_rows(app, quick: bool) -> list[Row]:
         background.wait_all(timeout=60)
     size = "×".join(str(n) for n in reversed(shape))
     plain = statistics.median(plain_times)
-    note = f"{len(saved)} edited cases saved; int16 image read from uncompressed NIfTI; labels written in the background"
-    return [Row(AREA, f"save edited case and open the next, {size}: to first painted frame", statistics.median(switch_times),
-                "s", "plain open of the same file in the same window", plain, "<= 1 s", note),
+    note = (f"{len(saved)} edited cases saved; int16 image read from uncompressed NIfTI; "
+            "labels written in the background")
+    return [Row(AREA, f"save edited case and open the next, {size}: to first painted frame",
+                statistics.median(switch_times), "s", "plain open of the same file in the same window", plain,
+                "<= 1 s", note),
             Row(AREA, f"switch to the next case, nothing changed, {size}: to first painted frame",
                 statistics.median(unchanged_times), "s", "plain open of the same file in the same window", plain,
                 "<= 1 s")]
@@ -213,10 +215,12 @@ def _status_rows(quick: bool) -> list[Row]:
                 start = time.perf_counter()
                 subprocess.run(arguments, cwd=PROJECT_ROOT, check=True, capture_output=True)
                 times.append(time.perf_counter() - start)
-    return [Row(AREA, f"campaign status of {count} cases ({records} records), in process", statistics.median(ours_times),
-                "s", "json.load of the same record files", statistics.median(bare_times), "<= 1 s"),
-            Row(AREA, f"segviewer campaign status --json, {count} cases (new process)", statistics.median(process_times),
-                "s", "segviewer --version (new process)", statistics.median(start_times), "<= 1 s",
+    return [Row(AREA, f"campaign status of {count} cases ({records} records), in process",
+                statistics.median(ours_times), "s", "json.load of the same record files",
+                statistics.median(bare_times), "<= 1 s"),
+            Row(AREA, f"segviewer campaign status --json, {count} cases (new process)",
+                statistics.median(process_times), "s", "segviewer --version (new process)",
+                statistics.median(start_times), "<= 1 s",
                 "includes Python start-up and imports")]
 
 

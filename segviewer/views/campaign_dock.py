@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QObject, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
-                               QInputDialog, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QTableView,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDockWidget, QFileDialog, QHBoxLayout,
+                               QHeaderView, QInputDialog, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton,
+                               QTableView, QToolButton, QVBoxLayout, QWidget)
 
 from segviewer.app.campaign import (DONE, FINISHED_STATES, NEEDS_REVIEW, STATES, Campaign, CampaignNavigator,
                                     CaseRow, LockInfo, default_annotator)
@@ -229,6 +229,10 @@ class CampaignDock(QWidget):
         navigator.events.saved.connect(self._refresh_row)
         navigator.events.case_opened.connect(self._on_case_opened)
         self.window.controller.session_changed.connect(navigator.session_replaced)
+        holder = self.parentWidget()
+        if isinstance(holder, QDockWidget):  # hidden until a campaign is open
+            holder.show()
+            holder.raise_()
         self.title.setText(f"<b>{campaign.name}</b> — {annotator}")
         self.open_button.hide()
         self.model.set_rows(navigator.rows())
