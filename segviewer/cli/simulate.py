@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -10,6 +11,7 @@ from segviewer.cli.arguments import (input_path, int_in, label_list, label_outpu
                                      output_file, seed)
 from segviewer.evaluation.cases import read_label_array
 from segviewer.evaluation.simulate import (
+    STYLES,
     StrokeStyle,
     simulate_points,
     simulate_scribbles,
@@ -35,12 +37,16 @@ def add_arguments(parser) -> None:
                         help="array axis the slices cut: 0 = k (axial for usual scans), 1 = j, 2 = i")
     parser.add_argument("--labels", type=label_list,
                         help="comma-separated labels to scribble (default: all present)")
+    parser.add_argument("--style", choices=tuple(STYLES), default="default",
+                        help="how the user draws: " + ", ".join(STYLES) + " (default: default; "
+                             "--brush-radius and --background-distance change it further)")
     parser.add_argument("--no-background", action="store_true", help="draw no background strokes")
     parser.add_argument("--background-distance", type=non_negative_float,
-                        default=StrokeStyle.background_distance_mm,
-                        help="how far outside a structure the background stroke runs, mm (default 3)")
-    parser.add_argument("--brush-radius", type=int_in(0, 50), default=StrokeStyle.radius_voxels,
-                        help="stroke radius in voxels (default 1: strokes 3 voxels wide)")
+                        help="how far outside a structure the background stroke runs, mm "
+                             f"(default {StrokeStyle.background_distance_mm:g})")
+    parser.add_argument("--brush-radius", type=int_in(0, 50),
+                        help=f"stroke radius in voxels (default {StrokeStyle.radius_voxels}: strokes 3 voxels "
+                             "wide; the style's own otherwise)")
     parser.add_argument("--points", type=output_file, help="also write clicks to this JSON file (physical mm)")
     parser.add_argument("--positive", type=int_in(0, 1000), default=1,
                         help="positive clicks per structure (default 1)")
@@ -54,7 +60,8 @@ def run(args) -> int:
     if args.points:
         refuse_image_name(args.points, "the clicks")  # before the scribbles are written
     reference, geometry = read_label_array(args.reference)
-    style = StrokeStyle(radius_voxels=args.brush_radius, background_distance_mm=args.background_distance)
+    changes = {"radius_voxels": args.brush_radius, "background_distance_mm": args.background_distance}
+    style = dataclasses.replace(STYLES[args.style], **{k: v for k, v in changes.items() if v is not None})
     scribbles = simulate_scribbles(reference, geometry, slices=args.slices, axis=args.axis, seed=args.seed,
                                    labels=args.labels, style=style, background=not args.no_background)
     write_scribbles(args.output, Scribbles(scribbles, geometry), protected_paths=guard)

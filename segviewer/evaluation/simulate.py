@@ -13,6 +13,12 @@ The strokes imitate what a person draws with a small brush, not whole slices:
   negatives of a label, or false positives that belong to the background) gets one medial
   stroke on its largest cross-section, with the value the reference has there.
 
+**Styles** (:data:`STYLES`, ``segviewer simulate --style`` and ``segviewer bench interactive
+--styles``): real users draw differently, so the same user can draw a partial background arc
+instead of a closed ring, strokes off the medial axis, 1, 2 or 3 slices anywhere in the middle
+80 % of the structure, thinner or thicker strokes, and a few stray voxels over the boundary. A
+method tuned to one way of drawing shows it as a spread of Dice across styles.
+
 Output uses the scribble file convention: ``0`` = background, ``k`` = label ``k``, the dtype's
 maximum (255 for ``uint8``) = not annotated. Everything is deterministic for a given seed.
 """
@@ -49,6 +55,43 @@ class StrokeStyle:
     background_width_voxels: float = 1.5
     #: Sections smaller than this fraction of the largest on the slice get no stroke.
     min_component_fraction: float = 0.25
+    #: Fraction of the background ring kept, as one arc (1 = a closed ring around the structure).
+    background_fraction: float = 1.0
+    #: How far the foreground stroke runs beside the medial axis, as a fraction of the way to
+    #: the edge (0 = on the axis; the side is seeded).
+    medial_offset: float = 0.0
+    #: Slices per structure, overriding the caller's count when set.
+    slices: int | None = None
+    #: "even": slices evenly spread (25/50/75 %); "random": seeded, anywhere in the middle 80 %.
+    slice_placement: str = "even"
+    #: Voxels of each foreground stroke that overshoot the structure's edge (users are not precise).
+    stray_voxels: int = 0
+
+
+#: Named drawing styles (``--style NAME``): each changes one habit of the default user, and
+#: "mixed" combines the habits an independent simulator had (open background, off-axis strokes,
+#: slices anywhere, a little overshoot).
+STYLES: dict[str, StrokeStyle] = {
+    "default": StrokeStyle(),
+    "partial-background": StrokeStyle(background_fraction=0.4),
+    "off-axis": StrokeStyle(medial_offset=0.6),
+    "one-slice": StrokeStyle(slices=1),
+    "two-slices": StrokeStyle(slices=2),
+    "random-slices": StrokeStyle(slice_placement="random"),
+    "thin": StrokeStyle(radius_voxels=0),
+    "thick": StrokeStyle(radius_voxels=2, inside_margin_voxels=0),
+    "stray": StrokeStyle(stray_voxels=3),
+    "mixed": StrokeStyle(background_fraction=0.5, medial_offset=0.5, slice_placement="random",
+                         stray_voxels=2),
+}
+
+
+def style_named(name: str) -> StrokeStyle:
+    """The style called ``name`` (see :data:`STYLES`); ``KeyError`` names the choices."""
+    try:
+        return STYLES[name]
+    except KeyError:
+        raise KeyError(f"unknown style {name!r} (choose from {', '.join(STYLES)})") from None
 
 
 DEFAULT_STYLE = StrokeStyle()
@@ -167,13 +210,28 @@ def _trim(points: np.ndarray, spacing2d: np.ndarray, coverage: float) -> np.ndar
     return points[keep] if keep.any() else points[[len(points) // 2]]
 
 
+def _offset_path(points: np.ndarray, depth: np.ndarray, fraction: float, keep_clear: float) -> np.ndarray:
+    """``points`` moved sideways (perpendicular to the path, to its left for a positive
+    ``fraction``) by ``fraction`` of the way from the axis to ``keep_clear`` voxels short of
+    the edge (``depth`` = in-plane distance to the edge, in voxels)."""
+    if len(points) < 2 or fraction == 0.0:
+        return points
+    tangent = np.gradient(points, axis=0)
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    index = np.clip(np.rint(points).astype(int), 0, np.asarray(depth.shape) - 1)
+    room = np.maximum(depth[index[:, 0], index[:, 1]] - keep_clear, 0.0)
+    return points + normal * (fraction * room)[:, None]
+
+
 def medial_stroke(region: np.ndarray, spacing2d: Sequence[float] = (1.0, 1.0),
                   style: StrokeStyle = DEFAULT_STYLE, coverage: float | None = None,
-                  allowed: np.ndarray | None = None) -> np.ndarray:
+                  allowed: np.ndarray | None = None, side: int = 1) -> np.ndarray:
     """A brush stroke along the middle of a 2D region.
 
     The stroke follows :func:`medial_path` of the region's largest part, spans ``coverage``
-    of its length and is ``2 r + 1`` voxels wide. It is clipped to ``allowed`` when given,
+    of its length and is ``2 r + 1`` voxels wide; with ``style.medial_offset`` it runs that
+    far beside the axis, on the ``side`` (+1 or -1) of it. It is clipped to ``allowed`` when given,
     else to the region eroded by ``inside_margin_voxels`` (or to the region itself when
     that erosion leaves nothing), so it never leaves the structure.
     """
@@ -195,6 +253,10 @@ def medial_stroke(region: np.ndarray, spacing2d: Sequence[float] = (1.0, 1.0),
                 safe = eroded
     components = _large_components(sub, 1.0)
     points = _trim(medial_path(components[0], spacing2d), spacing2d, coverage)
+    if style.medial_offset:
+        depth = ndimage.distance_transform_edt(np.pad(components[0], 1))[1:-1, 1:-1]
+        points = _offset_path(points, depth, side * style.medial_offset,
+                              style.radius_voxels + style.inside_margin_voxels + 0.5)
     line = _rasterize_polyline(points, sub.shape)
     if style.radius_voxels > 0:
         line = ndimage.binary_dilation(line, structure=_disk(style.radius_voxels))
@@ -217,9 +279,13 @@ def _large_components(mask: np.ndarray, fraction: float) -> list[np.ndarray]:
 
 
 def background_ring(structure: np.ndarray, any_foreground: np.ndarray, spacing2d: Sequence[float],
-                    style: StrokeStyle = DEFAULT_STYLE) -> np.ndarray:
+                    style: StrokeStyle = DEFAULT_STYLE, start_angle: float = 0.0) -> np.ndarray:
     """A thin ring ``background_distance_mm`` outside ``structure`` on one slice, kept at
-    least that far from every foreground voxel (``any_foreground``)."""
+    least that far from every foreground voxel (``any_foreground``).
+
+    With ``style.background_fraction`` < 1 only an arc of the ring is kept, that fraction of
+    the full turn around the structure's centre, starting at ``start_angle`` (radians): the
+    background stroke of a user who does not close it."""
     if not structure.any():
         return np.zeros_like(structure, dtype=bool)
     spacing2d = np.asarray(spacing2d, dtype=float)
@@ -230,6 +296,11 @@ def background_ring(structure: np.ndarray, any_foreground: np.ndarray, spacing2d
     to_structure = ndimage.distance_transform_edt(~structure[box], sampling=spacing2d)
     to_any = ndimage.distance_transform_edt(~any_foreground[box], sampling=spacing2d)
     ring = (to_structure >= distance) & (to_structure < distance + width) & (to_any >= distance - 1e-6)
+    if style.background_fraction < 1.0:
+        centre = np.argwhere(structure[box]).mean(axis=0)
+        rows, cols = np.nonzero(ring)
+        angle = np.mod(np.arctan2(rows - centre[0], cols - centre[1]) - start_angle, 2 * np.pi)
+        ring[rows, cols] = angle < 2 * np.pi * max(style.background_fraction, 0.0)
     out = np.zeros_like(structure, dtype=bool)
     out[box] = ring
     return out
@@ -237,12 +308,13 @@ def background_ring(structure: np.ndarray, any_foreground: np.ndarray, spacing2d
 
 # -- slice choice ------------------------------------------------------------------------------
 def choose_slices(mask: np.ndarray, count: int = 3, axis: int = 0,
-                  rng: np.random.Generator | None = None) -> list[int]:
-    """``count`` distinct slice indices evenly spread over the mask's extent along ``axis``.
+                  rng: np.random.Generator | None = None, placement: str = "even") -> list[int]:
+    """``count`` distinct slice indices over the mask's extent along ``axis``.
 
-    Slice ``n`` of ``count`` sits at ``(n + 1) / (count + 1)`` of the extent (the middle for
-    one slice; 25 %, 50 %, 75 % for three), moved by a small seeded jitter and snapped to
-    the nearest slice where the structure is present.
+    ``placement="even"``: slice ``n`` of ``count`` sits at ``(n + 1) / (count + 1)`` of the
+    extent (the middle for one slice; 25 %, 50 %, 75 % for three), moved by a small seeded
+    jitter. ``"random"``: each slice anywhere in the middle 80 % (seeded). Either way a
+    slice is snapped to the nearest one where the structure is present.
     """
     other = tuple(a for a in range(mask.ndim) if a != axis)
     present = np.flatnonzero(np.asarray(mask, dtype=bool).any(axis=other))
@@ -255,12 +327,33 @@ def choose_slices(mask: np.ndarray, count: int = 3, axis: int = 0,
     jitter = int(extent // (4 * (count + 1)))
     chosen: list[int] = []
     for n in range(count):
-        target = low + (n + 1) * extent / (count + 1)
-        if rng is not None and jitter > 0:
-            target += int(rng.integers(-jitter, jitter + 1))
+        if placement == "random":
+            target = low + extent * float((rng or np.random.default_rng(0)).uniform(0.1, 0.9))
+        else:
+            target = low + (n + 1) * extent / (count + 1)
+            if rng is not None and jitter > 0:
+                target += int(rng.integers(-jitter, jitter + 1))
         candidates = [int(v) for v in present if int(v) not in chosen]
         chosen.append(min(candidates, key=lambda v: (abs(v - target), v)))
     return sorted(chosen)
+
+
+def _overshoot(stroke: np.ndarray, section: np.ndarray, count: int) -> np.ndarray:
+    """Where a stroke drawn a little carelessly runs over the structure's edge: the ``count``
+    voxels outside ``section`` nearest to ``stroke``, each joined to the stroke by a short
+    line (the brush passed over the edge voxels in between)."""
+    out = np.zeros_like(stroke)
+    if count <= 0 or not stroke.any():
+        return out
+    distance, nearest = ndimage.distance_transform_edt(~stroke, return_indices=True)
+    distance[section] = np.inf
+    for flat in np.argsort(distance, axis=None, kind="stable")[:count]:
+        if not np.isfinite(distance.flat[flat]):
+            break
+        end = np.array(np.unravel_index(flat, stroke.shape))
+        start = nearest[(slice(None), *end)]
+        out |= _rasterize_polyline(np.stack([start, end]).astype(float), stroke.shape)
+    return out & ~stroke
 
 
 def _plane(volume: np.ndarray, axis: int, index: int) -> tuple:
@@ -289,6 +382,7 @@ def simulate_scribbles(reference: np.ndarray, spacing: SpacingLike = None, slice
     seed : everything random (the slice jitter) follows this seed.
     labels : structures to scribble (default: every non-zero value present).
     background : also draw background rings around each structure on the same slices.
+    style : how the user draws (see :data:`STYLES`); ``style.slices`` overrides ``slices``.
 
     Returns
     -------
@@ -303,18 +397,27 @@ def simulate_scribbles(reference: np.ndarray, spacing: SpacingLike = None, slice
     dtype = _scribble_dtype(labels)
     scribbles = empty_scribbles(reference.shape, dtype)
     rng = np.random.default_rng(seed)
+    # the style's own draws (arc start, stroke side) come from a second stream, so the
+    # default style's slices are those of every earlier version for the same seed
+    style_rng = np.random.default_rng([seed, 1])
     spacing2d = _in_plane_spacing(sampling, axis)
+    unannotated = np.iinfo(dtype).max
+    slices = style.slices or slices
     for label in labels:
         mask = reference == label
-        for index in choose_slices(mask, slices, axis, rng):
+        for index in choose_slices(mask, slices, axis, rng, style.slice_placement):
             plane = _plane(reference, axis, index)
             section = mask[plane]
             out = scribbles[plane]
             if background:
-                ring = background_ring(section, reference[plane] != 0, spacing2d, style)
-                out[ring & (out == scribbles.dtype.type(np.iinfo(dtype).max))] = 0
+                start = float(style_rng.uniform(0.0, 2 * np.pi))
+                ring = background_ring(section, reference[plane] != 0, spacing2d, style, start)
+                out[ring & (out == unannotated)] = 0
             for component in _large_components(section, style.min_component_fraction):
-                out[medial_stroke(component, spacing2d, style)] = label
+                stroke = medial_stroke(component, spacing2d, style, side=1 if style_rng.random() < 0.5 else -1)
+                out[stroke] = label
+                stray = _overshoot(stroke, section, style.stray_voxels)
+                out[stray & ((out == unannotated) | (out == 0))] = label
     return scribbles
 
 
@@ -343,7 +446,7 @@ def simulate_points(reference: np.ndarray, geometry: Geometry, positive: int = 1
     points: list[PointPrompt] = []
     for label in labels:
         mask = reference == label
-        chosen = choose_slices(mask, max(positive, negative), axis, rng)
+        chosen = choose_slices(mask, max(positive, negative), axis, rng, style.slice_placement)
         for n, index in enumerate(chosen):
             plane = _plane(reference, axis, index)
             section = mask[plane]

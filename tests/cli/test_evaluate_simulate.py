@@ -46,3 +46,16 @@ def test_simulate_then_evaluate(shared_data, tmp_path, capsys):
 def test_evaluate_refuses_a_missing_file(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "a.nii.gz"), str(tmp_path / "b.nii.gz")]) != 0
     assert "error" in capsys.readouterr().err
+
+
+def test_simulate_style(shared_data, tmp_path, capsys):
+    """``--style one-slice`` draws on one slice per structure; ``--brush-radius`` still applies on top."""
+    reference = shared_data / "hippocampus" / "labelsTr" / "hippocampus_001.nii.gz"
+    one, thick = tmp_path / "one.nii.gz", tmp_path / "thick.nii.gz"
+    assert main(["simulate", str(reference), "-o", str(one), "--style", "one-slice"]) == 0
+    array = sitk.GetArrayFromImage(sitk.ReadImage(str(one)))
+    assert all(len(np.flatnonzero((array == label).any(axis=(1, 2)))) == 1 for label in (1, 2))
+    assert main(["simulate", str(reference), "-o", str(thick), "--style", "one-slice", "--brush-radius", "2"]) == 0
+    thicker = sitk.GetArrayFromImage(sitk.ReadImage(str(thick)))
+    assert ((thicker == 1) | (thicker == 2)).sum() > ((array == 1) | (array == 2)).sum()
+    capsys.readouterr()

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 from scipy import ndimage
 
 from segviewer.cli import main
@@ -98,3 +99,26 @@ def test_bench_json_writes_auto_parameters_as_null(shared_data, tmp_path, capsys
     assert code == 0
     data = json.loads(out.read_text())
     assert data["parameters"]["lower"] is None and data["summary"]["cases"] == 1
+
+
+def test_bench_styles_reports_dice_per_style(shared_data, tmp_path, capsys):
+    """``--styles`` runs the same cases in each style and prints the first-round Dice per
+    style and the spread; a style the user draws worse in scores lower."""
+    out = tmp_path / "styles.json"
+    code = main(["bench", "interactive", "--method", "graphcut", "--cases", str(shared_data / "spleen_ct"),
+                 "--styles", "default,one-slice,partial-background", "--json", str(out), "--quiet"])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "one-slice" in table and "partial-background" in table and "spread" in table
+    data = json.loads(out.read_text())
+    assert data["max_interactions"] == 1  # first round only, unless asked
+    firsts = {name: entry["summary"]["first_dice"] for name, entry in data["styles"].items()}
+    assert set(firsts) == {"default", "one-slice", "partial-background"}
+    assert len({round(v, 6) for v in firsts.values()}) == 3  # the styles really differ
+    assert data["first_dice_spread"] == pytest.approx(max(firsts.values()) - min(firsts.values()))
+
+
+def test_bench_refuses_an_unknown_style(shared_data, capsys):
+    code = main(["bench", "interactive", "--method", "graphcut", "--cases", str(shared_data / "spleen_ct"),
+                 "--styles", "default,sloppy"])
+    assert code == 2 and "unknown style 'sloppy'" in capsys.readouterr().err

@@ -129,3 +129,84 @@ def test_medial_path_follows_a_bend():
     ends = path[[0, -1]]
     assert {tuple(np.rint(e).astype(int) // 10) for e in ends} != {(0, 0)}
     assert np.ptp(path[:, 0]) > 20 and np.ptp(path[:, 1]) > 20
+
+
+# -- drawing styles --------------------------------------------------------------------------------
+def _strokes(reference, geometry, name, **kwargs):
+    return S.simulate_scribbles(reference, geometry, style=S.STYLES[name], **kwargs)
+
+
+def test_partial_background_is_an_open_arc(hippocampus):
+    """A partial background stroke keeps about its fraction of the ring and does not close
+    around the structure: the structure's section reaches the slice's edge without crossing it."""
+    reference = hippocampus.array
+    full = _strokes(reference, hippocampus.geometry, "default") == 0
+    partial = _strokes(reference, hippocampus.geometry, "partial-background") == 0
+    assert partial.sum() < 0.6 * full.sum() and partial.sum() > 0.2 * full.sum()
+    assert np.all(full[partial])  # the same ring, only part of it
+    for k in np.flatnonzero(partial.any(axis=(1, 2))):
+        inside, _ = S.ndimage.label(~partial[k])
+        structure = inside[reference[k] != 0]
+        border = np.unique(np.concatenate([inside[0], inside[-1], inside[:, 0], inside[:, -1]]))
+        assert np.isin(structure[structure > 0], border).all()  # not enclosed by the stroke
+
+
+def test_off_axis_strokes_leave_the_medial_axis_but_not_the_structure(spleen):
+    """On a wide structure (the spleen) the stroke runs well beside the medial one; it never
+    leaves the structure (on a thin one there is no room beside the axis: it stays on it)."""
+    reference = spleen.array
+    on_axis = _strokes(reference, spleen.geometry, "default")
+    off_axis = _strokes(reference, spleen.geometry, "off-axis")
+    for label in (1,):
+        assert np.all(reference[off_axis == label] == label)
+        on, off = on_axis == label, off_axis == label
+        assert (on & off).sum() < 0.6 * off.sum()  # mostly beside the default stroke
+        depth = S.ndimage.distance_transform_edt(reference == label)
+        assert depth[off].mean() < depth[on].mean()  # nearer the edge than the medial stroke
+
+
+@pytest.mark.parametrize("name, slices", [("one-slice", 1), ("two-slices", 2)])
+def test_slice_count_styles(hippocampus, name, slices):
+    _check_scribbles(_strokes(hippocampus.array, hippocampus.geometry, name), hippocampus.array, slices)
+
+
+def test_random_slices_stay_in_the_middle_80_percent(spleen):
+    reference = spleen.array
+    present = np.flatnonzero(reference.any(axis=(1, 2)))
+    low, high = present[0], present[-1]
+    seen = set()
+    for seed in range(6):
+        scribbles = _strokes(reference, spleen.geometry, "random-slices", seed=seed)
+        chosen = np.flatnonzero((scribbles == 1).any(axis=(1, 2)))
+        assert len(chosen) == 3
+        assert np.all(chosen >= low + 0.1 * (high - low) - 1) and np.all(chosen <= low + 0.9 * (high - low) + 1)
+        seen.add(tuple(chosen))
+    assert len(seen) > 1  # not the same three slices whatever the seed
+
+
+def test_thin_and_thick_strokes(hippocampus):
+    counts = {name: int((_strokes(hippocampus.array, hippocampus.geometry, name) > 0).sum() -
+                        (_strokes(hippocampus.array, hippocampus.geometry, name) == 255).sum())
+              for name in ("thin", "default", "thick")}
+    assert counts["thin"] < counts["default"] < counts["thick"]
+
+
+def test_stray_voxels_run_a_little_over_the_edge(hippocampus):
+    reference = hippocampus.array
+    scribbles = _strokes(reference, hippocampus.geometry, "stray")
+    labelled = (scribbles != 255) & (scribbles != 0)
+    wrong = labelled & (reference != scribbles)
+    strokes = 6 * 1  # two labels × three slices, one section each here
+    assert 0 < wrong.sum() <= 3 * strokes * 2
+    # each stray voxel touches its own stroke's label (an overshoot, not a random dot)
+    for k, j, i in np.argwhere(wrong):
+        around = scribbles[k, max(j - 1, 0):j + 2, max(i - 1, 0):i + 2]
+        assert (around == scribbles[k, j, i]).sum() > 1
+
+
+def test_default_style_is_unchanged_by_the_style_stream(hippocampus):
+    """The default style reproduces the plain call, so earlier figures stay comparable."""
+    plain = S.simulate_scribbles(hippocampus.array, hippocampus.geometry, seed=3)
+    assert np.array_equal(plain, _strokes(hippocampus.array, hippocampus.geometry, "default", seed=3))
+    with pytest.raises(KeyError, match="unknown style"):
+        S.style_named("sloppy")
