@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from segviewer.app.campaign import (STATES, Campaign, CampaignError, CaseLockedError, campaign_status,
@@ -86,19 +87,20 @@ def run_init(args) -> int:
     kind, cases = cases_from_source(args.source)
     table = read_label_table(args.label_table) if args.label_table else None
     start = {}
-    if args.labels_from:
+    if args.labels_from:  # these masks instead of the source's own
         masks = files_by_case_id(args.labels_from, "masks")
         start = {case.id: masks[case.id] for case in cases if case.id in masks}
         if not start:
             raise CampaignError(f"{args.labels_from}: no file is named after a case id "
                                 f"(e.g. {cases[0].id}.nii.gz)")
+        cases = [replace(case, start_labels=start.get(case.id)) for case in cases]
 
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
             print(f"\rimporting cases: {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
 
     campaign = Campaign.create(args.dir, cases, source={"kind": kind, "path": str(Path(args.source).resolve())},
-                               label_table=table, name=args.name, start_labels=start, progress=progress)
+                               label_table=table, name=args.name, progress=progress)
     masks = sum(1 for case in campaign.cases if case.start_labels)
     print(f"made campaign {campaign.name} in {args.dir}: {len(campaign.cases)} cases from a {kind} source"
           f"{f', {masks} starting masks imported' if masks else ''}")

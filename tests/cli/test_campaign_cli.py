@@ -68,6 +68,21 @@ def test_init_import_status(small_dataset, tmp_path, capsys):
     assert all(p["dice"] == 1.0 for p in data["agreement"][ids[1]]["pairs"])
 
 
+def test_init_with_starting_masks_from_another_folder(small_dataset, tmp_path, capsys):
+    dataset, ids = small_dataset
+    masks = tmp_path / "model_outputs"
+    masks.mkdir()
+    shutil.copy(dataset / "labelsTr" / f"{ids[1]}.nii.gz", masks / f"{ids[1]}.nii.gz")
+    assert main(["campaign", "init", str(tmp_path / "c"), "--from", str(dataset / "imagesTr"),
+                 "--labels-from", str(masks)]) == 2  # the folder source keeps _0000 in the ids
+    assert "no file is named after a case id" in capsys.readouterr().err
+    assert main(["campaign", "init", str(tmp_path / "c"), "--from", str(dataset), "--labels-from", str(masks)]) == 0
+    out = capsys.readouterr()
+    assert "1 starting masks imported" in out.out and "2 cases have no starting mask" in out.err
+    campaign = Campaign.open(tmp_path / "c")
+    assert [case.start_labels is not None for case in campaign.cases] == [False, True, False]
+
+
 def test_import_scribbles_matched_by_case_id(small_dataset, tmp_path, capsys):
     dataset, ids = small_dataset
     assert main(["campaign", "init", str(tmp_path / "c"), "--from", str(dataset)]) == 0
@@ -91,6 +106,7 @@ def test_import_scribbles_matched_by_case_id(small_dataset, tmp_path, capsys):
     (["import", "{campaign}", "--labels", "{tmp}", "--state", "rejected"], "needs --comment"),
     (["import", "{campaign}", "--labels", "{tmp}", "--annotator", "../x"], "annotator name"),
     (["init", "{campaign}", "--from", "{dataset}"], "already a campaign"),
+    (["init", "{dataset}", "--from", "{dataset}"], "not an empty folder"),
     (["open", "{campaign}", "--case", "nope"], "no case 'nope'"),
 ])
 def test_mistakes_are_one_line(small_dataset, tmp_path, capsys, arguments, message):
