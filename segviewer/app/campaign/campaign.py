@@ -117,11 +117,11 @@ class Campaign:
     @classmethod
     def create(cls, root: str | Path, cases: list[SourceCase], *, source: dict | None = None,
                label_table: LabelTable | None = None, name: str | None = None,
-               start_labels: dict[str, Path] | None = None, progress=lambda done, total: None) -> "Campaign":
+               progress=lambda done, total: None) -> "Campaign":
         """Make a campaign in ``root`` (new or empty folder) from ``cases``.
 
-        Starting masks (each case's own, or ``start_labels[case id]``) are imported: read onto
-        the image's grid and written into the case folder. The manifest is written last, so
+        Each case's starting mask is imported: read onto the image's grid and written into the
+        case folder. The manifest is written last, so
         a failed ``init`` leaves no campaign behind that looks complete.
         """
         root = Path(root)
@@ -130,15 +130,12 @@ class Campaign:
         if root.exists() and (not root.is_dir() or any(p for p in root.iterdir() if not p.name.startswith("."))):
             raise CampaignError(f"{root}: exists and is not an empty folder; choose a new folder")
         root.mkdir(parents=True, exist_ok=True)
-        start_labels = start_labels or {}
-        guard = OutputGuard(*(p for c in cases for p in (*c.channels, c.start_labels, start_labels.get(c.id))),
-                            role="an input of the campaign")
+        guard = OutputGuard(*(p for c in cases for p in (*c.channels, c.start_labels)), role="an input of the campaign")
         if label_table is not None:
             write_label_table(root / LABEL_TABLE_NAME, label_table, guard=guard)
         entries = []
         for number, case in enumerate(cases):
-            mask = start_labels.get(case.id, case.start_labels)
-            stored = None
+            mask, stored = case.start_labels, None
             if mask is not None:
                 stored = root / CASES_FOLDER / case.id / START_LABELS_NAME
                 stored.parent.mkdir(parents=True, exist_ok=True)
