@@ -160,7 +160,7 @@ def run_status(args) -> int:
         print(f"{'annotator':<{width}}  " + "  ".join(f"{s:>12}" for s in STATES))
         for name, counts in per_annotator.items():
             print(f"{name:<{width}}  " + "  ".join(f"{counts[s]:>12}" for s in STATES))
-    started = [case for case in status.cases if case.records]
+    started = [case for case in status.cases if case.records or case.locked_by]
     if started:
         print("case time (active editing, minutes):")
         for case in started:

@@ -117,3 +117,19 @@ def test_mistakes_are_one_line(small_dataset, tmp_path, capsys, arguments, messa
     assert main(["campaign", *(a.format(**values) for a in arguments)]) == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1 and "Traceback" not in error
+
+
+def test_status_names_who_is_editing_and_import_skips_that_case(small_dataset, tmp_path, capsys):
+    dataset, ids = small_dataset
+    main(["campaign", "init", str(tmp_path / "c"), "--from", str(dataset)])
+    campaign = Campaign.open(tmp_path / "c")
+    held = campaign.lock(ids[0], "bob")
+    assert main(["campaign", "import", str(tmp_path / "c"), "--labels", str(dataset / "labelsTr"),
+                 "--annotator", "ann", "--state", DONE]) == 2
+    captured = capsys.readouterr()
+    assert "imported labels of 2 cases" in captured.out and f"{ids[0]}: case {ids[0]} is being edited by bob" in captured.err
+    assert main(["campaign", "status", str(tmp_path / "c")]) == 0
+    text = capsys.readouterr().out
+    assert "records per state: todo 1, done 2" in text
+    assert f"  {ids[0]}: 0.0 () [being edited by bob]" in text
+    held.release()
