@@ -167,7 +167,7 @@ def run_status(args) -> int:
             parts = ", ".join(f"{name} {record.state} {record.active_seconds / 60:.1f}"
                               for name, record in case.records.items())
             lock = f" [being edited by {case.locked_by}]" if case.locked_by else ""
-            print(f"  {case.id}: {case.seconds / 60:.1f} ({parts}){lock}")
+            print(f"  {case.id}: {case.seconds / 60:.1f}" + (f" ({parts})" if parts else "") + lock)
     for case_id, summary in agreements.items():
         if "error" in summary:
             print(f"agreement {case_id}: {summary['error']}")

@@ -131,5 +131,5 @@ def test_status_names_who_is_editing_and_import_skips_that_case(small_dataset, t
     assert main(["campaign", "status", str(tmp_path / "c")]) == 0
     text = capsys.readouterr().out
     assert "records per state: todo 1, done 2" in text
-    assert f"  {ids[0]}: 0.0 () [being edited by bob]" in text
+    assert f"  {ids[0]}: 0.0 [being edited by bob]" in text
     held.release()
