@@ -225,7 +225,8 @@ def run_batch(jobs: list[CaseJob], *, setup: WarmWorker | None = None, scheduler
     ``on_start(dashboard_address, workers)`` is called once the cluster is up.
     """
     embedded = scheduler_address(scheduler) is None
-    with connect(scheduler, device=device, workers=workers, dashboard=dashboard) as client:
+    with connect(scheduler, device=device, workers=workers, dashboard=dashboard,
+                 preload=setup.preload if setup is not None else ()) as client:
         if setup is not None:
             if embedded and setup.torch_threads is None:
                 setup.torch_threads = local_layout(device, workers).threads_per_worker

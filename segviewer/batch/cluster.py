@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import multiprocessing
 import os
+import warnings
 from typing import Iterator
 
 from distributed import WorkerPlugin
@@ -68,6 +70,15 @@ class WarmWorker(WorkerPlugin):
         if self.model is not None:
             warm_model(self.model, self.device)
 
+    @property
+    def preload(self) -> tuple[str, ...]:
+        """The modules a fork server may import once for every worker."""
+        return self.modules + (DEEP_MODULES if self.model is not None else ())
+
+
+#: What the deep methods' workers import before their first case (torch, MONAI's windows).
+DEEP_MODULES = ("torch", "monai.inferers", "monai.data.utils", "segviewer.methods.deep.models")
+
 
 def warm_model(model: str, device: str = "auto") -> None:
     """Load ``model`` into this process's model cache and run it once on one window of
@@ -103,8 +114,11 @@ def local_layout(device: str = "auto", workers: int | None = None) -> WorkerLayo
 
 @contextlib.contextmanager
 def connect(address: str | None = None, *, device: str = "auto", workers: int | None = None,
-            dashboard: bool = True) -> Iterator:
-    """A ``distributed.Client`` for the batch, closed (with its embedded cluster) on exit."""
+            dashboard: bool = True, preload: tuple[str, ...] = ()) -> Iterator:
+    """A ``distributed.Client`` for the batch, closed (with its embedded cluster) on exit.
+
+    ``preload``: modules the embedded cluster's workers start with (see :func:`_local_cluster`).
+    """
     from distributed import Client
 
     address = scheduler_address(address)
@@ -116,7 +130,7 @@ def connect(address: str | None = None, *, device: str = "auto", workers: int | 
         with client:
             yield client
         return
-    with _local_cluster(local_layout(device, workers), dashboard) as cluster, Client(cluster) as client:
+    with _local_cluster(local_layout(device, workers), dashboard, preload) as cluster, Client(cluster) as client:
         yield client
 
 
@@ -132,12 +146,29 @@ def worker_environment() -> dict:
 
 
 @contextlib.contextmanager
-def _local_cluster(layout: WorkerLayout, dashboard: bool) -> Iterator:
+def _local_cluster(layout: WorkerLayout, dashboard: bool, preload: tuple[str, ...] = ()) -> Iterator:
+    """The cluster on this machine, its workers started by a fork server (where the system
+    has one) that imported ``preload`` once: each worker begins with torch, the method and
+    the readers in memory instead of importing them again (on two cores that halves the
+    start of a U-Net batch, and its workers exit at once)."""
     import dask
 
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environment()}):
-        with _started_cluster(layout, dashboard) as cluster:
-            yield cluster
+    settings = {"distributed.nanny.pre-spawn-environ": worker_environment()}
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        settings["distributed.worker.multiprocessing-method"] = "forkserver"
+    with dask.config.set(settings):
+        if preload and settings.get("distributed.worker.multiprocessing-method") == "forkserver":
+            from distributed.utils import get_mp_context
+
+            # effective until the fork server starts (once per process): later batches of
+            # the same process (the app) share the first one's server
+            get_mp_context().set_forkserver_preload(["distributed", *preload])
+        with warnings.catch_warnings():
+            # another program on port 8787: Dask serves the dashboard on a free port, whose
+            # address the batch prints; its warning would only alarm
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            with _started_cluster(layout, dashboard) as cluster:
+                yield cluster
 
 
 @contextlib.contextmanager

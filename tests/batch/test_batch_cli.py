@@ -75,3 +75,15 @@ def test_unreachable_scheduler_is_one_line(batch_cases, tmp_path, capsys):
                  "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:9"])
     error = capsys.readouterr().err
     assert code == 2 and error.startswith("segviewer: error: could not reach the Dask scheduler at tcp://127.0.0.1:9")
+
+
+def test_batch_infer_on_the_embedded_cluster_writes_the_one_case_commands_files(batch_cases, tmp_path, capsys):
+    """The default cluster (workers forked from a server that imported torch once) gives the
+    one-case command's files, byte for byte."""
+    from test_batch_engine import assert_same_files, names, one_case_commands
+
+    one_case_commands(batch_cases, tmp_path / "commands", "unet")
+    assert main(["batch", "infer", "--cases", str(batch_cases / "images"), "--out", str(tmp_path / "batch"),
+                 "--workers", "2", "-q"]) == 0
+    assert ": 3 done" in capsys.readouterr().out
+    assert_same_files(tmp_path / "commands", tmp_path / "batch", names(batch_cases))
