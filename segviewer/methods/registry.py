@@ -30,6 +30,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "graphcut": "segviewer.methods.graphcut:GraphCutMethod",
     "unet": "segviewer.methods.deep.inference:UNetMethod",
     "finetune": "segviewer.methods.deep.finetune:FinetuneMethod",
+    "atlas": "segviewer.methods.atlas:AtlasMethod",
 }
 
 

@@ -15,7 +15,7 @@ from segviewer.methods import registry
 from segviewer.methods.base import Method, MethodInputError, TrainableMethod
 from segviewer.methods.graphcut import GraphCutMethod
 
-BUILTINS = {"threshold", "region_growing", "watershed", "graphcut", "unet", "finetune"}
+BUILTINS = {"threshold", "region_growing", "watershed", "graphcut", "unet", "finetune", "atlas"}
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_segment_with_an_unavailable_method_is_a_one_line_error(one_broken_built
 
 
 def test_get_method_names_the_unknown_and_the_available():
-    with pytest.raises(MethodInputError, match="unknown method 'nope'; available: finetune, graphcut"):
+    with pytest.raises(MethodInputError, match="unknown method 'nope'; available: atlas, finetune, graphcut"):
         registry.get_method("nope")
     assert isinstance(registry.get_method("graphcut"), GraphCutMethod)
 
