@@ -159,3 +159,27 @@ def test_bids_derivative_with_consensus_probabilities(study, hippocampus, tmp_pa
     assert not list((out / f"sub-{ids[0].replace('_', '')}" / "anat").glob("*probseg*"))  # one rater: none
     assert not (out / f"sub-{ids[2].replace('_', '')}").exists()
 
+
+
+def test_a_case_whose_image_moved_away_is_left_out_and_named(hippocampus, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("hippocampus_001", "hippocampus_003"):
+        (images / f"{name}.nii.gz").write_bytes((hippocampus / "imagesTr" / f"{name}.nii.gz").read_bytes())
+    kind, cases = cases_from_source(images)
+    campaign = Campaign.create(tmp_path / "study", cases, source={"kind": kind})
+    for case_id in campaign.case_ids():
+        campaign.import_layer(case_id, "alice", "labels", hippocampus / "labelsTr" / f"{case_id}.nii.gz", state=DONE)
+    (images / "hippocampus_003.nii.gz").unlink()  # moved away after the work was done
+    report = export_nnunet(campaign, tmp_path / "raw", 1, "Moved")
+    assert [line.split(":")[0] for line in report.exported] == ["hippocampus_001"]
+    assert report.left_out[0].case == "hippocampus_003" and "cannot be read" in report.left_out[0].reason
+
+
+def test_bids_into_a_folder_holding_files_is_refused_and_left_as_it_was(study, tmp_path, capsys):
+    out = tmp_path / "derivatives"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["export", "bids", str(study.root), str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and sorted(p.name for p in tmp_path.iterdir()) == ["derivatives"]
