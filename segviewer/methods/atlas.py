@@ -28,6 +28,7 @@ exported campaign: ``segviewer export nnunet``), or ``NAME`` beside ``NAME_label
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -121,6 +122,16 @@ def atlas_pairs(folder: str | Path) -> list[tuple[str, Path, Path]]:
         raise MethodInputError(f"atlases: {folder} holds no image/label pairs (imagesTr + labelsTr, or NAME "
                                "beside NAME_label)")
     return pairs
+
+
+def nnunet_ignore_label(folder: str | Path) -> int | None:
+    """The value of the label named "ignore" in the folder's nnU-Net ``dataset.json`` (an
+    exported campaign's scribble-only cases), or None."""
+    try:
+        labels = json.loads((Path(folder) / "dataset.json").read_text(encoding="utf-8")).get("labels") or {}
+        return int(labels["ignore"]) if "ignore" in labels else None
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -345,10 +356,18 @@ class AtlasMethod(Method):
         started = time.perf_counter()
         pairs = atlas_pairs(params.atlases)
         progress(0.0, f"reading {len(pairs)} atlases")
-        atlases = []
+        ignore = nnunet_ignore_label(params.atlases)
+        atlases, partial = [], []
         for name, image, labels in pairs:
             cancel.raise_if_cancelled()
-            atlases.append(read_atlas(name, image, labels))
+            atlas = read_atlas(name, image, labels)
+            if ignore is not None and np.any(sitk.GetArrayViewFromImage(atlas.labels) == ignore):
+                partial.append(name)  # scribbles only (nnU-Net's ignore label): not a whole atlas
+            else:
+                atlases.append(atlas)
+        if not atlases:
+            raise MethodInputError(f"atlases: {params.atlases} holds no fully labelled image "
+                                   f"({len(partial)} with nnU-Net's ignore label, scribbles only)")
         try:
             fusion, reports = segment_with_atlases(request.image, request.geometry, atlases, params, progress, cancel)
         except RuntimeError as error:  # ITK's: an atlas that cannot be registered (no overlap ...)
@@ -362,6 +381,7 @@ class AtlasMethod(Method):
         used = [r for r in reports if r.used]
         info = {"fusion": FUSIONS[params.fusion], "registration": f"affine + {DEFORMABLE[params.deformable]}",
                 "atlases_used": len(used), "atlases_found": len(reports),
+                **({"scribble_only_skipped": len(partial)} if partial else {}),
                 "atlas_reliability": ", ".join(f"{r.name} {r.reliability:.2f}" for r in used),
                 "atlases": [r.to_dict() for r in reports],
                 "mean_agreement": round(float(agreement.mean()), 4),

@@ -122,3 +122,28 @@ def test_a_campaign_or_a_folder_without_pairs_is_a_clear_error(hippocampus, tmp_
         method.run(build_request_from_arrays(method, volume.array, volume.geometry,
                                              params=AtlasParameters(atlases=str(empty))), no_progress, CancelToken())
     assert not (tmp_path / "out.nii.gz").exists()
+
+
+def test_an_exported_campaign_is_an_atlas_folder_and_its_scribble_only_cases_are_skipped(hippocampus, tmp_path):
+    from segviewer.app.campaign import DONE, Campaign, cases_from_source
+    from segviewer.app.campaign.export import export_nnunet
+    from segviewer.io.scribbles import write_scribbles
+    from segviewer.model.scribbles import Scribbles
+
+    kind, cases = cases_from_source(hippocampus / "imagesTr")
+    campaign = Campaign.create(tmp_path / "study", [c for c in cases if c.id in (TARGET, *ATLASES[:3])],
+                               source={"kind": kind})
+    for name in ATLASES[:2]:
+        campaign.import_layer(name, "alice", "labels", hippocampus / "labelsTr" / f"{name}.nii.gz", state=DONE)
+    scribbles = Scribbles.empty(read_image(hippocampus / "imagesTr" / f"{ATLASES[2]}.nii.gz").geometry)
+    scribbles.array[10:12, 20:22, 10:12] = 1
+    write_scribbles(tmp_path / "s.nii.gz", scribbles)
+    campaign.import_layer(ATLASES[2], "bob", "scribbles", tmp_path / "s.nii.gz", state=DONE)
+    export_nnunet(campaign, tmp_path / "raw", 2, "Atlases")
+    volume = read_image(hippocampus / "imagesTr" / f"{TARGET}.nii.gz")
+    method = get_method("atlas")
+    params = AtlasParameters(atlases=str(tmp_path / "raw" / "Dataset002_Atlases"), deformable="none")
+    result = method.run(build_request_from_arrays(method, volume.array, volume.geometry, params=params),
+                        no_progress, CancelToken())
+    assert result.info["atlases_found"] == 2 and result.info["scribble_only_skipped"] == 1
+    assert result.classes == [0, 1, 2]  # the ignore label (3) never becomes a class
