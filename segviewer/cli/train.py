@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from segviewer.cli.arguments import (device_name, file_stem, input_path, int_in, label_names, non_negative_float,
@@ -15,10 +16,12 @@ LARGEST_PATCH_SIDE = 256
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", required=True, type=input_path, help="folder with imagesTr/ and labelsTr/")
-    parser.add_argument("--split", required=True, type=input_path,
-                        help="split JSON with 'train' and 'validation' case ids")
-    parser.add_argument("--out", required=True, type=output_folder, help="output folder for <name>.pt and <name>.json")
+    parser.add_argument("--data", type=input_path, help="folder with imagesTr/ and labelsTr/")
+    parser.add_argument("--split", type=input_path, help="split JSON with 'train' and 'validation' case ids")
+    parser.add_argument("--out", type=output_folder, help="output folder for <name>.pt and <name>.json")
+    parser.add_argument("--campaign", type=input_path,
+                        help="instead of --data/--split/--out: train on a campaign's finished cases (a seeded share "
+                             "held out for validation) into CAMPAIGN/models, with a record of cases and annotators")
     parser.add_argument("--name", default="hippocampus_unet", type=file_stem, help="model name (file stem)")
     parser.add_argument("--labels", default="", type=label_names, help="label names, e.g. 1=anterior,2=posterior")
     parser.add_argument("--seed", type=seed, default=0)
@@ -48,11 +51,17 @@ def run(args) -> int:
     from segviewer.io.atomic import input_guard
     from segviewer.methods.deep.train import config_from_args, train
 
+    if args.campaign and (args.data or args.split or args.out):
+        raise SegviewerError("--campaign trains on the campaign's finished cases into CAMPAIGN/models; "
+                             "leave out --data, --split and --out")
+    if not args.campaign and not (args.data and args.split and args.out):
+        raise SegviewerError("give --data, --split and --out (or --campaign DIR)")
     # the files training writes (as methods.deep.train names them) never replace the split or
     # a file of the data folder (--out . --name split wrote the model card over split.json)
-    data_files = [path for path in Path(args.data).rglob("*") if path.is_file()]
-    input_guard(split=args.split, data=data_files).check_all(
-        (Path(args.out) / f"{args.name}{suffix}", "the trained model") for suffix in (".pt", ".json", ".best_fp32.pt"))
+    if not args.campaign:  # a campaign's model goes into its own models/ folder
+        data_files = [path for path in Path(args.data).rglob("*") if path.is_file()]
+        input_guard(split=args.split, data=data_files).check_all(
+            (Path(args.out) / f"{args.name}{suffix}", "the trained model") for suffix in (".pt", ".json", ".best_fp32.pt"))
 
     if len(args.channels) < 2:
         raise SegviewerError("--channels: give at least two levels, e.g. --channels 16 32 64")
@@ -64,5 +73,14 @@ def run(args) -> int:
                              f"{len(args.channels)} levels of --channels; got {' '.join(map(str, args.roi_size))}")
 
     argv = sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else []
+    if args.campaign:
+        from segviewer.app.campaign import Campaign
+        from segviewer.app.campaign.training import train_campaign_model
+
+        # data, split and out are the campaign's: train_campaign_model sets them
+        placeholders = argparse.Namespace(**{**vars(args), "data": ".", "split": ".", "out": "."})
+        train_campaign_model(Campaign.open(args.campaign), config_from_args(placeholders, argv),
+                             log=lambda text: print(text, flush=True))
+        return 0
     train(config_from_args(args, argv), log=lambda text: print(text, flush=True))
     return 0
