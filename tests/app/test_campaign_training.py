@@ -42,11 +42,15 @@ def test_train_from_a_campaign_saves_the_model_and_who_trained_it(hippocampus, t
     card = json.loads((models / "hippo.json").read_text())
     assert set(card["validation"]["dice"]) == {"anterior", "posterior"}
     record = json.loads((models / "hippo.campaign.json").read_text())
-    assert record["split"] == campaign_split(ids[:5], seed=3)
-    assert len(record["split"]["validation"]) == 1 and len(record["split"]["train"]) == 4
-    assert record["annotators"] == {case_id: ("alice", "bob")[n % 2] for n, case_id in enumerate(ids[:5])}
+    held_out = campaign_split(ids[:5], seed=3)
+    # the scribble-only case trains (its unmarked voxels out of the loss); only full masks validate
+    assert record["split"] == {"train": sorted(held_out["train"] + [ids[5]]), "validation": held_out["validation"]}
+    assert len(record["split"]["validation"]) == 1 and len(record["split"]["train"]) == 5
+    assert record["annotators"][ids[0]] == "alice's mask (done)" and record["annotators"][ids[1]] == "bob's mask (done)"
+    assert record["annotators"][ids[5]] == "cleo's scribbles (done)"
+    assert "ignore label 3" in card["training"]["loss"]
     reasons = {o["case"]: o["reason"] for o in record["left_out"]}
-    assert "scribbles only" in reasons[ids[5]] and "draft" in reasons[ids[6]]
+    assert set(reasons) == {ids[6]} and "draft" in reasons[ids[6]]
     assert record["validation"]["mean_dice"] == card["validation"]["mean_dice"]
     # the campaign model is a model the U-Net method runs
     out = tmp_path / "prediction.nii.gz"

@@ -3,17 +3,21 @@
 The finished full masks (chosen by the export's rule, :data:`~segviewer.app.campaign.export.CHOICE_RULE`)
 are exported as an nnU-Net dataset into a temporary folder, split by a seeded shuffle into
 training and held-out validation cases, and trained with segviewer's U-Net trainer (Dice +
-cross-entropy; validation Dice on the held-out cases picks the checkpoint). The model goes
+cross-entropy; validation Dice on the held-out cases picks the checkpoint). Scribble-only cases
+train too, with nnU-Net's ignore label where nothing was marked: their unmarked voxels are
+left out of the loss (partial cross-entropy, and Dice on the marked voxels); only full masks
+validate. The model goes
 into ``CAMPAIGN/models/<name>.pt`` with its card ``<name>.json`` and ``<name>.campaign.json``:
 which cases trained it and which validated it, whose work they were, what was left out and
 why, and the validation figures.
 
-Not yet: scribble-only cases (they need partial cross-entropy on the ignore label, which the
-trainer's loss does not have) are left out and said to be; starting from a bundled model.
+Not yet: starting from a bundled or user model (training starts from scratch), and the
+fine-tuning's smoothness regulariser on the scribble-only cases.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import tempfile
 from dataclasses import replace
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from segviewer.app.campaign.campaign import Campaign
-from segviewer.app.campaign.export import LABELS, SCRIBBLES, ExportError, Omission, export_nnunet, select_cases
+from segviewer.app.campaign.export import LABELS, SCRIBBLES, ExportError, export_nnunet, select_cases
 from segviewer.io import jsonfile
 from segviewer.io.atomic import write_text_atomically
 
@@ -48,20 +52,21 @@ def train_campaign_model(campaign: Campaign, config, log: Callable[[str], None] 
 
     selection = select_cases(campaign)
     full = [c for c in selection.choices if c.kind == LABELS]
-    left_out = list(selection.left_out) + [
-        Omission(c.case.id, "scribbles only: the trainer has no partial cross-entropy on the ignore label yet")
-        for c in selection.choices if c.kind == SCRIBBLES]
+    left_out = list(selection.left_out)
     split = campaign_split([c.case.id for c in full], config.seed)
+    split["train"] = sorted(split["train"] + [c.case.id for c in selection.choices if c.kind == SCRIBBLES])
     out = campaign.root / MODELS_FOLDER
     with tempfile.TemporaryDirectory(prefix="segviewer-train-") as work:
         report = export_nnunet(campaign, Path(work), 1, "campaign")
         data = Path(report.output)
         split_path = Path(work) / "split.json"
         split_path.write_text(jsonfile.dumps(split), encoding="utf-8")
-        table = campaign.label_table()
-        labels = {v: table.name_of(v) for v in sorted(set().union(*(c.chosen.values for c in full)))} if table else {}
-        card = train(replace(config, data=data, split=split_path, out=out, labels=labels or config.labels), log=log)
-    whose = {c.case.id: c.chosen.annotator for c in full}
+        # the export's numbering (consecutive, as nnU-Net wants) and names are the model's
+        exported = json.loads((data / "dataset.json").read_text(encoding="utf-8"))["labels"]
+        labels = {value: name for name, value in exported.items() if name not in ("background", "ignore")}
+        card = train(replace(config, data=data, split=split_path, out=out, labels=labels,
+                             ignore_label=exported.get("ignore")), log=log)
+    whose = {c.case.id: c.chosen.describe() for c in selection.choices}
     record = {"campaign": campaign.name, "model": f"{config.name}.json", "split": split,
               "annotators": {case: whose[case] for case in split["train"] + split["validation"]},
               "left_out": [{"case": o.case, "reason": o.reason} for o in left_out],

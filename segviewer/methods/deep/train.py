@@ -65,6 +65,9 @@ class TrainConfig:
     command: str = ""
     modality: str = ""  # the training domain's modality tag (MR, CT ...), "" unknown
     anatomy: str = ""  # the training domain's words: "crops around the hippocampus"
+    #: The label value of voxels nobody annotated (nnU-Net's ignore label: scribble-only cases),
+    #: left out of the loss; None: every voxel is labelled.
+    ignore_label: int | None = None
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -227,6 +230,30 @@ def evaluate(network, cases, roi_size, device, label_values) -> dict:
 
 
 # -- training ----------------------------------------------------------------------------
+def partial_dice_ce(ignore: int, classes: int):
+    """Batch Dice + cross-entropy over the annotated voxels only (the target is not ``ignore``),
+    nnU-Net's handling of its ignore label: a full mask gets plain Dice + CE, scribbles a
+    partial cross-entropy and a Dice on the scribbled voxels."""
+    import torch
+    import torch.nn.functional as F
+
+    def loss(logits, targets):
+        targets = targets[:, 0]
+        known = targets != ignore
+        clean = torch.where(known, targets, torch.zeros_like(targets))
+        logits = logits.float()
+        cross_entropy = (F.cross_entropy(logits, clean, reduction="none") * known).sum() / known.sum().clamp(min=1)
+        mask = known[:, None].float()
+        probabilities = logits.softmax(1) * mask
+        truth = F.one_hot(clean, classes).movedim(-1, 1).float() * mask
+        axes = (0, 2, 3, 4)  # batch Dice, as DiceCELoss(batch=True)
+        overlap, total = (probabilities * truth).sum(axes), probabilities.sum(axes) + truth.sum(axes)
+        dice = 1.0 - ((2.0 * overlap + 1e-5) / (total + 1e-5)).mean()
+        return dice + cross_entropy
+
+    return loss
+
+
 def pick_device(name: str):
     """The ``torch.device`` to train on (:func:`segviewer.methods.deep.device.choose_device`)."""
     import torch
@@ -309,7 +336,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> ModelCard:
     t0 = time.time()
     train_cases = [load_case(config.data, c, spacing, normalization) for c in split["train"]]
     val_cases = [load_case(config.data, c, spacing, normalization) for c in split["validation"]]
-    found = sorted(set(np.unique(np.concatenate([lab.ravel() for _, lab in train_cases]))) - {0})
+    found = sorted(set(np.unique(np.concatenate([lab.ravel() for _, lab in train_cases]))) - {0, config.ignore_label})
     labels = dict(config.labels) or {int(v): f"label {int(v)}" for v in found}
     if sorted(labels) != [int(v) for v in found]:
         raise ModelError(f"labels {sorted(labels)} given, the training labels hold {found}")
@@ -336,7 +363,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> ModelCard:
     network = build_network(card).to(device)
     n_params = sum(p.numel() for p in network.parameters())
     log(f"network {card.network['class']} {card.network['kwargs']} — {n_params / 1e6:.2f} M parameters")
-    loss_function = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
+    loss_function = (DiceCELoss(to_onehot_y=True, softmax=True, batch=True) if config.ignore_label is None
+                     else partial_dice_ce(config.ignore_label, len(labels) + 1))
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     # float16 autocast on CUDA; the scaler keeps small float16 gradients from vanishing (off on the CPU)
     scaler = torch.amp.GradScaler("cuda", enabled=uses_cuda(device))
@@ -407,7 +435,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> ModelCard:
         "best_iteration": best["iteration"],
         "batch_size": config.batch_size,
         "optimizer": f"AdamW lr {config.learning_rate} (poly 0.9, {warmup} warm-up), weight decay {config.weight_decay}",
-        "loss": "DiceCE (batch Dice + cross-entropy)",
+        "loss": "DiceCE (batch Dice + cross-entropy)" + ("" if config.ignore_label is None else
+                f"; voxels of the ignore label {config.ignore_label} (scribble-only cases) left out of both"),
         "augmentation": "left-right flip; rotation ±15°, scale 0.85–1.15 (p 0.3); intensity scale 0.85–1.15, "
                         "shift ±0.15; Gaussian noise (p 0.15)",
         "seconds": round(seconds, 1),
