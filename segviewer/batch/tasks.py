@@ -24,7 +24,7 @@ from segviewer.io.labels import read_label_map, write_label_map
 from segviewer.io.points import read_points
 from segviewer.io.scribbles import read_scribbles
 from segviewer.methods.base import CancelToken, Method, MethodInputError, MethodResult, Progress, no_progress
-from segviewer.methods.request import DEFAULT_MARGIN_MM, apply_result_to_array, build_request_from_arrays
+from segviewer.methods.request import DEFAULT_MARGIN_MM, BoxPrompt, apply_result_to_array, build_request_from_arrays
 from segviewer.model.labels import LabelMap
 from segviewer.model.points import PointSet
 
@@ -43,6 +43,8 @@ class SegmentInputs:
     active_label: int = 1
     margin_mm: float = DEFAULT_MARGIN_MM
     whole_volume: bool | None = None
+    #: box prompts (``segment --box``): corners in LPS mm and a label
+    boxes: tuple[BoxPrompt, ...] = ()
 
 
 @dataclass
@@ -90,12 +92,12 @@ def segment_case(method: Method, params: Any, inputs: SegmentInputs, output: str
     notes = [text for text in notes if text]
     for text in notes:
         note(text)
-    check_prompts(method, scribbles is not None, len(points))
+    check_prompts(method, scribbles is not None, len(points), len(inputs.boxes))
     request = build_request_from_arrays(
         method, image.array, geometry, scribbles=scribbles, unannotated=unannotated, points=list(points),
         labels=label_map.array, params=params, active_label=inputs.active_label,
         label_values=label_map.table.values, margin_mm=inputs.margin_mm, whole_volume=inputs.whole_volume,
-        modality=image.metadata.get("modality", ""))
+        modality=image.metadata.get("modality", ""), boxes=inputs.boxes)
     started = time.perf_counter()
     result = method.run(request, progress, cancel or CancelToken())
     seconds = time.perf_counter() - started
@@ -110,8 +112,12 @@ def segment_case(method: Method, params: Any, inputs: SegmentInputs, output: str
     return outcome
 
 
-def check_prompts(method: Method, has_scribbles: bool, point_count: int) -> None:
+def check_prompts(method: Method, has_scribbles: bool, point_count: int, box_count: int = 0) -> None:
     """Refuse a case that lacks the prompts its method needs, in the command's words."""
+    if box_count:
+        if not method.takes_boxes:
+            raise MethodInputError(f"method {method.name!r} takes no --box (see: segviewer methods)")
+        return  # boxes suffice (scribbles and points join them as corrections)
     if "scribbles" in method.requires and "points" not in method.requires and not has_scribbles:
         raise MethodInputError(f"method {method.name!r} needs --scribbles")
     if {"scribbles", "points"} <= method.requires and not has_scribbles and not point_count:

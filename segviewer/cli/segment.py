@@ -1,15 +1,20 @@
-"""``segviewer segment IMAGE --method NAME [--scribbles S] [--points P.json] [--labels L]
+"""``segviewer segment IMAGE --method NAME [--scribbles S] [--points P.json] [--box [L:]X0,Y0,Z0,X1,Y1,Z1] [--labels L]
 [--model M] [--param key=value …] [--roi-margin MM | --whole-volume] -o OUT``.
 
 Runs a registered method headless — the very code the GUI's worker runs — and writes the
 label map with the image's geometry. With ``--labels`` the result is written into that
 label map (only where the method decided, only inside its ROI); otherwise into an empty one.
+``--box`` (repeatable) gives a box prompt: two opposite corners in LPS mm, label 1 unless
+``L:`` says otherwise; a box flat along one axis is a 2D box on that slice. Outside the
+boxes is background; scribbles and points given with it act as corrections.
 ``--model M`` is short for ``--param model=M`` (deep methods: a bundled model name, a model
 card, a TorchScript file or a bundle folder).
 """
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -21,7 +26,7 @@ from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
 from segviewer.io.jsonfile import dumps
 from segviewer.methods.base import CancelToken, MethodInputError
 from segviewer.methods.registry import get_method
-from segviewer.methods.request import DEFAULT_MARGIN_MM
+from segviewer.methods.request import DEFAULT_MARGIN_MM, BoxPrompt
 from segviewer.model.parameters import parameter_specs, parse_parameter_assignments
 
 NAME = "segment"
@@ -34,6 +39,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--scribbles", type=input_path,
                         help="scribble file (0 = background, k = label k, 255/65535 = none)")
     parser.add_argument("--points", type=input_path, help="point prompts (JSON, positions in mm)")
+    parser.add_argument("--box", dest="boxes", action="append", default=[], type=box_prompt,
+                        metavar="[LABEL:]X0,Y0,Z0,X1,Y1,Z1",
+                        help="box prompt: two opposite corners in LPS mm (repeatable; label 1 by default; "
+                             "flat in one axis = a 2D box on that slice); outside is background")
     parser.add_argument("--labels", type=input_path, help="existing label map: the result is written into it")
     parser.add_argument("--label", type=label_value, default=1,
                         help="the active label (threshold, region growing from points); default 1")
@@ -63,7 +72,8 @@ def run(args) -> int:
         method.Parameters, model_assignments(method, args.model) + device_assignments(method, args.device) + args.param)
     trust_if_asked(args, params)
     inputs = SegmentInputs(Path(args.image), _path(args.scribbles), _path(args.points), _path(args.labels),
-                           model=args.model, active_label=args.label, **roi_options(args))
+                           model=args.model, active_label=args.label, boxes=tuple(args.boxes),
+                           **roi_options(args))
     outcome = segment_case(method, params, inputs, args.output, info_output=args.info,
                            progress=console_progress(args.quiet),
                            note=lambda text: print(f"segviewer: note: {text}", file=sys.stderr))
@@ -72,6 +82,20 @@ def run(args) -> int:
     if outcome.info and not args.quiet:
         print(dumps(outcome.info, default=str))
     return 0
+
+
+def box_prompt(text: str) -> BoxPrompt:
+    """``[LABEL:]X0,Y0,Z0,X1,Y1,Z1`` (mm) as a box prompt."""
+    label, _, corners = text.rpartition(":")
+    try:
+        values = [float(v) for v in corners.split(",")]
+        value = int(label) if label else 1
+    except ValueError:
+        values, value = [], 0
+    if len(values) != 6 or not all(math.isfinite(v) for v in values) or value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not [LABEL:]X0,Y0,Z0,X1,Y1,Z1 (six numbers in mm, "
+                                         "a label of 1 or more)")
+    return BoxPrompt(tuple(values[:3]), tuple(values[3:]), value)
 
 
 def _path(text: str | None) -> Path | None:

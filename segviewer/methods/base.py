@@ -63,6 +63,15 @@ class VoxelPoint:
     positive: bool
 
 
+@dataclass(frozen=True)
+class VoxelBox:
+    """A box prompt located in the request crop: ``box`` in crop indices (k, j, i); the
+    object of ``label`` is inside it and everything outside it is background."""
+
+    box: Box
+    label: int
+
+
 @dataclass
 class MethodRequest:
     """Read-only inputs of one run; every array is the ROI crop in array order (k, j, i)."""
@@ -82,6 +91,8 @@ class MethodRequest:
     #: The image's DICOM modality tag (MR, CT ...) where known, else "": deep methods compare it
     #: with their model's training domain.
     modality: str = ""
+    #: Box prompts (methods with ``takes_boxes``), in crop indices.
+    boxes: list[VoxelBox] = field(default_factory=list)
 
     @property
     def is_whole_volume(self) -> bool:
@@ -139,6 +150,8 @@ class Method:
     #: True when the method sends its GIL-holding steps through :mod:`segviewer.methods.offload`
     #: (the GUI then starts the helper process while the user is still drawing).
     offloads: ClassVar[bool] = False
+    #: True when the method takes box prompts (``MethodRequest.boxes``) with or without scribbles.
+    takes_boxes: ClassVar[bool] = False
 
     def run(self, request: MethodRequest, progress: Progress, cancel: CancelToken) -> MethodResult:
         raise NotImplementedError

@@ -13,17 +13,23 @@
   image voxels (missing data).
 
 :func:`build_request_from_arrays` is the same on plain arrays (CLI, evaluation).
+
+Box prompts (:class:`BoxPrompt`, two opposite corners in LPS mm) join the scribbles and
+points in the ROI and reach the method as :class:`~segviewer.methods.base.VoxelBox` in crop
+indices: every voxel whose centre lies between the corners (a box flat along an axis is
+the one slice nearest to it: a 2D box on that slice).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from segviewer.io.images import check_spacing
-from segviewer.methods.base import Method, MethodInputError, MethodRequest, MethodResult, VoxelPoint
+from segviewer.methods.base import Method, MethodInputError, MethodRequest, MethodResult, VoxelBox, VoxelPoint
 from segviewer.methods.common import finite_image, non_finite_voxels
 from segviewer.model.geometry import Box, Geometry, bounding_box, full_box, union_box
 from segviewer.model.history import Step
@@ -59,6 +65,34 @@ def point_voxels(points: Sequence[PointPrompt], geometry: Geometry) -> list[tupl
     return found
 
 
+@dataclass(frozen=True)
+class BoxPrompt:
+    """A box prompt: the object of ``label`` lies inside, everything outside is background.
+    ``corner_a`` and ``corner_b`` are two opposite corners in LPS mm (x, y, z)."""
+
+    corner_a: tuple[float, float, float]
+    corner_b: tuple[float, float, float]
+    label: int = 1
+
+
+def box_voxels(prompt: BoxPrompt, geometry: Geometry) -> Box | None:
+    """The voxels (k, j, i) a box prompt covers on ``geometry``'s grid, clipped to it; None
+    when the box misses the image. An axis where both corners fall in one voxel (a flat
+    box) keeps that voxel's slice."""
+    ijk = geometry.physical_to_index(np.array([prompt.corner_a, prompt.corner_b], dtype=float))
+    low, high = ijk.min(axis=0), ijk.max(axis=0)
+    start = np.ceil(low - 1e-6).astype(int)
+    stop = np.floor(high + 1e-6).astype(int) + 1
+    flat = stop <= start  # thinner than a voxel: the slice nearest to its middle
+    start[flat] = np.rint((low[flat] + high[flat]) / 2).astype(int)
+    stop[flat] = start[flat] + 1
+    size = np.asarray(geometry.size)
+    start, stop = np.maximum(start, 0), np.minimum(stop, size)
+    if np.any(stop <= start):
+        return None
+    return tuple(slice(int(a), int(b)) for a, b in zip(start[::-1], stop[::-1]))  # type: ignore[return-value]
+
+
 def annotated_box(scribbles: np.ndarray, unannotated: int) -> Box | None:
     """The tightest box around the scribbled voxels (None when there are none).
 
@@ -77,22 +111,26 @@ def annotated_box(scribbles: np.ndarray, unannotated: int) -> Box | None:
     return (slice(int(slices[0]), int(slices[-1]) + 1), inner[1], inner[2])
 
 
-def prompt_box(scribbles: np.ndarray | None, unannotated: int, point_kji: Sequence[tuple[int, int, int]]) -> Box | None:
-    """The tightest box around the scribbled voxels and the points, or None when there are none."""
+def prompt_box(scribbles: np.ndarray | None, unannotated: int, point_kji: Sequence[tuple[int, int, int]],
+               boxes: Sequence[Box] = ()) -> Box | None:
+    """The tightest box around the scribbled voxels, the points and the box prompts, or None
+    when there are none."""
     box = annotated_box(scribbles, unannotated) if scribbles is not None else None
     for k, j, i in point_kji:
         box = union_box(box, (slice(k, k + 1), slice(j, j + 1), slice(i, i + 1)))
+    for prompt in boxes:
+        box = union_box(box, prompt)
     return box
 
 
 def compute_roi(shape: Sequence[int], spacing: Sequence[float], scribbles: np.ndarray | None, unannotated: int,
                 point_kji: Sequence[tuple[int, int, int]] = (), margin_mm: float = DEFAULT_MARGIN_MM,
-                whole_volume: bool = False) -> Box:
-    """The scribble/point box grown by ``margin_mm`` (clipped to the volume), or the whole
-    volume when asked or when there is nothing to box."""
+                whole_volume: bool = False, boxes: Sequence[Box] = ()) -> Box:
+    """The scribble/point/box-prompt box grown by ``margin_mm`` (clipped to the volume), or
+    the whole volume when asked or when there is nothing to box."""
     if whole_volume:
         return full_box(shape)
-    box = prompt_box(scribbles, unannotated, point_kji)
+    box = prompt_box(scribbles, unannotated, point_kji, boxes)
     if box is None:
         return full_box(shape)
     grow = margin_voxels(margin_mm, spacing)
@@ -119,11 +157,12 @@ def build_request_from_arrays(method: Method, image: np.ndarray, geometry: Geome
                               points: Sequence[PointPrompt] = (), labels: np.ndarray | None = None,
                               params: Any = None, active_label: int = 1, label_values: Sequence[int] = (),
                               margin_mm: float = DEFAULT_MARGIN_MM, whole_volume: bool | None = None,
-                              modality: str = "") -> MethodRequest:
+                              modality: str = "", boxes: Sequence[BoxPrompt] = ()) -> MethodRequest:
     """A request cropped to the ROI from whole-volume arrays (array order k, j, i).
 
     ``whole_volume=None`` takes the method's own default (``uses_roi``). The image crop is
-    a read-only view; scribbles and labels crops are read-only copies.
+    a read-only view; scribbles and labels crops are read-only copies. ``boxes`` are refused
+    for a method without ``takes_boxes`` and when one misses the image.
     """
     if image.ndim != 3:
         raise MethodInputError(f"methods work on 3D volumes, got an array of shape {image.shape}")
@@ -136,11 +175,12 @@ def build_request_from_arrays(method: Method, image: np.ndarray, geometry: Geome
     if whole_volume is None:
         whole_volume = not method.uses_roi
     check_spacing(geometry, "the image")  # absurd voxel sizes overflow margins and distances
+    box_kji = located_boxes(method, boxes, geometry)
     located = point_voxels(points, geometry)
-    if points and not located and (scribbles is None or annotated_box(scribbles, unannotated) is None):
+    if points and not located and not box_kji and (scribbles is None or annotated_box(scribbles, unannotated) is None):
         raise MethodInputError(_outside_message(points, geometry))
     roi = compute_roi(image.shape, spacing_zyx(geometry), scribbles, unannotated, [p for p, _ in located],
-                      margin_mm, whole_volume)
+                      margin_mm, whole_volume, [box for box, _ in box_kji])
     origin = np.array([s.start for s in roi])
     image_crop, missing = finite_image(image[roi])
     crop_points = []
@@ -169,7 +209,27 @@ def build_request_from_arrays(method: Method, image: np.ndarray, geometry: Geome
         label_values=[int(v) for v in label_values],
         volume_shape=tuple(int(n) for n in image.shape),
         modality=str(modality or ""),
+        boxes=[VoxelBox(tuple(slice(max(s.start - r.start, 0), min(s.stop, r.stop) - r.start)  # type: ignore[misc]
+                              for s, r in zip(box, roi)), label) for box, label in box_kji],
     )
+
+
+def located_boxes(method: Method, boxes: Sequence[BoxPrompt], geometry: Geometry) -> list[tuple[Box, int]]:
+    """Each box prompt's voxels and label; a clear refusal for a method that takes no
+    boxes, a box that misses the image or a box of background."""
+    if boxes and not method.takes_boxes:
+        raise MethodInputError(f"{method.title or method.name} takes no box prompt (see: segviewer methods)")
+    located = []
+    for prompt in boxes:
+        if int(prompt.label) <= 0:
+            raise MethodInputError("a box prompt is for a label (1 or more): outside it is background already")
+        box = box_voxels(prompt, geometry)
+        if box is None:
+            corners = " and ".join("(" + ", ".join(f"{v:.1f}" for v in c) + ")" for c in (prompt.corner_a,
+                                                                                         prompt.corner_b))
+            raise MethodInputError(f"the box with corners {corners} mm lies outside the image")
+        located.append((box, int(prompt.label)))
+    return located
 
 
 def _outside_message(points: Sequence[PointPrompt], geometry: Geometry) -> str:
