@@ -88,13 +88,16 @@ ACTIONS: dict[str, ActionSpec] = {
     "discard_preview": ActionSpec("&Discard preview", lambda w: w.controller.clear_preview, "Ctrl+Backspace",
                                   "Drop the previewed result", listed="Segment"),
     "clear_heatmap": ActionSpec("Clear heat map", lambda w: w.controller.clear_heatmap),
+    "review_masks": ActionSpec("&Review annotators' masks…", lambda w: lambda: w.docks["review"].widget().choose_masks(),
+                               tip="Compare several annotators' masks of this image: outlines, disagreement, "
+                                   "agreement, consensus"),
     "shortcuts": ActionSpec("&Keyboard shortcuts", lambda w: w.show_shortcuts, "F1", listed="Help"),
     "about": ActionSpec("&About segviewer", lambda w: w.show_about),
 }
 
 #: Actions that need an open image (disabled without one).
 SESSION_ACTIONS = ("open_labels", "save_labels", "save_labels_as", "open_scribbles", "save_scribbles",
-                   "open_points", "save_points", "screenshot")
+                   "open_points", "save_points", "screenshot", "review_masks")
 
 #: Mouse and key gestures of the views, listed in Help > Keyboard shortcuts: (group, keys, text).
 VIEW_SHORTCUTS = tuple(("Slice views", keys, text) for keys, text in (
@@ -128,7 +131,7 @@ MENUS = (
                        ("view3d", "&3D view", ("smoothing", "volume", "reset_camera")), "-",
                        ("panels", "&Panels", ()), ("toolbars", "&Toolbars", ()))),
     ("tools", "&Tools", ("navigate",)),
-    ("segment", "&Segment", ("apply_preview", "discard_preview", "clear_heatmap", "-")),
+    ("segment", "&Segment", ("apply_preview", "discard_preview", "clear_heatmap", "review_masks", "-")),
     ("help", "&Help", ("shortcuts", "about")),
 )
 

@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         from segviewer.views.label_table import LabelTablePanel
         from segviewer.views.method_panel import MethodPanel
         from segviewer.views.metrics_panel import MetricsPanel
+        from segviewer.views.review_dock import ReviewDock
         from segviewer.views.statistics_panel import StatisticsPanel
         from segviewer.views.tool_panel import ToolPanel
 
@@ -131,6 +132,7 @@ class MainWindow(QMainWindow):
         self.add_dock("segment", self.method_panel, title="Segment")
         self.add_dock("jobs", JobList(self.method_panel.compute), Qt.DockWidgetArea.BottomDockWidgetArea,
                       title="Jobs")
+        self.add_dock("review", ReviewDock(self.controller, window=self), title="Review")
         self.editing = EditingSupport(self, self.label_panel, self.tool_panel)
 
     def _create_tools(self) -> None:

@@ -171,3 +171,18 @@ def test_review_of_the_open_campaign_case_writes_the_decision(qtbot, shared_data
     finally:
         lock.release()
         assert dock.workflow.shutdown(timeout=30.0)
+
+
+def test_the_main_window_offers_review_in_a_dock_and_the_segment_menu(spleen_window, spleen_paths, qtbot, tmp_path):
+    window = spleen_window
+    dock = window.docks["review"].widget()
+    assert window.review_masks_action in window.menus["segment"].actions()
+    assert window.review_masks_action.isEnabled()  # an image is open
+    _, label_path = spleen_paths
+    expert = sitk.Cast(sitk.ReadImage(str(label_path)) > 0, sitk.sitkUInt8)
+    sitk.WriteImage(sitk.BinaryDilate(expert, [2, 2, 0]), str(tmp_path / "grown.nii.gz"))
+    assert dock.open_masks([label_path, tmp_path / "grown.nii.gz"], ["expert", "grown"])
+    idle(qtbot, dock)
+    assert [layer.name for layer in window.controller.outlines] == ["expert", "grown"]
+    assert sum(item.isVisible() for item in window.views["axial"].outline_items) == 2
+    assert dock.agreement_table.rowCount() == 1 and 0.5 < float(dock.agreement_table.item(0, 3).text()) < 1.0
