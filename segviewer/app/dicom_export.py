@@ -45,10 +45,16 @@ FORMATS = {
 
 def algorithm_of(session) -> SegmentAlgorithm:
     """Semi-automatic with the methods whose results the undo history holds; else manual."""
+    return algorithm_from(session.history.undo_descriptions)
+
+
+def algorithm_from(step_descriptions: list[str]) -> SegmentAlgorithm:
+    """:func:`algorithm_of` from the undo steps' descriptions (a method's result is recorded
+    under the method's title). Imports the method registry: call it off the GUI thread."""
     from segviewer.methods.registry import builtin_methods  # noqa: PLC0415 - only when saving
 
     by_title = {(cls.title or name): name for name, cls in builtin_methods().items()}
-    used = list(dict.fromkeys(by_title[d] for d in session.history.undo_descriptions if d in by_title))
+    used = list(dict.fromkeys(by_title[d] for d in step_descriptions if d in by_title))
     return SegmentAlgorithm("semiautomatic", method=", ".join(used)) if used else SegmentAlgorithm()
 
 
@@ -85,13 +91,15 @@ def export_labels(workflow: DocumentWorkflow, kind: str = DICOM_SEG) -> bool:
     path = Path(path)
     snapshot = LabelMap(session.labels.array.copy(), session.geometry, session.label_table.copy())
     guard = files.session_guard(session)
-    algorithm = algorithm_of(session)
+    steps = list(session.history.undo_descriptions)  # read here: the history is the GUI thread's
     writer = write_dicom_seg if kind == DICOM_SEG else write_rtstruct
 
-    def write() -> Path:
-        return writer(path, snapshot, image, guard=guard, algorithm=algorithm)
+    def write() -> SegmentAlgorithm:
+        algorithm = algorithm_from(steps)
+        writer(path, snapshot, image, guard=guard, algorithm=algorithm)
+        return algorithm
 
-    def done(_result) -> None:
+    def done(algorithm: SegmentAlgorithm) -> None:
         ports.finish_progress("")
         workflow.remember_folder(path)
         how = "manual" if algorithm.kind == "manual" else f"semi-automatic: {algorithm.method}"

@@ -15,10 +15,11 @@ from typing import Any, Callable
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
+from segviewer.app.dicom_export import DICOM_SEG, RTSTRUCT, export_labels
 from segviewer.app.display import CT_PRESETS
 from segviewer.app.documents import POINTS
 from segviewer.model.session import LABELS, SCRIBBLES
-from segviewer.views import files, window_files
+from segviewer.views import dicom_dialogs, files, window_files
 
 Open, Save, Quit, Undo = (QKeySequence.StandardKey.Open, QKeySequence.StandardKey.Save,
                           QKeySequence.StandardKey.Quit, QKeySequence.StandardKey.Undo)
@@ -51,6 +52,13 @@ ACTIONS: dict[str, ActionSpec] = {
     "save_labels": ActionSpec("&Save labels", lambda w: w.save_labels, Save, "Save the label map", listed="File"),
     "save_labels_as": ActionSpec("Save labels &as…", lambda w: lambda: w.documents.save_layer_as(LABELS),
                                  "Ctrl+Shift+S", listed="File"),
+    "open_dicom_labels": ActionSpec("Open DICOM-SEG / RT structures…",
+                                    lambda w: lambda: dicom_dialogs.open_dicom_labels_dialog(w),
+                                    tip="Open a DICOM Segmentation or RT Structure Set onto the DICOM series"),
+    "export_dicom_seg": ActionSpec("Labels as DICOM-&SEG…", lambda w: lambda: export_labels(w.documents, DICOM_SEG),
+                                   tip="Save the labels as a DICOM Segmentation of the open DICOM series"),
+    "export_rtstruct": ActionSpec("Labels as &RT structure set…", lambda w: lambda: export_labels(w.documents, RTSTRUCT),
+                                  tip="Save the labels as an RT Structure Set of the open DICOM series"),
     "open_scribbles": ActionSpec("Open scri&bbles…", lambda w: lambda: window_files.open_layer_dialog(
         w, SCRIBBLES, "Open scribbles", files.LABEL_FILTER)),
     "save_scribbles": ActionSpec("Save scribbles &as…", lambda w: lambda: w.documents.save_layer_as(SCRIBBLES)),
@@ -98,6 +106,7 @@ ACTIONS: dict[str, ActionSpec] = {
 #: Actions that need an open image (disabled without one).
 SESSION_ACTIONS = ("open_labels", "save_labels", "save_labels_as", "open_scribbles", "save_scribbles",
                    "open_points", "save_points", "screenshot", "review_masks")
+SESSION_ACTIONS += ("open_dicom_labels", "export_dicom_seg", "export_rtstruct")  # DICOM objects
 
 #: Mouse and key gestures of the views, listed in Help > Keyboard shortcuts: (group, keys, text).
 VIEW_SHORTCUTS = tuple(("Slice views", keys, text) for keys, text in (
@@ -119,9 +128,10 @@ LAYOUTS = (("", "2 × 2 layout", "Ctrl+1"), ("axial", "Axial only", "Ctrl+2"), (
 
 MENUS = (
     ("file", "&File", ("open_image", "open_dicom", ("recent", "Open &recent", ()), "-",
-                       "open_labels", "save_labels", "save_labels_as", "-",
+                       "open_labels", "open_dicom_labels", "save_labels", "save_labels_as", "-",
                        "open_scribbles", "save_scribbles", "open_points", "save_points", "-",
-                       ("export", "&Export", ("screenshot", "save_labels_as")), "-", "quit")),
+                       ("export", "&Export", ("screenshot", "save_labels_as", "export_dicom_seg",
+                                              "export_rtstruct")), "-", "quit")),
     ("edit", "&Edit", ("undo", "redo")),
     ("view", "&View", ("layouts", "reset_views", "-",
                        ("window", "&Window / level", ("auto_window", "ct_presets")),
