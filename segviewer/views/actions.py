@@ -19,7 +19,7 @@ from segviewer.app.dicom_export import DICOM_SEG, RTSTRUCT, export_labels
 from segviewer.app.display import CT_PRESETS
 from segviewer.app.documents import POINTS
 from segviewer.model.session import LABELS, SCRIBBLES
-from segviewer.views import dicom_dialogs, files, window_files
+from segviewer.views import dicom_dialogs, files, mesh_export, window_files
 
 Open, Save, Quit, Undo = (QKeySequence.StandardKey.Open, QKeySequence.StandardKey.Save,
                           QKeySequence.StandardKey.Quit, QKeySequence.StandardKey.Undo)
@@ -65,6 +65,8 @@ ACTIONS: dict[str, ActionSpec] = {
     "open_points": ActionSpec("Open &points…", lambda w: lambda: window_files.open_layer_dialog(
         w, POINTS, "Open points", files.POINTS_FILTER)),
     "save_points": ActionSpec("Save points as…", lambda w: lambda: w.documents.save_layer_as(POINTS)),
+    "export_mesh": ActionSpec("Export &mesh…", lambda w: lambda: mesh_export.export_mesh_dialog(w),
+                              tip="Write the label surfaces as STL, OBJ, PLY or VTP in millimetres"),
     "screenshot": ActionSpec("Export &screenshot…", lambda w: lambda: window_files.export_screenshot_dialog(w), "Ctrl+Shift+P",
                              listed="File"),
     "quit": ActionSpec("&Quit", lambda w: w.close, Quit, listed="File"),
@@ -105,7 +107,7 @@ ACTIONS: dict[str, ActionSpec] = {
 
 #: Actions that need an open image (disabled without one).
 SESSION_ACTIONS = ("open_labels", "save_labels", "save_labels_as", "open_scribbles", "save_scribbles",
-                   "open_points", "save_points", "screenshot", "review_masks")
+                   "open_points", "save_points", "screenshot", "review_masks", "export_mesh")
 SESSION_ACTIONS += ("open_dicom_labels", "export_dicom_seg", "export_rtstruct")  # DICOM objects
 
 #: Mouse and key gestures of the views, listed in Help > Keyboard shortcuts: (group, keys, text).
@@ -130,7 +132,7 @@ MENUS = (
     ("file", "&File", ("open_image", "open_dicom", ("recent", "Open &recent", ()), "-",
                        "open_labels", "open_dicom_labels", "save_labels", "save_labels_as", "-",
                        "open_scribbles", "save_scribbles", "open_points", "save_points", "-",
-                       ("export", "&Export", ("screenshot", "save_labels_as", "export_dicom_seg",
+                       ("export", "&Export", ("screenshot", "export_mesh", "save_labels_as", "export_dicom_seg",
                                               "export_rtstruct")), "-", "quit")),
     ("edit", "&Edit", ("undo", "redo")),
     ("view", "&View", ("layouts", "reset_views", "-",

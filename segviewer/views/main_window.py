@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         from segviewer.views.compute import JobList
         from segviewer.views.editing import EditingSupport
         from segviewer.views.label_table import LabelTablePanel
+        from segviewer.views.measurements_dock import MeasurementsDock
         from segviewer.views.method_panel import MethodPanel
         from segviewer.views.metrics_panel import MetricsPanel
         from segviewer.views.review_dock import ReviewDock
@@ -132,6 +133,8 @@ class MainWindow(QMainWindow):
         self.add_dock("segment", self.method_panel, title="Segment")
         self.add_dock("jobs", JobList(self.method_panel.compute), Qt.DockWidgetArea.BottomDockWidgetArea,
                       title="Jobs")
+        self.add_dock("measurements", MeasurementsDock(self.controller, self.views.values(), self.add_tool),
+                      title="Measurements")
         self.add_dock("review", ReviewDock(self.controller, window=self), title="Review")
         self.editing = EditingSupport(self, self.label_panel, self.tool_panel)
 
