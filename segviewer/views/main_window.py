@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         from segviewer.views.measurements_dock import MeasurementsDock
         from segviewer.views.method_panel import MethodPanel
         from segviewer.views.metrics_panel import MetricsPanel
+        from segviewer.views.pacs_dock import PacsDock
         from segviewer.views.review_dock import ReviewDock
         from segviewer.views.statistics_panel import StatisticsPanel
         from segviewer.views.tool_panel import ToolPanel
@@ -136,6 +137,8 @@ class MainWindow(QMainWindow):
         self.add_dock("measurements", MeasurementsDock(self.controller, self.views.values(), self.add_tool),
                       title="Measurements")
         self.add_dock("review", ReviewDock(self.controller, window=self), title="Review")
+        self.add_dock("pacs", PacsDock(self.controller, self.open_image, lambda path: self.documents.load_layer(
+            LABELS, path)), Qt.DockWidgetArea.LeftDockWidgetArea, title="PACS").hide()  # File > Open from PACS
         self.editing = EditingSupport(self, self.label_panel, self.tool_panel)
 
     def _create_tools(self) -> None:

@@ -156,6 +156,14 @@ class PacsDock(QWidget):
         self.reload_servers()
         self._update_buttons()
 
+    def present(self) -> None:
+        """Show the dock (hidden at start) in front, the server field focused."""
+        dock = self.parentWidget()
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        self.server.setFocus()
+
     # -- servers and credentials
     def reload_servers(self) -> None:
         text = self.server.currentText()

@@ -180,3 +180,14 @@ def test_a_server_saved_in_the_dock_is_listed_by_name_for_the_command_line_too(o
     assert resolve_server("local orthanc") == orthanc.dicomweb_url
     dock.save_server("bad/name")
     assert "give a plain name" in dock.status.text()
+
+
+def test_file_open_from_pacs_shows_the_dock(window, qtbot):
+    from segviewer.views.pacs_dock import PacsDock
+
+    dock = window.docks["pacs"]
+    assert isinstance(dock.widget(), PacsDock) and dock.isHidden()
+    assert window.open_pacs_action in window.menus["file"].actions()
+    window.open_pacs_action.trigger()
+    qtbot.waitUntil(dock.isVisible)
+    assert dock.widget().server.hasFocus() or not window.isActiveWindow()
