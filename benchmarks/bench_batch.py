@@ -14,10 +14,11 @@ Scheduling overhead: the engine's own cost per case (submission, transfer, the p
 record, collection) measured with a task that does nothing on a running two-worker cluster,
 beside graph cut's own per-case time. Goals on the 2-core machine: overhead ≤ 50 ms/case;
 the graph cut batch ≥ 1.7× faster than one process; the U-Net batch ≥ 10× faster than the
-loop of commands. The batch is timed twice: as the user runs it (cluster start, worker
-warm-up and shut-down included) and on a cluster already up (``--scheduler``). Wall times of
-single runs (each is tens of seconds; the per-case median and the load average are in the
-extras: on a shared machine the load decides much of the figure).
+loop of commands. Medians of three turns (the loop of commands: one pass of 24 runs). The
+batch is timed twice: as the user runs it (cluster start, worker warm-up and shut-down
+included) and on a cluster already up (``--scheduler``). Every turn's time, the per-case
+median and the load average are in the extras: on a shared machine the load decides much
+of each figure.
 
 ``python -m benchmarks.run --only batch``
 """
@@ -38,6 +39,8 @@ from benchmarks.common import PROJECT_ROOT, SHARED_DATA, Row
 
 AREA = "batch"
 WORKERS = 2
+#: Turns of the batch and one-process runs (medians).
+REPEATS = 3
 #: A loop in one process: import once, then the batch's very per-case function on each case.
 ONE_PROCESS_LOOP = """
 import json, sys, time
@@ -166,14 +169,21 @@ def run(quick: bool = False) -> list[Row]:
         folder = Path(temporary)
         cases = prepare_cases(folder, count)
         for method, title in (("graphcut", "graph cut"), ("unet", "U-Net")):
-            batch_s, batch_rows = batch_command(folder, method, folder / f"{method}_batch")
-            loop_s = one_process_loop(cases, method, folder / f"{method}_loop")
+            # the short runs take turns, REPEATS times, and give medians (the load of a shared
+            # machine comes and goes); the loop of commands is 24 runs in itself
+            batch_times, loop_times, running_times = [], [], []
+            for turn in range(1 if quick else REPEATS):
+                seconds, batch_rows = batch_command(folder, method, folder / f"{method}_batch_{turn}")
+                batch_times.append(seconds)
+                loop_times.append(one_process_loop(cases, method, folder / f"{method}_loop_{turn}"))
+                running_times.append(running_cluster_batch(folder, method, folder / f"{method}_running_{turn}"))
+            batch_s, loop_s, running_s = map(statistics.median, (batch_times, loop_times, running_times))
             commands_s = command_loop(cases, method, folder / f"{method}_commands")
-            running_s = running_cluster_batch(folder, method, folder / f"{method}_running")
             per_case = statistics.median(row["seconds"] for row in batch_rows)
             extra = {"cases": count, "workers": WORKERS, "batch_case_median_s": round(per_case, 3),
                      "commands_s": round(commands_s, 1), "one_process_s": round(loop_s, 1),
-                     "running_cluster_s": round(running_s, 2), "end_to_end_s": round(batch_s, 2),
+                     "running_cluster_s": [round(t, 2) for t in running_times],
+                     "end_to_end_s": [round(t, 2) for t in batch_times], "one_process_runs_s": [round(t, 2) for t in loop_times],
                      # the machine is shared: how busy it was (2 cores: above 2 means waiting)
                      "load_average_1min": round(os.getloadavg()[0], 1)}
             rows.append(Row(AREA, f"{title}: segviewer batch of {count} cases, {WORKERS} workers (start-up included) "

@@ -106,12 +106,17 @@ def write_results(rows: list[dict], target: Path) -> tuple[Path, Path]:
     return csv_path, json_path
 
 
+def counted(count: int, thing: str) -> str:
+    """``1 case``, ``3 cases``."""
+    return f"{count} {thing}{'s' if count != 1 else ''}"
+
+
 def summary_table(result: BatchResult, figures: tuple[str, ...] = ()) -> str:
     """Counts per status, time, throughput; the median and range of ``figures`` (e.g.
     ``dice``) over the cases that have them; then every failed case with its error."""
     computed = [row for row in result.rows if row["status"] not in (SKIPPED,)]
     times = [row["seconds"] for row in result.rows if row["status"] == DONE and row.get("seconds")]
-    lines = [f"{len(result.rows)} cases on {result.workers} worker{'s' if result.workers != 1 else ''} in "
+    lines = [f"{counted(len(result.rows), 'case')} on {counted(result.workers, 'worker')} in "
              f"{format_duration(result.seconds)}: " + ", ".join(f"{count} {status}"
                                                                for status, count in sorted(result.counts.items()))]
     if times:

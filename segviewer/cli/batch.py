@@ -87,7 +87,7 @@ def _cluster_arguments(parser) -> None:
 
 def run(args) -> int:
     from segviewer.batch.api import run_batch
-    from segviewer.batch.report import ConsoleProgress, summary_table
+    from segviewer.batch.report import ConsoleProgress, counted, summary_table
 
     if args.batch_command == "evaluate":
         jobs, setup, results = _evaluate_jobs(args)
@@ -96,7 +96,7 @@ def run(args) -> int:
     console = ConsoleProgress(quiet=args.quiet)
 
     def started(dashboard: str | None, workers: int) -> None:
-        console.note(f"batch {args.batch_command}: {len(jobs)} cases on {workers} worker{'s' * (workers != 1)}"
+        console.note(f"batch {args.batch_command}: {counted(len(jobs), 'case')} on {counted(workers, 'worker')}"
                      + (f"; Dask dashboard: {dashboard}" if dashboard else ""))
 
     result = run_batch(jobs, setup=setup, scheduler=args.scheduler, workers=args.workers, device=args.device,

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from segviewer.batch.api import RESULTS_NAME, campaign_cases, check_outputs, run_batch, segment_jobs, warm_worker
 from segviewer.batch.engine import BatchResult, batch_job
-from segviewer.batch.report import summary_table
+from segviewer.batch.report import counted, summary_table
 from segviewer.errors import SegviewerError
 from segviewer.methods.registry import get_method, registered_methods
 from segviewer.views.job_runner import JobRunner
@@ -120,7 +120,7 @@ class CampaignBatch(QObject):
         choice.out.mkdir(parents=True, exist_ok=True)
         run = partial(run_batch, jobs, setup=warm_worker(method, params), scheduler=self.scheduler,
                       workers=choice.workers, results=choice.out / f"{RESULTS_NAME}.csv", dashboard=False)
-        self.jobs.run(batch_job(run), title=f"{method.title or method.name} on {len(jobs)} cases")
+        self.jobs.run(batch_job(run), title=f"{method.title or method.name} on {counted(len(jobs), 'case')}")
         return len(jobs)
 
     def cancel(self) -> None:

@@ -4,9 +4,11 @@ worker per GPU. Run: ``pytest tests/gpu -q`` on a GPU machine; report the figure
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,15 @@ from segviewer.cli import main
 
 pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
               pytest.mark.timeout(900)]
+
+
+def deep_cli_tests():
+    """tests/methods/test_deep_cli.py, for its tiny training set (the same one the CPU test trains on)."""
+    spec = importlib.util.spec_from_file_location("deep_cli_tests", Path(__file__).parents[1] / "methods" /
+                                                  "test_deep_cli.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -57,9 +68,8 @@ def test_unet_on_cuda_agrees_with_the_cpu(tmp_path, shared_data, capsys):
 
 def test_training_on_cuda_uses_autocast_and_loader_workers(tmp_path):
     from segviewer.methods.deep.device import loader_workers
-    from tests.methods.test_deep_cli import tiny_dataset
 
-    split = tiny_dataset(tmp_path / "data")
+    split = deep_cli_tests().tiny_dataset(tmp_path / "data")
     started = time.perf_counter()
     assert main(["train", "--data", str(tmp_path / "data"), "--split", str(split), "--out", str(tmp_path / "m"),
                  "--name", "tiny", "--iterations", "40", "--val-every", "20", "--batch-size", "2", "--roi-size", "16",
