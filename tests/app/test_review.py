@@ -152,7 +152,9 @@ def test_masks_off_the_open_image_grid_are_refused(workflow, tmp_path):
         CaseReview.from_files([*pairs, ("odd", tmp_path / "odd.nii.gz")])
 
 
-def test_accept_and_reject_are_written_into_the_campaign(shared_data, tmp_path):
+def campaign_done_by_two(shared_data, tmp_path) -> Campaign:
+    """A campaign of two hippocampus cases whose first "ann" and "ben" finished (ann drew the
+    expert's mask, ben the same grown by a voxel)."""
     folder = shared_data / "hippocampus"
     if not (folder / "imagesTr").is_dir():
         pytest.skip("hippocampus images not in the shared data folder")
@@ -160,11 +162,16 @@ def test_accept_and_reject_are_written_into_the_campaign(shared_data, tmp_path):
     campaign = Campaign.create(tmp_path / "study", cases[:2], source={"kind": kind})
     case_id = campaign.case_ids()[0]
     reference = sitk.ReadImage(str(folder / "labelsTr" / f"{case_id}.nii.gz"))
-    for number, name in enumerate(("ann", "ben")):
-        mask = sitk.BinaryDilate(sitk.Cast(reference, sitk.sitkUInt8) > 0, [number] * 3)
+    for radius, name in enumerate(("ann", "ben")):
         path = tmp_path / f"{name}.nii.gz"
-        sitk.WriteImage(sitk.Cast(mask, sitk.sitkUInt8), str(path))
+        sitk.WriteImage(sitk.Cast(sitk.BinaryDilate(reference > 0, [radius] * 3), sitk.sitkUInt8), str(path))
         campaign.import_layer(case_id, name, "labels", path, state=DONE)
+    return campaign
+
+
+def test_accept_and_reject_are_written_into_the_campaign(shared_data, tmp_path):
+    campaign = campaign_done_by_two(shared_data, tmp_path)
+    case_id = campaign.case_ids()[0]
     campaign.import_layer(case_id, "cleo", "labels", tmp_path / "ann.nii.gz")  # in progress: not reviewed
     review = review_of_campaign_case(campaign, case_id)
     assert review.annotators == ["ann", "ben"] and review.case_id == case_id

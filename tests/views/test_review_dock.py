@@ -12,11 +12,13 @@ import SimpleITK as sitk
 from PySide6.QtCore import Qt
 from scipy import ndimage
 
+from segviewer.app.campaign import REJECTED
 from segviewer.io.images import read_image
 from segviewer.model.session import Session
 from segviewer.views.controller import ViewerController
 from segviewer.views.review_dock import ReviewDock
 from segviewer.views.slice_view import SliceView
+from tests.app.test_review import campaign_done_by_two
 
 pytestmark = pytest.mark.gui
 
@@ -140,17 +142,8 @@ def test_masks_on_another_grid_are_refused_in_the_dock(qtbot, review, tmp_path):
 
 
 def test_review_of_the_open_campaign_case_writes_the_decision(qtbot, shared_data, tmp_path):
-    from segviewer.app.campaign import DONE, REJECTED, Campaign, cases_from_source
-
-    folder = shared_data / "hippocampus"
-    kind, cases = cases_from_source(folder / "imagesTr")
-    campaign = Campaign.create(tmp_path / "study", cases[:2], source={"kind": kind})
+    campaign = campaign_done_by_two(shared_data, tmp_path)
     case = campaign.cases[0]
-    reference = sitk.ReadImage(str(folder / "labelsTr" / f"{case.id}.nii.gz"))
-    for radius, name in enumerate(("ann", "ben")):
-        path = tmp_path / f"{name}.nii.gz"
-        sitk.WriteImage(sitk.Cast(sitk.BinaryDilate(reference > 0, [radius] * 3), sitk.sitkUInt8), str(path))
-        campaign.import_layer(case.id, name, "labels", path, state=DONE)
     controller = ViewerController()
     controller.set_session(Session(read_image(case.image)))
     lock = campaign.lock(case.id, "rev")  # the reviewer has the case open
@@ -186,3 +179,4 @@ def test_the_main_window_offers_review_in_a_dock_and_the_segment_menu(spleen_win
     assert [layer.name for layer in window.controller.outlines] == ["expert", "grown"]
     assert sum(item.isVisible() for item in window.views["axial"].outline_items) == 2
     assert dock.agreement_table.rowCount() == 1 and 0.5 < float(dock.agreement_table.item(0, 3).text()) < 1.0
+
