@@ -48,6 +48,8 @@ ACTIONS: dict[str, ActionSpec] = {
     "open_dicom": ActionSpec("Open DICOM &folder…", lambda w: lambda: window_files.open_dicom_dialog(w)),
     "open_pacs": ActionSpec("Open from &PACS…", lambda w: lambda: w.docks["pacs"].widget().present(),
                              tip="Search a PACS (DICOMweb), open a series, store the labels back as DICOM-SEG"),
+    "open_campaign": ActionSpec("Open &campaign…", lambda w: lambda: w.docks["campaign"].widget().open_campaign_dialog(),
+                                tip="Open a labelling campaign folder and go through its cases"),
     "open_labels": ActionSpec("Open &labels…", lambda w: lambda: window_files.open_layer_dialog(
         w, LABELS, "Open labels", files.LABEL_FILTER), "Ctrl+Shift+O", "Load a label map onto the image",
         listed="File"),
@@ -131,7 +133,7 @@ LAYOUTS = (("", "2 × 2 layout", "Ctrl+1"), ("axial", "Axial only", "Ctrl+2"), (
            ("coronal", "Coronal only", "Ctrl+4"), ("3d", "3D only", "Ctrl+5"))
 
 MENUS = (
-    ("file", "&File", ("open_image", "open_dicom", "open_pacs", ("recent", "Open &recent", ()), "-",
+    ("file", "&File", ("open_image", "open_dicom", "open_pacs", "open_campaign", ("recent", "Open &recent", ()), "-",
                        "open_labels", "open_dicom_labels", "save_labels", "save_labels_as", "-",
                        "open_scribbles", "save_scribbles", "open_points", "save_points", "-",
                        ("export", "&Export", ("screenshot", "export_mesh", "save_labels_as", "export_dicom_seg",

@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
     # == docks and tools: the extension points ==============================================
     def _create_docks(self) -> None:
         """One line per dock (see the module docstring). Docks exist only for real widgets."""
+        from segviewer.views.campaign_dock import CampaignDock
         from segviewer.views.compute import JobList
         from segviewer.views.editing import EditingSupport
         from segviewer.views.label_table import LabelTablePanel
@@ -140,6 +141,7 @@ class MainWindow(QMainWindow):
         self.add_dock("pacs", PacsDock(self.controller, self.open_image, lambda path: self.documents.load_layer(
             LABELS, path)), Qt.DockWidgetArea.LeftDockWidgetArea, title="PACS").hide()  # File > Open from PACS
         self.editing = EditingSupport(self, self.label_panel, self.tool_panel)
+        self.add_dock("campaign", CampaignDock(self), Qt.DockWidgetArea.LeftDockWidgetArea, title="Campaign").hide()
 
     def _create_tools(self) -> None:
         """One line per tool: ``self.add_tool(SomeTool())`` (see the module docstring)."""

@@ -126,3 +126,23 @@ def test_closing_the_window_saves_the_case(dock, campaign, qtbot):
     dock.window.close()
     record = campaign.record(first, "ann")
     assert record is not None and record.edits == 1 and campaign.lock_info(first) is None
+
+
+def test_file_menu_opens_a_campaign(make_window, campaign, qtbot, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    monkeypatch.setenv("SEGVIEWER_RECOVERY_DIR", str(tmp_path / "recovery"))
+    window = make_window(load=False)
+    holder = window.docks["campaign"]
+    assert not holder.isVisible()  # hidden until a campaign is open
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(campaign.root))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("dora", True))
+    window.open_campaign_action.trigger()
+    dock = holder.widget()
+    qtbot.waitUntil(lambda: dock.navigator is not None and dock.navigator.current == campaign.case_ids()[0],
+                    timeout=20000)
+    wait_idle(qtbot, window)
+    assert holder.isVisible() and window.settings.value("campaign/annotator") == "dora"
+    assert campaign.lock_info(campaign.case_ids()[0]).annotator == "dora"
+    dock.close_campaign()
+    assert campaign.lock_info(campaign.case_ids()[0]) is None
