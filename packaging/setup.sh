@@ -9,8 +9,9 @@
 #    Skipped when they are all installed already, and for a normal user (install them yourself).
 # 2. .venv with that Python (a venv, because Debian/Ubuntu/Fedora refuse `pip install` into the
 #    system Python, PEP 668). pip inside it reads the same pip configuration as outside.
-# 3. PyTorch 2.13.0 first: with it installed, pip does not pull a different, CUDA-sized build to
-#    satisfy the project's torch requirement. Then segviewer itself, editable, with its test extra.
+# 3. PyTorch 2.13.0 first, then held there by a constraint, so pip does not pull a different,
+#    CUDA-sized build to satisfy the project's (or a dependency's) torch requirement. Then
+#    segviewer itself, editable, with its test extra.
 #    A stamp keyed on pyproject.toml makes a re-run skip both when nothing changed.
 # 4. `segviewer` linked into /usr/local/bin (root) or ~/.local/bin (a normal user).
 set -euo pipefail
@@ -86,7 +87,10 @@ else
     rm -f "$STAMP"
     say "installing torch $TORCH_VERSION, then segviewer with its test extra (pip, a few minutes)"
     "$VENV/bin/python" -m pip install --quiet "torch==$TORCH_VERSION"
-    "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+    # Held at that version while the rest resolves: without the constraint, a dependency that
+    # wants the newest torchvision (the test extra's nnunetv2 -> timm) makes pip replace torch.
+    echo "torch==$TORCH_VERSION" > "$VENV/torch-constraint.txt"
+    "$VENV/bin/python" -m pip install --quiet -c "$VENV/torch-constraint.txt" -e ".[test]"
     echo "$wanted" > "$STAMP"
 fi
 
