@@ -96,7 +96,6 @@ def _switch_rows(app, quick: bool) -> list[Row]:
     from segviewer.app.campaign import Campaign, cases_from_source
     from segviewer.model.geometry import full_box
     from segviewer.views import background
-    from segviewer.views.campaign_dock import campaign_dock_of
     from segviewer.views.main_window import MainWindow
     from PySide6.QtCore import QSettings
 
@@ -113,7 +112,7 @@ def _switch_rows(app, quick: bool) -> list[Row]:
         window = MainWindow(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
         window.resize(1200, 800)
         window.show()
-        dock = campaign_dock_of(window)
+        dock = window.docks["campaign"].widget()
         probe = _FirstPaint(window)
         probe.time(app, lambda: dock.open_campaign(campaign, "bench"))
 

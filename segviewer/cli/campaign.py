@@ -201,8 +201,17 @@ def run_open(args) -> int:
     campaign = Campaign.open(args.dir)
     if args.case is not None:
         campaign.case(args.case)  # an unknown case is refused before the window opens
-    from segviewer.views.campaign_dock import run_campaign_gui  # noqa: PLC0415 - Qt only for the GUI
+    from PySide6.QtCore import QTimer  # noqa: PLC0415 - Qt only for the GUI
 
-    return run_campaign_gui(campaign, case_id=args.case, annotator=args.annotator)
+    from segviewer.views.app import create_application, settings_from_environment  # noqa: PLC0415
+    from segviewer.views.main_window import MainWindow  # noqa: PLC0415
+
+    app = create_application()
+    window = MainWindow(settings_from_environment())
+    annotator = args.annotator or default_annotator(window.settings)
+    window.show()
+    dock = window.docks["campaign"].widget()
+    QTimer.singleShot(0, lambda: dock.open_campaign(campaign, annotator, args.case))
+    return app.exec()
 
 

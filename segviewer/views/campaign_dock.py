@@ -389,21 +389,6 @@ class CampaignDock(QWidget):
             self.navigator.close()
 
 
-def run_campaign_gui(campaign: Campaign, case_id: str | None = None, annotator: str | None = None) -> int:
-    """``segviewer campaign open``: the main window with the campaign dock on the next
-    unfinished case (or ``case_id``)."""
-    from segviewer.views.app import create_application, settings_from_environment
-    from segviewer.views.main_window import MainWindow
-
-    app = create_application()
-    window = MainWindow(settings_from_environment())
-    dock = campaign_dock_of(window)
-    window.show()
-    name = check_annotator(annotator) if annotator else default_annotator(window.settings)
-    QTimer.singleShot(0, lambda: dock.open_campaign(campaign, name, case_id))
-    return app.exec()
-
-
 def campaign_dock_of(window) -> CampaignDock:
     """The window's campaign dock (added here when the window has none)."""
     dock = getattr(window, "docks", {}).get("campaign")
@@ -412,5 +397,3 @@ def campaign_dock_of(window) -> CampaignDock:
     widget = CampaignDock(window)
     window.add_dock("campaign", widget, Qt.DockWidgetArea.LeftDockWidgetArea, title="Campaign")
     return widget
-
-

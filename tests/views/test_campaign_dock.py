@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 
 from segviewer.app.campaign import DONE, TODO, Campaign, cases_from_source
 from segviewer.model.geometry import full_box
-from segviewer.views.campaign_dock import UNFINISHED, campaign_dock_of
+from segviewer.views.campaign_dock import UNFINISHED
 from viewer_helpers import wait_idle
 
 CTRL_ALT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
@@ -27,7 +27,7 @@ def dock(make_window, campaign, qtbot, monkeypatch, tmp_path):
     monkeypatch.setenv("SEGVIEWER_RECOVERY_DIR", str(tmp_path / "recovery"))
     window = make_window(load=False)
     window.ask_save_changes = lambda text: pytest.fail(f"asked: {text}")  # a campaign never asks
-    dock = campaign_dock_of(window)
+    dock = window.docks["campaign"].widget()
     dock.open_campaign(campaign, "ann")
     first = campaign.case_ids()[0]
     qtbot.waitUntil(lambda: dock.navigator.current == first and window.controller.session is not None,
