@@ -37,6 +37,7 @@ DOCK_ACTIONS = (
     ("next_unfinished", "Next unfinished case", "Ctrl+Alt+N", "next_unfinished"),
     ("done", "Done, next unfinished", "Ctrl+Alt+D", "mark_done"),
     ("needs_review", "Needs review", None, "mark_needs_review"),
+    ("batch", "Run a method on the cases…", None, "run_batch"),
 )
 
 
@@ -134,6 +135,7 @@ class CampaignDock(QWidget):
         self.navigator: CampaignNavigator | None = None
         self._carried_window: tuple[float, float] | None = None
         self._rows_thread = None
+        self.batch = None  # the campaign batch (views.campaign_batch), made when first asked for
 
         self.title = QLabel("No campaign open.")
         self.title.setWordWrap(True)
@@ -176,7 +178,7 @@ class CampaignDock(QWidget):
             self.actions_by_name[name] = action
             button = QToolButton()
             button.setDefaultAction(action)
-            (states if name in ("done", "needs_review") else buttons).addWidget(button)
+            (buttons if name in ("previous", "next", "next_unfinished") else states).addWidget(button)
 
         filters = QHBoxLayout()
         filters.addWidget(self.state_filter)
@@ -295,6 +297,15 @@ class CampaignDock(QWidget):
             self.window.show_error("Could not set the state", str(error))
             return False
         return True
+
+    def run_batch(self) -> None:
+        """Ask for a method and run it on the campaign's cases (the batch engine, in the
+        background; see :mod:`segviewer.views.campaign_batch`)."""
+        if self.batch is None:
+            from segviewer.views.campaign_batch import CampaignBatch  # noqa: PLC0415 - Dask only when asked
+
+            self.batch = CampaignBatch(self)
+        self.batch.ask_and_start()
 
     def ask_break_lock(self, case_id: str, info: LockInfo) -> bool:
         """Whether to break someone's live lock (a separate method so tests can answer it)."""
