@@ -50,6 +50,9 @@ def add_arguments(parser) -> None:
 
     put = server_action("put", "store DICOM files (e.g. a DICOM-SEG) on the server")
     put.add_argument("files", nargs="+", type=input_path, metavar="FILE", help="DICOM files or folders")
+    put.add_argument("--derive-uids", action="store_true",
+                     help="send a de-identified series that lacks UIDs with the UIDs segviewer's DICOM-SEG "
+                          "writer derives for it (the files are not changed)")
 
     login = server_action("login", "keep credentials for a server in the OS keyring (read from the terminal or stdin)")
     kind = login.add_mutually_exclusive_group(required=True)
@@ -135,7 +138,10 @@ def _push(args) -> int:
 
 
 def _put(args) -> int:
-    report = _server(args).store(args.files)
+    notes: list[str] = []
+    report = _server(args).store(args.files, derive_uids=args.derive_uids, notes=notes)
+    for note in notes:
+        print(f"segviewer: note: {note}", file=sys.stderr)
     print(f"stored {report.stored} file{'s' if report.stored != 1 else ''} in study "
           f"{', '.join(report.study_uids)}")
     return 0

@@ -410,11 +410,26 @@ class DicomWebServer:
         return self.retrieve_series(study_uid, series_uid, target, progress=progress, cancelled=cancelled)
 
     # -- STOW-RS
-    def store(self, paths: Iterable[str | Path], progress: ProgressCallback | None = None) -> StoreReport:
+    def store(self, paths: Iterable[str | Path], progress: ProgressCallback | None = None, *,
+              derive_uids: bool = False, notes: list[str] | None = None) -> StoreReport:
         """Send DICOM files (folders: every file in them); each must carry its study, series
-        and SOP instance UIDs. Raises PacsError naming the first file the server refused."""
+        and SOP instance UIDs. Raises PacsError naming the first file the server refused.
+
+        ``derive_uids``: fill the UIDs a de-identification left empty (in the copies sent,
+        never in the files) exactly as the DICOM-SEG writer derives them, per frame of
+        reference, so a SEG written locally on such a series references what is stored;
+        what was filled is added to ``notes``."""
         files = list(_dicom_files(paths))
-        return self.store_datasets([(_read_for_store(path), path) for path in files], progress)
+        items = [(_read_for_store(path, require_uids=not derive_uids), path) for path in files]
+        if derive_uids:
+            from segviewer.io.dicom_seg import complete_source_uids  # noqa: PLC0415 - the writer's own rule
+
+            series: dict[str, list[pydicom.Dataset]] = {}
+            for dataset, _ in items:
+                series.setdefault(str(dataset.get("FrameOfReferenceUID", "") or ""), []).append(dataset)
+            for datasets in series.values():
+                (notes if notes is not None else []).extend(complete_source_uids(datasets))
+        return self.store_datasets(items, progress)
 
     def store_segmentation(self, label_map, reference, **options) -> StoreReport:
         """Build a DICOM-SEG of ``label_map`` on ``reference`` (the series it was drawn on;
@@ -516,15 +531,16 @@ def _dicom_files(paths: Iterable[str | Path]) -> Iterator[Path]:
         raise PacsError("no files to store")
 
 
-def _read_for_store(path: Path) -> pydicom.Dataset:
+def _read_for_store(path: Path, require_uids: bool = True) -> pydicom.Dataset:
     try:
         dataset = pydicom.dcmread(path)
     except (InvalidDicomError, OSError, ValueError, EOFError) as error:
         raise PacsError(f"{path}: not a DICOM file ({str(error).splitlines()[0] if str(error) else 'unreadable'})") from None
     missing = [k for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID") if not dataset.get(k)]
-    if missing:
+    if missing and require_uids:
         raise PacsError(f"{path}: has no {', '.join(missing)} (anonymised without new UIDs?); a "
-                        "PACS cannot store it")
+                        "PACS cannot store it (--derive-uids sends it with the UIDs a SEG written "
+                        "on it refers to)")
     return dataset
 
 

@@ -79,3 +79,30 @@ def test_login_without_a_keyring_says_so_and_stores_nothing(tmp_path, monkeypatc
     assert code == 2 and out == ""
     assert err.startswith("segviewer: error: no secure keyring is available") and err.count("\n") == 1
     assert list(tmp_path.rglob("*.*")) == []
+
+
+def test_a_de_identified_series_sent_with_derived_uids_matches_a_seg_written_on_it(orthanc, shared_data, tmp_path,
+                                                                                    capsys):
+    import hashlib
+
+    from segviewer.io.dicom_seg import write_dicom_seg
+    from segviewer.io.dicomweb import DicomWebServer
+    from segviewer.model.labels import LabelMap
+
+    source = shared_data / "dicom" / "ct_chest_20slices"  # no study/series/SOP UIDs in the data sets
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in source.iterdir()}
+    code, _, err = _run(capsys, "put", orthanc.dicomweb_url, source)
+    assert code == 2 and "has no StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID" in err and "--derive-uids" in err
+    code, out, err = _run(capsys, "put", orthanc.dicomweb_url, source, "--derive-uids")
+    assert code == 0 and out.startswith("stored 20 files in study ") and "segviewer: note: the source series has no" in err
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in source.iterdir()} == before
+
+    volume = read_image(source)  # a SEG written locally, on the files as they are
+    labels = np.zeros(volume.array.shape, dtype=np.uint8)
+    labels[4:6, 100:140, 100:140] = 1
+    write_dicom_seg(tmp_path / "seg.dcm", LabelMap(labels, volume.geometry), volume)
+    code, out, _ = _run(capsys, "put", orthanc.dicomweb_url, tmp_path / "seg.dcm")
+    assert code == 0
+    study = out.split()[-1]
+    in_study = [e for e in DicomWebServer(orthanc.dicomweb_url).search(modality="CT") if e.study_uid == study]
+    assert [e.instances for e in in_study] == [20]  # the SEG sits in the study of the series it segments
