@@ -9,6 +9,13 @@ Dice first reaches 0.85 / 0.90, capped at ``max_interactions`` (20) when never r
 
 Dice here is the mean over the reference's labels (per-label Dice, averaged); the merged
 foreground Dice and HD95 are recorded beside it.
+
+The **box + 5 clicks** protocol (:func:`run_box_protocol`, that of the CVPR 2025 interactive
+3D segmentation challenge) gives each structure its tight 3D box first, then up to five
+corrective clicks at the centre of the largest error (:func:`corrective_click`), and scores
+the area under the Dice-per-interaction curve (DSC-AUC, trapezoids over the six
+interactions, normalised to [0, 1]), the final Dice and the final normalised surface
+distance at 2 mm (NSD), beside NoC@85/90 on that curve.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from segviewer.evaluation import metrics
 from segviewer.evaluation.simulate import (
     DEFAULT_STYLE,
     StrokeStyle,
+    corrective_click,
     corrective_scribble,
     simulate_scribbles,
 )
@@ -35,11 +43,15 @@ from segviewer.methods.base import (
     MethodResult,
     no_progress,
 )
-from segviewer.methods.request import apply_result_to_array, build_request_from_arrays
-from segviewer.model.geometry import Geometry
+from segviewer.methods.request import BoxPrompt, apply_result_to_array, build_request_from_arrays
+from segviewer.model.geometry import Geometry, bounding_box
+from segviewer.model.points import PointPrompt
 
 NOC_THRESHOLDS = (0.85, 0.90)
 MAX_INTERACTIONS = 20
+#: The challenge protocol: one box per structure, then this many corrective clicks.
+PROTOCOL_CLICKS = 5
+NSD_TOLERANCE_MM = 2.0
 
 
 def build_request(method: Method, image: np.ndarray, geometry: Geometry, scribbles: np.ndarray,
@@ -78,6 +90,7 @@ class CaseRun:
     noc: dict[str, int] = field(default_factory=dict)
     reached: dict[str, bool] = field(default_factory=dict)
     error: str | None = None
+    final_nsd: float | None = None  # the box protocol's NSD at 2 mm after the last interaction
 
     @property
     def first_dice(self) -> float | None:
@@ -91,11 +104,24 @@ class CaseRun:
     def seconds_per_interaction(self) -> float | None:
         return statistics.mean(r.seconds for r in self.rounds) if self.rounds else None
 
+    @property
+    def final_dice(self) -> float | None:
+        return self.rounds[-1].dice if self.rounds else None
+
+    @property
+    def dsc_auc(self) -> float | None:
+        """Area under the Dice-per-interaction curve, normalised to [0, 1]."""
+        curve = [r.dice for r in self.rounds]
+        if len(curve) < 2:
+            return curve[0] if curve else None
+        return float(np.trapezoid(curve) / (len(curve) - 1))
+
     def to_dict(self) -> dict:
         data = {"case": self.case, "method": self.method, "noc": self.noc, "reached": self.reached,
                 "first_dice": self.first_dice, "first_hd95_mm": self.first_hd95,
                 "first_per_label_dice": self.rounds[0].per_label_dice if self.rounds else None,
                 "seconds_per_interaction": self.seconds_per_interaction, "error": self.error,
+                "final_dice": self.final_dice, "dsc_auc": self.dsc_auc, "final_nsd": self.final_nsd,
                 "rounds": [asdict(r) for r in self.rounds]}
         return metrics.json_safe(data)
 
@@ -131,30 +157,76 @@ def run_case(method: Method, image: np.ndarray, geometry: Geometry, reference: n
     current = np.zeros(reference.shape, dtype=reference.dtype)
     build = request_builder or build_request
     correction = None
-    spacing = metrics.spacing_zyx(geometry)
     for interaction in range(1, max_interactions + 1):
         request = build(method, image, geometry, scribbles, current, labels, params)
-        start = time.perf_counter()
-        result = method.run(request, no_progress, CancelToken())
-        seconds = time.perf_counter() - start
-        current = apply_result(current, result)
-        dice, per_label = _mean_label_dice(current, reference, labels)
-        merged = metrics.dice(current, reference)
-        hd95 = metrics.hd95(current, reference, spacing)
-        run.rounds.append(Round(interaction, dice, merged, hd95, seconds, per_label,
-                                correction.to_dict() if correction else None))
-        if stop_at is not None and dice >= stop_at:
+        current = _play(method, request, current, reference, labels, geometry, run,
+                        correction.to_dict() if correction else None)
+        if stop_at is not None and run.rounds[-1].dice >= stop_at:
             break
         if interaction == max_interactions:
             break
         correction = corrective_scribble(current, reference, scribbles, geometry, axis=axis, style=style)
         if correction is None:  # nothing left to correct
             break
+    _record_noc(run, max_interactions)
+    return run
+
+
+def _play(method: Method, request: MethodRequest, current: np.ndarray, reference: np.ndarray, labels: list[int],
+          geometry: Geometry, run: CaseRun, correction: dict | None) -> np.ndarray:
+    """One interaction: run the method, apply its result, score it as the run's next round."""
+    start = time.perf_counter()
+    result = method.run(request, no_progress, CancelToken())
+    seconds = time.perf_counter() - start
+    current = apply_result(current, result)
+    dice, per_label = _mean_label_dice(current, reference, labels)
+    hd95 = metrics.hd95(current, reference, metrics.spacing_zyx(geometry))
+    run.rounds.append(Round(len(run.rounds) + 1, dice, metrics.dice(current, reference), hd95, seconds,
+                            per_label, correction))
+    return current
+
+
+def _record_noc(run: CaseRun, cap: int) -> None:
+    """NoC@85/90 of the run's curve (a run that stopped early keeps its last value)."""
     curve = [r.dice for r in run.rounds]
-    # a run that stopped early keeps its last value for the remaining interactions
     for threshold in NOC_THRESHOLDS:
         key = f"{int(round(threshold * 100))}"
-        run.noc[key], run.reached[key] = noc(curve, threshold, max_interactions)
+        run.noc[key], run.reached[key] = noc(curve, threshold, cap)
+
+
+def reference_boxes(reference: np.ndarray, geometry: Geometry, labels: list[int]) -> list[BoxPrompt]:
+    """Each structure's tight 3D box, corners at the centres of its outermost voxels (mm)."""
+    boxes = []
+    for label in labels:
+        box = bounding_box(np.asarray(reference) == label)
+        first = geometry.index_to_physical([s.start for s in box][::-1])
+        last = geometry.index_to_physical([s.stop - 1 for s in box][::-1])
+        boxes.append(BoxPrompt(tuple(float(v) for v in first), tuple(float(v) for v in last), label))
+    return boxes
+
+
+def run_box_protocol(method: Method, image: np.ndarray, geometry: Geometry, reference: np.ndarray, *,
+                     case: str = "case", params: Any = None, clicks: int = PROTOCOL_CLICKS,
+                     axis: int = 0) -> CaseRun:
+    """Box + ``clicks`` corrective clicks (see the module notes) against ``method``."""
+    labels = [int(v) for v in np.unique(reference) if v != 0]
+    run = CaseRun(case, method.name)
+    boxes = reference_boxes(reference, geometry, labels)
+    points: list[PointPrompt] = []
+    current = np.zeros(reference.shape, dtype=reference.dtype)
+    correction = None
+    for _ in range(clicks + 1):
+        request = build_request_from_arrays(method, image, geometry, boxes=boxes, points=points, labels=current,
+                                            params=params, active_label=labels[0], label_values=labels)
+        current = _play(method, request, current, reference, labels, geometry, run, correction)
+        click = corrective_click(current, reference, geometry, axis=axis)
+        if click is None:
+            break
+        points.append(click)
+        correction = {"click_mm": list(click.position_mm), "label": click.label, "positive": click.positive}
+    run.final_nsd = float(np.mean([metrics.nsd(current, reference, geometry, NSD_TOLERANCE_MM, label=k)
+                                   for k in labels]))
+    _record_noc(run, clicks + 1)
     return run
 
 
@@ -172,6 +244,9 @@ def summarize(runs: list[CaseRun]) -> dict:
         "first_dice": mean(r.first_dice for r in ok),
         "first_hd95_mm": mean(r.first_hd95 for r in ok),
         "seconds_per_interaction": mean(r.seconds_per_interaction for r in ok),
+        "final_dice": mean(r.final_dice for r in ok),
+        "dsc_auc": mean(r.dsc_auc for r in ok),
+        "final_nsd": mean(r.final_nsd for r in ok),
     }
     if ok:
         for key in ok[0].rounds[0].per_label_dice:

@@ -178,6 +178,23 @@ def hd95(pred: np.ndarray, ref: np.ndarray, spacing: SpacingLike = None, label: 
     return surface_distances(p, r, spacing, empty_distance).hd95_mm
 
 
+def nsd(pred: np.ndarray, ref: np.ndarray, spacing: SpacingLike = None, tolerance_mm: float = 2.0,
+        label: int | None = None) -> float:
+    """Normalised surface distance (surface Dice) at ``tolerance_mm``: the fraction of both
+    masks' surface voxels lying within the tolerance of the other's surface (counted per
+    surface voxel, not per area). Both empty → 1.0; exactly one empty → 0.0."""
+    if label is None:
+        p, r = np.asarray(pred) != 0, np.asarray(ref) != 0
+    else:
+        p, r = np.asarray(pred) == label, np.asarray(ref) == label
+    _check_pair(p, r)
+    if not p.any() or not r.any():
+        return float(p.any() == r.any())
+    forward, backward = directed_surface_distances(p, r, spacing_zyx(spacing, p.ndim))
+    close = int((forward <= tolerance_mm).sum()) + int((backward <= tolerance_mm).sum())
+    return close / (forward.size + backward.size)
+
+
 def hausdorff(pred: np.ndarray, ref: np.ndarray, spacing: SpacingLike = None, label: int | None = None,
               empty_distance: float | None = None) -> float:
     """Maximum symmetric surface distance in mm (same conventions as :func:`hd95`)."""

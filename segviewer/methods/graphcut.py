@@ -625,10 +625,12 @@ def box_graph_cut(image: np.ndarray, boxes: list[VoxelBox], spacing, params: Gra
     classes = sorted({0, *allowed, *scribbled})
     values = np.asarray(classes)
     hard = np.where(certain_background, 0, -1).astype(np.int16)
+    seed_index = None
     if seeds is not None:
         lookup = np.full(int(max(classes + [unannotated])) + 1, -1, dtype=np.int16)
         lookup[classes] = np.arange(len(classes))
-        hard = np.where(seeds != unannotated, lookup[seeds], hard)
+        seed_index = np.where(seeds != unannotated, lookup[seeds], -1)
+        hard = np.where(seed_index >= 0, seed_index, hard)
     # the graph covers the boxes' reach only (outside it all is background); the appearance
     # of background comes from the whole ROI
     reach = bounding_box(hard != 0) or tuple(slice(0, n) for n in x.shape)
@@ -642,6 +644,8 @@ def box_graph_cut(image: np.ndarray, boxes: list[VoxelBox], spacing, params: Gra
     for label, region in allowed.items():
         forbidden[classes.index(label)] = ~region[reach]
     centred = box_centre_prior(boxes, allowed, x.shape, classes)[(slice(None),) + reach]
+    if seed_index is not None:  # clicks and strokes pull their neighbourhood to their class
+        centred += click_prior(seed_index[reach], len(classes), spacing, box_reach_mm(boxes, spacing))
     box_voxels = max(int((hard[reach] != 0).sum()), 1)
     rounds = 0
     for rounds in range(1, GRABCUT_ROUNDS + 1):
@@ -679,6 +683,33 @@ def box_smoothness(boxes: list[VoxelBox], spacing, smoothness: float) -> float:
     sides = [(s.stop - s.start) * float(size) for prompt in boxes
              for s, size in zip(prompt.box, spacing) if s.stop - s.start > 1]
     return min(smoothness, min(sides) / BOX_SMOOTHNESS_DIVISOR) if sides else smoothness
+
+
+#: A correction given with a box reaches this fraction of the box's shortest side.
+CLICK_REACH_FRACTION = 0.25
+
+
+def box_reach_mm(boxes: list[VoxelBox], spacing) -> float:
+    """How far a click's pull reaches: ``CLICK_REACH_FRACTION`` of the smallest box's
+    shortest side (a flat axis aside), at least two voxels."""
+    sides = [(s.stop - s.start) * float(size) for prompt in boxes
+             for s, size in zip(prompt.box, spacing) if s.stop - s.start > 1]
+    return max(CLICK_REACH_FRACTION * min(sides) if sides else 0.0, 2.0 * max(float(v) for v in spacing))
+
+
+def click_prior(seed_index: np.ndarray, classes: int, spacing, reach_mm: float) -> np.ndarray:
+    """Costs ``(K, *seed_index.shape)`` from the seeds' class indices (-1 = none): a class's cost falls by up to 1 near its seeds (a click is
+    a ball of seeds), linearly to 0 at ``reach_mm``. A click in a large error region then
+    corrects the region around it, not a handful of voxels; scribbled background inside a
+    box is the same kind of seed."""
+    costs = np.zeros((classes,) + seed_index.shape, dtype=np.float32)
+    for c in range(classes):
+        seeds = seed_index == c
+        if not seeds.any():
+            continue
+        distance = ndimage.distance_transform_edt(~seeds, sampling=spacing)
+        costs[c] = -np.maximum(1.0 - distance / reach_mm, 0.0)
+    return costs
 
 
 def box_centre_prior(boxes: list[VoxelBox], allowed: dict[int, np.ndarray], shape,

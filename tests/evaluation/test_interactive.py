@@ -122,3 +122,38 @@ def test_bench_refuses_an_unknown_style(shared_data, capsys):
     code = main(["bench", "interactive", "--method", "graphcut", "--cases", str(shared_data / "spleen_ct"),
                  "--styles", "default,sloppy"])
     assert code == 2 and "unknown style 'sloppy'" in capsys.readouterr().err
+
+
+def test_box_and_clicks_protocol_on_the_spleen(shared_data):
+    """A box, then corrective clicks: the clicks raise the Dice, and the scores add up."""
+    from segviewer.evaluation.cases import find_cases, read_case
+    from segviewer.methods.registry import get_method
+
+    image, reference = read_case(find_cases(shared_data / "spleen_ct")[0])
+    run = I.run_box_protocol(get_method("graphcut"), image.array, image.geometry, reference, case="spleen")
+    curve = [r.dice for r in run.rounds]
+    assert len(curve) == I.PROTOCOL_CLICKS + 1
+    assert curve[0] >= 0.85 and run.final_dice >= 0.92 and run.final_dice > curve[0] + 0.03
+    assert min(curve) <= run.dsc_auc <= max(curve)
+    assert 0.8 <= run.final_nsd <= 1.0
+    assert all(r.correction and "click_mm" in r.correction for r in run.rounds[1:])
+
+
+def test_bench_box_protocol_cli(shared_data, tmp_path, capsys):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"validation": ["hippocampus_003"]}))
+    out = tmp_path / "protocol.json"
+    code = main(["bench", "interactive", "--method", "graphcut", "--cases", str(shared_data / "hippocampus"),
+                 "--split", str(split), "--protocol", "box+5clicks", "--json", str(out), "--quiet"])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "DSC-AUC" in table and "NSD@2mm" in table and "hippocampus_003" in table
+    data = json.loads(out.read_text())
+    assert data["protocol"] == "box+5clicks" and 0 < data["summary"]["dsc_auc"] <= 1
+    assert data["summary"]["final_dice"] >= data["cases"][0]["first_dice"] - 0.02
+    assert main(["bench", "interactive", "--method", "graphcut", "--cases", str(shared_data / "hippocampus"),
+                 "--split", str(split), "--protocol", "box+5clicks", "--styles", "all"]) == 2
+    assert "--styles is for the scribble protocol" in capsys.readouterr().err
+    assert main(["bench", "interactive", "--method", "watershed", "--cases", str(shared_data / "hippocampus"),
+                 "--split", str(split), "--protocol", "box+5clicks", "--quiet"]) == 1  # recorded, not a crash
+    assert "takes no box" in capsys.readouterr().out

@@ -204,3 +204,17 @@ def test_against_simpleitk(shared_data):
         shifted_image.CopyInformation(image)
         whole.Execute(shifted_image, ref_image)
         assert M.hausdorff(shifted, ref, spacing) == pytest.approx(whole.GetHausdorffDistance(), rel=1e-6), name
+
+
+def test_nsd_counts_surface_within_the_tolerance():
+    """A cube against the same cube shifted by 2 voxels of 1 mm: every surface voxel is
+    within 2 mm of the other surface (NSD 1), but not within 1 mm (NSD < 1)."""
+    ref = np.zeros((30, 30, 30), dtype=np.uint8)
+    ref[8:20, 8:20, 8:20] = 1
+    shifted = np.roll(ref, 2, axis=2)
+    assert M.nsd(ref, ref, (1, 1, 1), 0.0) == 1.0
+    assert M.nsd(shifted, ref, (1, 1, 1), 2.0) == 1.0
+    assert 0.3 < M.nsd(shifted, ref, (1, 1, 1), 1.0) < 1.0
+    # anisotropic: the same shift along a 3 mm axis is 6 mm away
+    assert M.nsd(np.roll(ref, 2, axis=0), ref, (3, 1, 1), 2.0) < 1.0
+    assert M.nsd(np.zeros_like(ref), ref) == 0.0 and M.nsd(np.zeros_like(ref), np.zeros_like(ref)) == 1.0
