@@ -11,6 +11,7 @@ from segviewer.app.campaign import (STATES, Campaign, CampaignError, CaseLockedE
                                     cases_from_source, check_annotator, default_annotator)
 from segviewer.app.campaign.records import REJECTED
 from segviewer.app.campaign.sources import safe_case_id
+from segviewer.app.campaign.strategies import IN_ORDER, ORDERS, UNCERTAIN, campaign_model
 from segviewer.cli.arguments import input_path, output_folder
 from segviewer.errors import SegviewerError
 from segviewer.io.jsonfile import dumps
@@ -59,6 +60,10 @@ def add_arguments(parser) -> None:
     show = actions.add_parser("open", help="open the viewer on the next unfinished case")
     show.add_argument("dir", type=input_path, help="the campaign folder")
     show.add_argument("--case", help="open this case instead")
+    show.add_argument("--order", choices=ORDERS, default=IN_ORDER,
+                      help="which unfinished case comes next: the campaign's order, a seeded random one, or "
+                           "the campaign model's most uncertain first (needs 'segviewer train --campaign')")
+    show.add_argument("--seed", type=int, default=0, help="seed of --order random")
     show.add_argument("--annotator", type=annotator_name,
                       help="your name, remembered in your settings (default: as set before, else your login name)")
 
@@ -201,6 +206,9 @@ def run_open(args) -> int:
     campaign = Campaign.open(args.dir)
     if args.case is not None:
         campaign.case(args.case)  # an unknown case is refused before the window opens
+    if args.order == UNCERTAIN and campaign_model(campaign) is None:
+        raise CampaignError(f"--order uncertain needs a campaign model: train one with "
+                            f"'segviewer train --campaign {args.dir}'")
     from PySide6.QtCore import QTimer  # noqa: PLC0415 - Qt only for the GUI
 
     from segviewer.views.app import create_application, settings_from_environment  # noqa: PLC0415
@@ -211,7 +219,8 @@ def run_open(args) -> int:
     annotator = args.annotator or default_annotator(window.settings)
     window.show()
     dock = window.docks["campaign"].widget()
-    QTimer.singleShot(0, lambda: dock.open_campaign(campaign, annotator, args.case))
+    QTimer.singleShot(0, lambda: dock.open_campaign(campaign, annotator, args.case, order=args.order,
+                                                    seed=args.seed))
     return app.exec()
 
 

@@ -216,9 +216,10 @@ class CampaignDock(QWidget):
         except SegviewerError as error:
             self.window.show_error("Could not open the campaign", str(error))
 
-    def open_campaign(self, campaign: Campaign, annotator: str, case_id: str | None = None) -> CampaignNavigator:
+    def open_campaign(self, campaign: Campaign, annotator: str, case_id: str | None = None, *,
+                      order: str = "in-order", seed: int = 0) -> CampaignNavigator:
         """Show ``campaign`` for ``annotator`` (remembered in the settings) and open ``case_id``,
-        else the next unfinished case."""
+        else the next unfinished case in ``order`` (a next-case strategy, app/campaign/strategies.py)."""
         if self.navigator is not None:
             self.window.controller.session_changed.disconnect(self.navigator.session_replaced)
             self.navigator.close()
@@ -227,6 +228,7 @@ class CampaignDock(QWidget):
         navigator = CampaignNavigator(campaign, annotator, self.window.documents, recovery=store,
                                       ask_break_lock=self.ask_break_lock)
         self.navigator = navigator
+        navigator.set_strategy(order, seed)
         navigator.events.rows_changed.connect(self._on_rows_changed)
         navigator.events.saved.connect(self._refresh_row)
         navigator.events.case_opened.connect(self._on_case_opened)

@@ -37,6 +37,7 @@ from segviewer.app.campaign.locks import CaseLock, CaseLockedError, LockInfo
 from segviewer.app.campaign.records import (FINISHED_STATES, IN_PROGRESS, REJECTED, TODO, CaseRecord,
                                             check_annotator, check_state)
 from segviewer.app.campaign.status import CaseStatus, campaign_status
+from segviewer.app.campaign.strategies import IN_ORDER, UNCERTAIN, campaign_model, check_order, ordered, score_cases
 from segviewer.errors import SegviewerError
 from segviewer.io.label_table import table_from_json, table_to_json
 from segviewer.io.recovery import Capture, RecoveryStore, image_key
@@ -110,6 +111,8 @@ class CampaignNavigator:
         self._last_change: float | None = None
         self._history_length = 0
         self._method_names: dict[str, str] | None = None
+        self.strategy, self.seed = IN_ORDER, 0  # the order "next unfinished" follows (strategies.py)
+        self.uncertainty: dict[str, float] = {}  # case id -> mean entropy of the campaign model
 
     # == the list ===================================================================================
     def rows(self) -> list[CaseRow]:
@@ -152,12 +155,42 @@ class CampaignNavigator:
         index = self.order.index(self.current) + step
         return self.order[index] if 0 <= index < len(self.order) else None
 
+    def set_strategy(self, strategy: str, seed: int = 0) -> None:
+        """Let "next unfinished" follow ``strategy`` (:data:`~segviewer.app.campaign.strategies.ORDERS`).
+        ``uncertain`` scores the unfinished cases with the campaign model in the background
+        (cached per case and model); the order follows as the figures come in (``rows_changed``)."""
+        check_order(strategy)
+        card = campaign_model(self.campaign) if strategy == UNCERTAIN else None
+        if strategy == UNCERTAIN and card is None:
+            raise SegviewerError("most uncertain first needs a campaign model: train one with "
+                                 f"'segviewer train --campaign {self.campaign.root}'")
+        self.strategy, self.seed = strategy, int(seed)
+        if card is None:
+            return
+        unfinished = [row.id for row in self.rows() if row.state not in FINISHED_STATES]
+
+        def scored(scores: dict[str, float]) -> None:
+            self.uncertainty.update(scores)
+            self.events.rows_changed.emit()
+
+        def failed(error: BaseException, text: str) -> None:
+            self.documents.ports.show_error("Could not rank the cases by uncertainty", str(error))
+
+        self.documents.ports.run_in_background(
+            lambda: score_cases(self.campaign, unfinished, card), scored, failed, "segviewer-campaign-uncertainty")
+
+    def strategy_order(self) -> list[str]:
+        """:attr:`order` arranged by the strategy."""
+        return ordered(self.order, self.strategy, seed=self.seed, scores=self.uncertainty)
+
     def next_unfinished(self) -> str | None:
-        """The first case after the current one (wrapping round) that this annotator has not
-        finished and nobody else is editing; None when every case is finished."""
+        """The first case after the current one (wrapping round) in the strategy's order
+        (:meth:`strategy_order`) that this annotator has not finished and nobody else is
+        editing; None when every case is finished."""
         rows = {row.id: row for row in self.rows()}
-        start = self.order.index(self.current) + 1 if self.current in self.order else 0
-        for case_id in self.order[start:] + self.order[:start]:
+        order = self.strategy_order()
+        start = order.index(self.current) + 1 if self.current in order else 0
+        for case_id in order[start:] + order[:start]:
             row = rows[case_id]
             if case_id != self.current and row.state not in FINISHED_STATES and row.locked_by is None:
                 return case_id
