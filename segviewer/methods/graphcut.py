@@ -49,6 +49,7 @@ process (``gil_bound``); the CLI and tests run it in-process.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -613,9 +614,11 @@ def box_support(boxes: list[VoxelBox], shape) -> tuple[dict[int, np.ndarray], np
 
 def box_graph_cut(image: np.ndarray, boxes: list[VoxelBox], spacing, params: GraphCutParameters | None = None,
                   seeds: np.ndarray | None = None, unannotated: int = 255, progress: Progress = no_progress,
-                  cancel: CancelToken | None = None) -> tuple[np.ndarray, dict]:
+                  cancel: CancelToken | None = None, clicked: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """GrabCut-style iterated graph cut in box prompts (see the module notes); ``seeds``
-    (scribbles and clicks: 0 = background, k = label k) are hard constraints."""
+    (scribbles and clicks: 0 = background, k = label k) are hard constraints, and the seeds
+    where ``clicked`` is set (the clicks' balls) also pull their neighbourhood (a stroke
+    covers what it means already; a click stands for a region)."""
     params = params or GraphCutParameters()
     cancel = cancel or CancelToken()
     started = time.perf_counter()
@@ -631,6 +634,7 @@ def box_graph_cut(image: np.ndarray, boxes: list[VoxelBox], spacing, params: Gra
         lookup[classes] = np.arange(len(classes))
         seed_index = np.where(seeds != unannotated, lookup[seeds], -1)
         hard = np.where(seed_index >= 0, seed_index, hard)
+        seed_index = np.where(clicked, seed_index, -1) if clicked is not None and clicked.any() else None
     # the graph covers the boxes' reach only (outside it all is background); the appearance
     # of background comes from the whole ROI
     reach = bounding_box(hard != 0) or tuple(slice(0, n) for n in x.shape)
@@ -644,7 +648,7 @@ def box_graph_cut(image: np.ndarray, boxes: list[VoxelBox], spacing, params: Gra
     for label, region in allowed.items():
         forbidden[classes.index(label)] = ~region[reach]
     centred = box_centre_prior(boxes, allowed, x.shape, classes)[(slice(None),) + reach]
-    if seed_index is not None:  # clicks and strokes pull their neighbourhood to their class
+    if seed_index is not None:  # clicks pull their neighbourhood to their class
         centred += click_prior(seed_index[reach], len(classes), spacing, box_reach_mm(boxes, spacing))
     box_voxels = max(int((hard[reach] != 0).sum()), 1)
     rounds = 0
@@ -762,8 +766,10 @@ class GraphCutMethod(Method):
         params = request.params if isinstance(request.params, GraphCutParameters) else self.default_parameters()
         if request.boxes:
             seeds, unannotated = seeds_with_points(request) or (None, 255)
+            clicks, none = seeds_with_points(dataclasses.replace(request, scribbles=None)) or (None, 255)
             labels, info = box_graph_cut(request.image, request.boxes, request.spacing_zyx, params, seeds,
-                                         unannotated, progress, cancel)
+                                         unannotated, progress, cancel,
+                                         clicked=None if clicks is None else clicks != none)
             return MethodResult(request.roi, labels, decided=claim_mask(labels, request.labels, info["classes"]),
                                 info=info)
         seeds, unannotated = require_seeds(request, self.title)
