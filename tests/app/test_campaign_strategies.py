@@ -6,16 +6,29 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from segviewer.app.campaign import DONE, Campaign, cases_from_source
+from segviewer.app.campaign.prelabel import CampaignPrelabel, model_defaults
 from segviewer.app.campaign.strategies import (IN_ORDER, RANDOM, UNCERTAIN, UncertaintyCache, campaign_model,
                                                case_uncertainty, model_hash, ordered, score_cases)
+from segviewer.app.compute import ComputeWorkflow
+from segviewer.app.scheduling import ManualTimer
+from segviewer.app.viewer import Viewer
 from segviewer.cli import main
 from segviewer.errors import SegviewerError
+from segviewer.evaluation.simulate import simulate_scribbles
+from segviewer.methods.base import CancelToken, no_progress
+from segviewer.methods.deep.models import resolve_model_path
+from segviewer.methods.registry import get_method
+from segviewer.methods.request import build_request_from_arrays
+from segviewer.model.geometry import full_box
 from segviewer.model.labels import LabelTable
 from tests.app.test_campaign import Window
 from tests.app.test_campaign_training import TINY
+from tests.app.test_compute_workflow import GuiThread, finished
 
 FINISHED = 3
 
@@ -86,3 +99,56 @@ def test_random_order_is_seeded_and_uncertain_needs_a_model(trained, hippocampus
         window.navigator(bare, "alice").set_strategy(UNCERTAIN)
     assert main(["campaign", "open", str(bare.root), "--order", "uncertain"]) == 2
     assert "needs a campaign model" in capsys.readouterr().err
+
+
+# == the campaign model pre-labels the next case ======================================================
+def test_opening_a_case_previews_the_campaign_model_and_finetune_starts_from_it(trained, hippocampus, tmp_path):
+    campaign = trained
+    ids = campaign.case_ids()
+    card = campaign_model(campaign)
+    window = Window(tmp_path / "recovery")
+    navigator = window.navigator(campaign, "bob")
+    gui = GuiThread()
+    viewer = Viewer()
+    compute = ComputeWorkflow(viewer, gui.post, ManualTimer, isolate_gil_bound=False)
+    # the window shows the case's session before the navigator says it is open
+    navigator.events.case_opened.connect(lambda case_id: viewer.set_session(window.host.session))
+    prelabel = CampaignPrelabel(navigator, compute)
+    try:
+        assert navigator.open_case(ids[FINISHED])
+        job = compute.latest
+        assert job is not None  # queued on the worker as the case opened
+        gui.pump_until(finished(compute))
+        assert job.state == "finished" and window.errors == []
+        session = viewer.session
+        preview = viewer.preview
+        assert preview is not None and not session.labels.array.any()  # a preview to accept, not an edit
+        # it is the campaign model's own prediction of the whole case (the U-Net method on its card)
+        method = get_method("unet")
+        expected = method.run(build_request_from_arrays(method, session.image.array, session.geometry,
+                                                        params=method.Parameters(model=str(card), device="cpu"),
+                                                        whole_volume=True), no_progress, CancelToken()).labels
+        assert expected.any() and preview.box == full_box(session.geometry.shape)
+        assert np.array_equal(preview.labels, expected)
+        assert compute.apply() is not None  # accepted as the starting mask, one undo step
+        assert np.array_equal(session.labels.array, expected)
+        assert viewer.undo() is not None and not session.labels.array.any()
+        # a case with the annotator's own mask opens as it was: no prediction over it
+        campaign.import_layer(ids[FINISHED + 1], "bob", "labels",
+                              hippocampus / "labelsTr" / f"{ids[FINISHED + 1]}.nii.gz", state=DONE)
+        assert prelabel.case_opened(ids[FINISHED + 1]) is None
+    finally:
+        navigator.close()
+        assert compute.shutdown(timeout=30.0)
+    # the fine-tuning starts from the campaign model, not the bundled one
+    defaults = model_defaults(campaign)
+    assert defaults == {"unet": {"model": str(card)}, "finetune": {"model": str(card)}}
+    reference = sitk.GetArrayFromImage(sitk.ReadImage(str(hippocampus / "labelsTr" / f"{ids[FINISHED]}.nii.gz")))
+    scribbles = simulate_scribbles(reference, session.geometry, slices=2, seed=1)
+    finetune = get_method("finetune")
+    params = finetune.Parameters(**defaults["finetune"], steps=2, device="cpu")
+    request = build_request_from_arrays(finetune, session.image.array, session.geometry, scribbles=scribbles,
+                                        params=params, label_values=[1, 2])
+    finetune.run(request, no_progress, CancelToken())
+    assert finetune.state.source_kind == "pretrained" and finetune.state.source[0] == resolve_model_path(str(card))
+    assert finetune.state.card.name == json.loads(card.read_text())["name"]
