@@ -180,3 +180,21 @@ def test_the_main_window_offers_review_in_a_dock_and_the_segment_menu(spleen_win
     assert sum(item.isVisible() for item in window.views["axial"].outline_items) == 2
     assert dock.agreement_table.rowCount() == 1 and 0.5 < float(dock.agreement_table.item(0, 3).text()) < 1.0
 
+
+def test_review_of_the_case_open_in_the_campaign_dock(make_window, shared_data, tmp_path, qtbot):
+    campaign = campaign_done_by_two(shared_data, tmp_path)
+    case = campaign.cases[0]
+    window = make_window(load=False)
+    navigator = window.docks["campaign"].widget().open_campaign(campaign, "rev", case.id)
+    qtbot.waitUntil(lambda: window.controller.session is not None and navigator.current == case.id, timeout=30000)
+    review = window.docks["review"].widget()
+    qtbot.mouseClick(review.campaign_button, Qt.MouseButton.LeftButton)
+    idle(qtbot, review)
+    assert [review.annotators.item(r).text() for r in range(review.annotators.count())] == ["ann", "ben"]
+    qtbot.keyClicks(review.comment, "anterior part missing")
+    qtbot.mouseClick(review.reject_button, Qt.MouseButton.LeftButton)
+    assert review.status.text() == "rejected: anterior part missing"
+    for name in ("ann", "ben"):
+        record = campaign.record(case.id, name)
+        assert record.state == REJECTED and record.history[-1]["by"] == "rev"
+    assert navigator.lock.is_held()  # written under the reviewer's own lock, which stays
