@@ -271,7 +271,7 @@ class DocumentWorkflow:
             elif kind == SCRIBBLES:
                 replace_scribbles(current, layer, description)
             else:
-                current.replace_points(layer)
+                current.replace_points(layer, description)
             set_layer_path(current, kind, Path(path))
             if kind != POINTS:
                 current.mark_saved(kind)

@@ -263,7 +263,7 @@ class RecoveryStore:
                                      "Restore autosaved scribbles")
         points = self.load_points(snapshot)
         if points is not None:
-            session.replace_points(points)
+            session.replace_points(points, "Restore autosaved points")
             session._set_dirty("points", True)
 
     def discard(self, snapshot_or_image) -> None:

@@ -78,11 +78,32 @@ class LayerChange:
 
 
 @dataclass
+class PointsChange:
+    """The point prompts before and after an edit. A case holds a few dozen points at most,
+    so both lists are kept whole; replay writes them into the live point set."""
+
+    before: tuple
+    after: tuple
+    layer: str = "points"
+    box: Box | None = None  # points have no voxel box
+
+    @property
+    def nbytes(self) -> int:
+        return 64 * (len(self.before) + len(self.after))  # a few floats per point
+
+    def undo(self, points) -> None:
+        points.replace_all(self.before)
+
+    def redo(self, points) -> None:
+        points.replace_all(self.after)
+
+
+@dataclass
 class Step:
     """One user action: a stroke, an operation, or an applied method result."""
 
     description: str
-    changes: list[LayerChange] = field(default_factory=list)
+    changes: list[LayerChange | PointsChange] = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:
@@ -92,9 +113,10 @@ class Step:
 class History:
     """Undo/redo stacks of :class:`Step`, capped at ``budget_bytes``.
 
-    ``resolve_layer(name)`` returns the live array of a layer ("labels", "scribbles");
+    ``resolve_layer(name)`` returns the live array of a layer ("labels", "scribbles") or the
+    live point set ("points");
     it is looked up at replay time so a layer may be widened (uint8 -> uint16) meanwhile.
-    ``changed`` is emitted with ``{layer: box}`` after undo or redo.
+    ``changed`` is emitted with ``{layer: box}`` after undo or redo (box None for points).
     """
 
     changed = Signal(dict)

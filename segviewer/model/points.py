@@ -52,6 +52,10 @@ class PointSet:
     def insert(self, index: int, point: PointPrompt) -> None:
         self._points.insert(index, point)
 
+    def replace_all(self, points) -> None:
+        """Make this set hold ``points`` (in that order), keeping its identity."""
+        self._points[:] = list(points)
+
     def remove_at(self, index: int) -> PointPrompt:
         return self._points.pop(index)
 

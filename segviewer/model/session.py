@@ -15,7 +15,7 @@ import numpy as np
 from psygnal import Signal, SignalGroup
 
 from segviewer.model.geometry import Box, full_box
-from segviewer.model.history import DEFAULT_BUDGET_BYTES, History, LayerChange, Step
+from segviewer.model.history import DEFAULT_BUDGET_BYTES, History, LayerChange, PointsChange, Step
 from segviewer.model.image import ImageVolume
 from segviewer.model.labels import LabelMap, LabelTable
 from segviewer.model.points import PointPrompt, PointSet
@@ -23,6 +23,7 @@ from segviewer.model.scribbles import Scribbles
 
 LABELS = "labels"
 SCRIBBLES = "scribbles"
+POINTS = "points"
 
 
 class SessionEvents(SignalGroup):
@@ -50,7 +51,7 @@ class Session:
         for layer, grid in ((LABELS, self.labels.geometry), (SCRIBBLES, self.scribbles.geometry)):
             if not grid.same_grid(image.geometry):
                 raise ValueError(f"{layer} are not on the image grid")
-        self.history = History(self.layer_array, history_budget_bytes)
+        self.history = History(self._history_target, history_budget_bytes)
         self.history.changed.connect(self._on_history_replay)
         #: Files the layers were loaded from / saved to (for "Save" without a dialog).
         self.labels_path: Path | None = None
@@ -63,7 +64,7 @@ class Session:
         self.events = SessionEvents()
         # the table keeps its identity when labels are replaced (replace_all), so this holds
         self.labels.table.changed.connect(self.events.label_table_changed.emit)
-        self._dirty = {LABELS: False, SCRIBBLES: False, "points": False}
+        self._dirty = {LABELS: False, SCRIBBLES: False, POINTS: False}
         if not len(self.labels.table):
             self.labels.table.add(1, "Label 1")
 
@@ -83,6 +84,10 @@ class Session:
             return self.scribbles.array
         raise KeyError(layer)
 
+    def _history_target(self, layer: str):
+        """What an undo step of ``layer`` is replayed into: the point set or a layer array."""
+        return self.points if layer == POINTS else self.layer_array(layer)
+
     def notify_changed(self, layer: str, box: Box | None) -> None:
         """Tell observers that ``layer`` changed within ``box`` (None = everywhere)."""
         box = box or full_box(self.geometry.shape)
@@ -92,7 +97,11 @@ class Session:
 
     def _on_history_replay(self, boxes: dict[str, Box]) -> None:
         for layer, box in boxes.items():
-            self.notify_changed(layer, box)
+            if layer == POINTS:
+                self._set_dirty(POINTS, True)
+                self.events.points_changed.emit()
+            else:
+                self.notify_changed(layer, box)
 
     # -- dirty state -------------------------------------------------------------------
     @property
@@ -167,20 +176,31 @@ class Session:
         return step
 
     # -- points -------------------------------------------------------------------------
+    # Every point edit is one undo step holding the points before and after it.
     def add_point(self, point: PointPrompt) -> int:
+        before = tuple(self.points)
         index = self.points.add(point)
-        self._set_dirty("points", True)
-        self.events.points_changed.emit()
+        self._set_dirty(POINTS, True)
+        self._record_points("Add point" if point.positive else "Add negative point", before)
         return index
 
     def remove_point(self, index: int) -> PointPrompt:
+        before = tuple(self.points)
         point = self.points.remove_at(index)
-        self._set_dirty("points", True)
-        self.events.points_changed.emit()
+        self._set_dirty(POINTS, True)
+        self._record_points("Remove point", before)
         return point
 
-    def replace_points(self, points: PointSet) -> None:
-        self.points = points
+    def replace_points(self, points: PointSet, description: str = "Load points") -> None:
+        """Swap in loaded points as one undoable step (the set keeps its identity)."""
+        before = tuple(self.points)
+        self.points.replace_all(points)
+        self._record_points(description, before)
+
+    def _record_points(self, description: str, before: tuple) -> None:
+        after = tuple(self.points)
+        if after != before:
+            self.history.push(Step(description, [PointsChange(before, after)]))
         self.events.points_changed.emit()
 
     # -- cursor --------------------------------------------------------------------------

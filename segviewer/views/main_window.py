@@ -271,6 +271,7 @@ class MainWindow(QMainWindow):
 
     def _on_points_edited(self) -> None:
         self.documents.note_edit(POINTS)
+        self._update_undo_actions()
 
     # == view state ======================================================================================
     def toggle_maximise(self, key: str) -> None:

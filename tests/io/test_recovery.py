@@ -57,7 +57,9 @@ def test_save_list_restore_round_trip(tmp_path):
     assert [p.to_dict() for p in fresh.points] == [p.to_dict() for p in session.points]
     assert fresh.label_table.name_of(2) == "Liver" and fresh.label_table.colour_of(2) == (10, 20, 30)
     assert fresh.is_dirty  # restored work is unsaved work
-    fresh.undo()  # the restore is undoable
+    fresh.undo()  # the restore is undoable, layer by layer: the points first
+    assert len(fresh.points) == 0
+    fresh.undo()
     assert fresh.scribbles.is_empty()
 
 
