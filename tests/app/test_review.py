@@ -195,3 +195,18 @@ def test_accept_and_reject_are_written_into_the_campaign(shared_data, tmp_path):
         assert campaign.record(case_id, "ann").state == REJECTED and held.is_held()
     finally:
         held.release()
+
+
+def test_outline_layers_must_be_on_the_image_grid_and_go_with_the_image():
+    viewer = Viewer()
+    viewer.set_session(session_on())
+    changes = []
+    viewer.events.outlines_changed.connect(lambda: changes.append(True))
+    with pytest.raises(ValueError, match="not on the image grid"):
+        viewer.set_outlines(CaseReview(["a", "b"], annotator_masks(Geometry((8, 8, 8), (1, 1, 1), (0, 0, 0)), 2),
+                                       Geometry((8, 8, 8), (1, 1, 1), (0, 0, 0))).outline_layers())
+    assert viewer.outlines == [] and changes == []
+    viewer.set_outlines(CaseReview(["a", "b"], annotator_masks(count=2), GEOMETRY).outline_layers())
+    assert [layer.name for layer in viewer.outlines] == ["a", "b"] and changes == [True]
+    viewer.set_session(session_on())
+    assert viewer.outlines == []
