@@ -146,6 +146,10 @@ def data_costs(x: np.ndarray, table: np.ndarray) -> np.ndarray:
 #: background far from any background stroke (a partial ring cost 0.20 Dice on the
 #: hippocampus without this cap; with it, 0.005).
 BACKGROUND_PRIOR_CAP = 0.5
+#: Along the axis a label's strokes cut (its fewest scribbled planes) distances count this
+#: much for the label's reach: strokes on a few slices say the structure runs through the
+#: slices between and beyond them (slices anywhere in the middle 80 %: 0.637 -> 0.657).
+STROKE_AXIS_FACTOR = 0.3
 
 
 def distance_prior(seed_masks: np.ndarray, spacing, minimum_scale: float,
@@ -155,7 +159,8 @@ def distance_prior(seed_masks: np.ndarray, spacing, minimum_scale: float,
 
     With a ``background`` class index, the prior no longer needs a closed background ring:
     background's cost is capped at ``BACKGROUND_PRIOR_CAP``, and a label pays instead for
-    reaching further than its scale from its own strokes, ``max(d_c / τ_c - 1, 0)``."""
+    reaching further than its scale from its own strokes, ``max(d'_c / τ_c - 1, 0)``, where
+    ``d'`` shrinks distances along the strokes' slice axis by ``STROKE_AXIS_FACTOR``."""
     distances = np.stack([ndimage.distance_transform_edt(~mask, sampling=spacing).astype(np.float32)
                           for mask in seed_masks])
     scales = []
@@ -165,7 +170,7 @@ def distance_prior(seed_masks: np.ndarray, spacing, minimum_scale: float,
         scales.append(max(scale, minimum_scale))
     nearest = distances.min(axis=0)
     for i, scale in enumerate(scales):
-        beyond = None if background in (None, i) else np.maximum(distances[i] * np.float32(1.0 / scale) - 1, 0)
+        beyond = None if background in (None, i) else reach_beyond(seed_masks[i], spacing, scale)
         distances[i] -= nearest
         distances[i] *= np.float32(1.0 / scale)
         if beyond is not None:
@@ -173,6 +178,17 @@ def distance_prior(seed_masks: np.ndarray, spacing, minimum_scale: float,
     if background is not None:
         np.minimum(distances[background], BACKGROUND_PRIOR_CAP, out=distances[background])
     return distances, scales
+
+
+def reach_beyond(mask: np.ndarray, spacing, scale: float) -> np.ndarray:
+    """``max(d' / scale - 1, 0)``: how far beyond ``scale`` a voxel lies from ``mask``'s
+    strokes, distances along their slice axis (fewest scribbled planes) shrunk."""
+    planes = [np.count_nonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+              for axis in range(mask.ndim)]
+    sampling = [float(s) for s in spacing]
+    sampling[int(np.argmin(planes))] *= STROKE_AXIS_FACTOR
+    distance = ndimage.distance_transform_edt(~mask, sampling=sampling).astype(np.float32)
+    return np.maximum(distance * np.float32(1.0 / scale) - 1, 0)
 
 
 # -- grid edges ---------------------------------------------------------------------------------
