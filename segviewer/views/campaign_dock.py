@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDock
 
 from segviewer.app.campaign import (DONE, FINISHED_STATES, NEEDS_REVIEW, STATES, Campaign, CampaignNavigator,
                                     CaseRow, LockInfo, default_annotator)
+from segviewer.app.campaign.prelabel import CampaignPrelabel, model_defaults
 from segviewer.app.campaign.records import ANNOTATOR_SETTING, check_annotator
 from segviewer.errors import SegviewerError
 from segviewer.views import background
@@ -133,6 +134,7 @@ class CampaignDock(QWidget):
         super().__init__(window)
         self.window = window
         self.navigator: CampaignNavigator | None = None
+        self.prelabel: CampaignPrelabel | None = None  # the campaign model's preview of each opened case
         self._carried_window: tuple[float, float] | None = None
         self._rows_thread = None
         self.batch = None  # the campaign batch (views.campaign_batch), made when first asked for
@@ -229,6 +231,10 @@ class CampaignDock(QWidget):
                                       ask_break_lock=self.ask_break_lock)
         self.navigator = navigator
         navigator.set_strategy(order, seed)
+        panel = getattr(self.window, "method_panel", None)
+        if panel is not None:  # the campaign model pre-labels each case and is the methods' starting model
+            self.prelabel = CampaignPrelabel(navigator, panel.compute)
+            navigator.events.case_opened.connect(lambda _case: panel.set_parameter_defaults(model_defaults(campaign)))
         navigator.events.rows_changed.connect(self._on_rows_changed)
         navigator.events.saved.connect(self._refresh_row)
         navigator.events.case_opened.connect(self._on_case_opened)

@@ -314,6 +314,8 @@ class MethodPanel(QWidget):
         self.compute.settings_provider = self.current_settings
         self.methods: dict[str, type[Method]] = registered_methods()
         self._instances: dict[str, Method] = {}
+        #: method -> {parameter: value} shown instead of the dataclass defaults (a campaign's model)
+        self.parameter_defaults: dict[str, dict] = {}
         self.form: ParameterForm | None = None
         #: the open "trust this model?" dialog, and the digests refused since the last Run click
         self.trust_dialog: TrustModelDialog | None = None
@@ -442,6 +444,8 @@ class MethodPanel(QWidget):
             self.form.hide()  # deleted later, when control is back in the event loop
             self.form.deleteLater()
         self.form = MethodParameterForm(method_class.Parameters)
+        for name, value in self.parameter_defaults.get(self.method_name, {}).items():
+            self.form.set_value(name, value)
         self.form.changed.connect(self._on_parameters_changed)
         self.form_layout.addWidget(self.form)
         self.form_box.setVisible(bool(self.form.specs))
@@ -453,6 +457,14 @@ class MethodPanel(QWidget):
         self.deep.clear()
         self._refresh_histogram()
         self._update_buttons()
+
+    def set_parameter_defaults(self, defaults: dict[str, dict]) -> None:
+        """Start the methods' parameters from ``defaults`` (method -> {name: value}); the form
+        shown takes them at once."""
+        self.parameter_defaults = defaults
+        for name, value in defaults.get(self.method_name, {}).items():
+            if self.form is not None and name in self.form.editors:
+                self.form.set_value(name, value)
 
     def _on_parameters_changed(self) -> None:
         self._refresh_histogram()
