@@ -697,11 +697,16 @@ def box_graph_cut(image: np.ndarray, boxes: list[VoxelBox], spacing, params: Gra
 BOX_SMOOTHNESS_DIVISOR = 20.0
 
 
+def box_sides_mm(boxes: list[VoxelBox], spacing) -> list[float]:
+    """Every box's side lengths in mm, flat axes (one voxel) left out."""
+    return [(s.stop - s.start) * float(size) for prompt in boxes
+            for s, size in zip(prompt.box, spacing) if s.stop - s.start > 1]
+
+
 def box_smoothness(boxes: list[VoxelBox], spacing, smoothness: float) -> float:
     """The boundary weight λ for box prompts: the user's, capped by the smallest box's
     shortest side (a flat axis aside) / ``BOX_SMOOTHNESS_DIVISOR``."""
-    sides = [(s.stop - s.start) * float(size) for prompt in boxes
-             for s, size in zip(prompt.box, spacing) if s.stop - s.start > 1]
+    sides = box_sides_mm(boxes, spacing)
     return min(smoothness, min(sides) / BOX_SMOOTHNESS_DIVISOR) if sides else smoothness
 
 
@@ -712,8 +717,7 @@ CLICK_REACH_FRACTION = 0.25
 def box_reach_mm(boxes: list[VoxelBox], spacing) -> float:
     """How far a click's pull reaches: ``CLICK_REACH_FRACTION`` of the smallest box's
     shortest side (a flat axis aside), at least two voxels."""
-    sides = [(s.stop - s.start) * float(size) for prompt in boxes
-             for s, size in zip(prompt.box, spacing) if s.stop - s.start > 1]
+    sides = box_sides_mm(boxes, spacing)
     return max(CLICK_REACH_FRACTION * min(sides) if sides else 0.0, 2.0 * max(float(v) for v in spacing))
 
 
