@@ -48,3 +48,41 @@ def test_a_method_runs_on_the_unfinished_cases_with_progress_and_a_summary(make_
     assert progress and progress[-1][0] == 1.0 and progress[-1][1].startswith(f"{len(unfinished)}/{len(unfinished)} cases")
     assert window.statusBar().currentMessage().startswith(f"{len(unfinished)} cases on 2 workers in ")
     dock.close_campaign()
+
+
+def test_the_dock_action_asks_for_the_method_and_folder_then_runs(make_window, hippocampus, tmp_path, qtbot,
+                                                                  monkeypatch):
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    from segviewer.views.campaign_batch import CampaignBatchDialog
+
+    monkeypatch.setenv("SEGVIEWER_RECOVERY_DIR", str(tmp_path / "recovery"))
+    _kind, cases = cases_from_source(hippocampus / "imagesTr")
+    campaign = Campaign.create(tmp_path / "study", cases[:2])
+    window = make_window(load=False)
+    dock = campaign_dock_of(window)
+    action = dock.actions_by_name["batch"]
+    assert not action.isEnabled()  # no campaign yet
+    dock.open_campaign(campaign, "ann")
+    qtbot.waitUntil(lambda: dock.navigator.current is not None, timeout=20000)
+    assert action.isEnabled()
+    asked = []
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        asked.append(dialog)
+        dialog.method.setCurrentIndex(dialog.method.findData("threshold"))
+        dialog.out.setText(str(tmp_path / "out"))
+        dialog.workers.setValue(1)
+        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(300, answer)
+    action.trigger()
+    assert isinstance(asked[0], CampaignBatchDialog)
+    qtbot.waitUntil(lambda: (tmp_path / "out" / "batch_results.csv").is_file(), timeout=240000)
+    qtbot.waitUntil(lambda: not dock.batch.jobs.busy, timeout=30000)
+    assert sorted(path.name for path in (tmp_path / "out").glob("*.nii.gz")) == [f"{c}.nii.gz"
+                                                                                  for c in campaign.case_ids()]
+    dock.close_campaign()
