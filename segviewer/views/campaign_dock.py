@@ -23,6 +23,7 @@ from segviewer.app.campaign import (DONE, FINISHED_STATES, NEEDS_REVIEW, STATES,
                                     CaseRow, LockInfo, default_annotator)
 from segviewer.app.campaign.prelabel import CampaignPrelabel, model_defaults
 from segviewer.app.campaign.records import ANNOTATOR_SETTING, check_annotator
+from segviewer.app.campaign.retrain import AutoRetrain, retrain_every
 from segviewer.errors import SegviewerError
 from segviewer.views import background
 
@@ -135,6 +136,7 @@ class CampaignDock(QWidget):
         self.window = window
         self.navigator: CampaignNavigator | None = None
         self.prelabel: CampaignPrelabel | None = None  # the campaign model's preview of each opened case
+        self.retrain: AutoRetrain | None = None
         self._carried_window: tuple[float, float] | None = None
         self._rows_thread = None
         self.batch = None  # the campaign batch (views.campaign_batch), made when first asked for
@@ -231,6 +233,7 @@ class CampaignDock(QWidget):
                                       ask_break_lock=self.ask_break_lock)
         self.navigator = navigator
         navigator.set_strategy(order, seed)
+        self.retrain = AutoRetrain(navigator) if retrain_every(campaign) else None  # campaign.json retrain_every
         panel = getattr(self.window, "method_panel", None)
         if panel is not None:  # the campaign model pre-labels each case and is the methods' starting model
             self.prelabel = CampaignPrelabel(navigator, panel.compute)
