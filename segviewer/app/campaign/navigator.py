@@ -54,11 +54,6 @@ LAYERS = (LABELS, SCRIBBLES, POINTS)
 IDLE_GAP_S = 60.0
 
 
-def session_events(session: Session):
-    """The session's signals (``session.events``; older sessions carried them themselves)."""
-    return getattr(session, "events", session)
-
-
 @dataclass(frozen=True)
 class CaseRow:
     """One line of the case list, as the annotator sees it."""
@@ -261,7 +256,7 @@ class CampaignNavigator:
             session.label_table.ensure(present)
         self._history_length = len(session.history)
         self._last_change = None
-        events = session_events(session)
+        events = session.events
         events.labels_changed.connect(self._on_change)
         events.scribbles_changed.connect(self._on_change)
         events.points_changed.connect(self._on_points)
@@ -431,7 +426,7 @@ class CampaignNavigator:
         session = self._session
         if session is None:
             return
-        events = session_events(session)
+        events = session.events
         events.labels_changed.disconnect(self._on_change)
         events.scribbles_changed.disconnect(self._on_change)
         events.points_changed.disconnect(self._on_points)
