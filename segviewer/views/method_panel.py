@@ -291,14 +291,16 @@ class TrustModelDialog(QDialog):
 
 
 def suggestion_centre(suggestion: dict) -> tuple[int, int, int] | None:
-    """The voxel ``(i, j, k)`` at the centre of the suggested box (array-order bounds
-    ``[[k0, k1], [j0, j1], [i0, i1]]``), else its ``index``."""
+    """Where "Go there" goes: the most uncertain voxel ``index`` (i, j, k), else the centre
+    of the suggested box (array-order bounds ``[[k0, k1], [j0, j1], [i0, i1]]``)."""
+    index = suggestion.get("index")
+    if index:
+        return tuple(int(v) for v in index)
     box = suggestion.get("box")
     if box:
         k, j, i = ((int(lo) + int(hi) - 1) // 2 for lo, hi in box)
         return i, j, k
-    index = suggestion.get("index")
-    return tuple(int(v) for v in index) if index else None
+    return None
 
 
 class MethodPanel(QWidget):

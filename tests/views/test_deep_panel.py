@@ -83,8 +83,7 @@ def test_finetune_live_outputs_go_there_save_reset(deep_window, qtbot, tmp_path,
     assert panel.deep.suggestion.text().startswith("Most uncertain") and panel.deep.go_button.isEnabled()
     controller.set_cursor((0, 0, 0))
     panel.deep.go_button.click()
-    (k0, k1), (j0, j1), (i0, i1) = panel.compute.last_result.info["suggestion"]["box"]
-    assert controller.cursor == ((i0 + i1 - 1) // 2, (j0 + j1 - 1) // 2, (k0 + k1 - 1) // 2)
+    assert controller.cursor == tuple(panel.compute.last_result.info["suggestion"]["index"])  # the peak
     assert controller.cursor != (0, 0, 0)
 
     # continue: the same instance goes on training

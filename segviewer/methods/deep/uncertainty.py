@@ -16,13 +16,14 @@ def entropy_map(probabilities: np.ndarray) -> np.ndarray:
 
 
 def suggest_scribble(entropy: np.ndarray, roi: Box | None = None, smoothing: int = 5) -> dict:
-    """The most uncertain region of the crop and the slices that cut through it.
+    """The most uncertain spot of the crop and the slices that cut through it.
 
     Returns indices in the full volume (``roi`` offsets added) so the GUI can jump there:
     ``index`` (i, j, k) of the most uncertain spot (entropy averaged over a ``smoothing``
     cube so that one noisy voxel does not win), ``box`` (array-order bounds of the uncertain
-    region around it: entropy above half that peak), ``slices`` (the k, j and i slice through
-    it) and a sentence for the panel.
+    voxels around that peak: entropy above half of it, connected to it, within
+    ``2 * smoothing`` voxels of it), ``slices`` (the k, j and i slice through it) and a
+    sentence for the panel.
     """
     offset = [s.start for s in roi] if roi is not None else [0, 0, 0]
     if entropy.size == 0 or float(entropy.max()) <= 0:
@@ -30,11 +31,14 @@ def suggest_scribble(entropy: np.ndarray, roi: Box | None = None, smoothing: int
                 "text": "The prediction is certain everywhere in the region."}
     smoothed = ndimage.uniform_filter(entropy.astype(np.float32), size=min(smoothing, *entropy.shape))
     peak = np.unravel_index(int(np.argmax(smoothed)), smoothed.shape)
-    uncertain = smoothed >= 0.5 * smoothed[peak]
-    components, _ = ndimage.label(uncertain)
-    region = components == components[peak]
-    objects = ndimage.find_objects(region.astype(np.int32))[0]
-    box = [[int(s.start + o), int(s.stop + o)] for s, o in zip(objects, offset)]
+    # The half-peak region is often one shell along the whole boundary of the object; framing
+    # all of it points nowhere. Only its part near the peak is the place to scribble.
+    reach = 2 * smoothing
+    window = tuple(slice(max(0, int(p) - reach), int(p) + reach + 1) for p in peak)
+    local_peak = tuple(int(p) - w.start for p, w in zip(peak, window))
+    components, _ = ndimage.label(smoothed[window] >= 0.5 * smoothed[peak])
+    objects = ndimage.find_objects((components == components[local_peak]).astype(np.int32))[0]
+    box = [[int(w.start + s.start + o), int(w.start + s.stop + o)] for w, s, o in zip(window, objects, offset)]
     k, j, i = (int(p + o) for p, o in zip(peak, offset))
     return {
         "index": [i, j, k],
