@@ -21,29 +21,31 @@ from types import ModuleType
 from segviewer import __version__
 from segviewer.errors import SegviewerError
 
-#: Subcommand modules, in the order ``segviewer --help`` lists them.
-COMMAND_MODULES = [
-    "segviewer.cli.info",
-    "segviewer.cli.convert",
-    "segviewer.cli.segment",
-    "segviewer.cli.methods",
-    "segviewer.cli.screenshot",
-    "segviewer.cli.evaluate",
-    "segviewer.cli.agreement",
-    "segviewer.cli.consensus",
-    "segviewer.cli.simulate",
-    "segviewer.cli.bench",
-    "segviewer.cli.stats",
-    "segviewer.cli.campaign",
-    "segviewer.cli.export",
-    "segviewer.cli.mesh",
-    "segviewer.cli.train",
-    "segviewer.cli.finetune",
-    "segviewer.cli.pacs",
-    "segviewer.cli.batch",
-    "segviewer.cli.desktop",
-    "segviewer.cli.desktop_uninstall",
-]
+#: Command name -> its module, in the order ``segviewer --help`` lists them. A command imports
+#: only its own module (each pulls its libraries in: pydicom, dask, torch ...); only the full
+#: help imports them all.
+COMMAND_MODULES = {
+    "info": "segviewer.cli.info",
+    "convert": "segviewer.cli.convert",
+    "segment": "segviewer.cli.segment",
+    "methods": "segviewer.cli.methods",
+    "screenshot": "segviewer.cli.screenshot",
+    "evaluate": "segviewer.cli.evaluate",
+    "agreement": "segviewer.cli.agreement",
+    "consensus": "segviewer.cli.consensus",
+    "simulate": "segviewer.cli.simulate",
+    "bench": "segviewer.cli.bench",
+    "stats": "segviewer.cli.stats",
+    "campaign": "segviewer.cli.campaign",
+    "export": "segviewer.cli.export",
+    "mesh": "segviewer.cli.mesh",
+    "train": "segviewer.cli.train",
+    "finetune": "segviewer.cli.finetune",
+    "pacs": "segviewer.cli.pacs",
+    "batch": "segviewer.cli.batch",
+    "desktop-install": "segviewer.cli.desktop",
+    "desktop-uninstall": "segviewer.cli.desktop_uninstall",
+}
 
 EXIT_USER_ERROR = 2
 #: An unexpected exception (a bug), told apart from a user's mistake.
@@ -95,12 +97,10 @@ class _StandardOutput:
             raise StandardOutputError(f"could not write to standard output ({describe_os_error(error)})") from None
 
 
-def _command_modules() -> dict[str, ModuleType]:
-    modules = {}
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        modules[module.NAME] = module
-    return modules
+def _command_modules(names: list[str] | None = None) -> dict[str, ModuleType]:
+    """The command modules by name: all of them, or only those in ``names``."""
+    wanted = COMMAND_MODULES if names is None else names
+    return {name: importlib.import_module(COMMAND_MODULES[name]) for name in wanted}
 
 
 def build_parser(commands: dict[str, ModuleType]) -> argparse.ArgumentParser:
@@ -212,9 +212,12 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _reopen_closed_standard_streams()
-    commands = _command_modules()
     try:
-        if argv and (argv[0] in commands or argv[0] in ("-h", "--help", "--version")):
+        if argv and (argv[0] in COMMAND_MODULES or argv[0] in ("-h", "--help", "--version")):
+            if argv[0] in COMMAND_MODULES:
+                commands = _command_modules([argv[0]])
+            else:  # the full help lists every command; --version needs none
+                commands = _command_modules([] if argv[0] == "--version" else None)
             # Commands report problems in their own one line (an unavailable method is named by
             # `methods` and refused by `segment`), so library warnings would only repeat them.
             package_log = logging.getLogger("segviewer")
