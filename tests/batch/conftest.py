@@ -2,7 +2,7 @@
 
 Three small hippocampus MRI cases of the validation split (``images/``), their simulated
 three-slice scribbles (``scribbles/``) and references (``labels/``); one cluster of two
-worker processes for the whole session (starting one costs seconds on two cores)."""
+worker processes per test module (starting one costs seconds on two cores)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from segviewer.evaluation.cases import read_case, Case, write_scribble_file
+from segviewer.evaluation.cases import Case, read_case, write_scribble_file
 from segviewer.evaluation.simulate import simulate_scribbles
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +41,10 @@ def batch_cases(shared_data, tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster_address():
-    """The scheduler of a real local cluster: two worker processes, one thread each."""
+    """The scheduler of a real local cluster: two worker processes, one thread each (one per
+    test module: no cluster outlives the batch tests)."""
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
