@@ -186,14 +186,15 @@ def run_status(args) -> int:
 def case_agreements(campaign: Campaign, status) -> dict[str, dict]:
     """Agreement (pairwise Dice / HD95, Fleiss' kappa) of every case that two annotators or
     more finished, from their label files."""
-    from segviewer.evaluation.agreement import agreement_summary  # noqa: PLC0415 - only when needed
-
     results = {}
     for case in status.multi_rater_cases():
         paths = {name: campaign.existing_layer(case.id, name, "labels") for name in case.finished_by}
         paths = {name: path for name, path in paths.items() if path is not None}
         if len(paths) < 2:
             continue
+        # imported only when there is something to compare (its metrics pull SciPy in)
+        from segviewer.evaluation.agreement import agreement_summary  # noqa: PLC0415
+
         try:
             results[case.id] = agreement_summary(paths)
         except SegviewerError as error:
