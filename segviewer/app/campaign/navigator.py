@@ -45,6 +45,7 @@ from segviewer.model.labels import LabelMap
 from segviewer.model.points import PointPrompt, PointSet
 from segviewer.model.scribbles import Scribbles
 from segviewer.model.session import LABELS, SCRIBBLES, Session
+from segviewer.model.signals import Connections
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class CampaignNavigator:
         self.record: CaseRecord | None = None
         self.lock: CaseLock | None = None
         self._session: Session | None = None
+        self._session_connections = Connections()  # the open case's session, dropped on leaving
         self._opening: tuple[str, CaseLock] | None = None
         self._writes: dict[str, object] = {}  # case id -> writer thread (None when written at once)
         self._deferred: list[tuple[_SaveJob, Session]] = []  # left cases written once the next is shown
@@ -257,9 +259,9 @@ class CampaignNavigator:
         self._history_length = len(session.history)
         self._last_change = None
         events = session.events
-        events.labels_changed.connect(self._on_change)
-        events.scribbles_changed.connect(self._on_change)
-        events.points_changed.connect(self._on_points)
+        self._session_connections.connect(events.labels_changed, self._on_change)
+        self._session_connections.connect(events.scribbles_changed, self._on_change)
+        self._session_connections.connect(events.points_changed, self._on_points)
         if session.is_dirty:  # autosaved work restored while the case opened
             self._unsaved_record = True
             self._started()
@@ -426,10 +428,7 @@ class CampaignNavigator:
         session = self._session
         if session is None:
             return
-        events = session.events
-        events.labels_changed.disconnect(self._on_change)
-        events.scribbles_changed.disconnect(self._on_change)
-        events.points_changed.disconnect(self._on_points)
+        self._session_connections.disconnect_all()
         job = self._snapshot(leaving=True, copy=False if (defer or block) else True)
         self.current = self.record = self.lock = self._session = None
         if job is None:
