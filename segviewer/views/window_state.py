@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 
 #: First start: docks used together share a tab group, the first one raised.
 TAB_GROUPS = ((Qt.DockWidgetArea.BottomDockWidgetArea, ("statistics", "metrics", "jobs")),
-              (Qt.DockWidgetArea.RightDockWidgetArea, ("tool_options", "segment")))
+              (Qt.DockWidgetArea.RightDockWidgetArea, ("tool_options", "segment", "measurements", "review")))
 #: First start: width of the side docks, height of the bottom ones (pixels).
 SIDE_DOCK_WIDTH, BOTTOM_DOCK_HEIGHT = 360, 170
 
@@ -20,17 +20,20 @@ def restore_window_state(window: QMainWindow) -> bool:
     geometry = settings.value("window/geometry")
     if isinstance(geometry, QByteArray):
         window.restoreGeometry(geometry)
-    else:
-        screen = QApplication.primaryScreen()
-        if screen is not None:
-            available = screen.availableGeometry()
-            window.resize(min(1400, available.width()), min(900, available.height()))
     state = settings.value("window/state")
     restored = isinstance(state, QByteArray)
     if restored:
         window.restoreState(state)
     else:
         default_dock_layout(window)
+    # The minimum size follows the docks as now laid out, not as first stacked one under the
+    # other (taller than a screen): else the window could not be made smaller than that.
+    window.layout().activate()
+    if not isinstance(geometry, QByteArray):
+        screen = QApplication.primaryScreen()
+        if screen is not None:
+            available = screen.availableGeometry()
+            window.resize(min(1400, available.width()), min(900, available.height()))
     window.grid.maximise(str(settings.value("layout/maximised", "") or ""))
     opacity = float(settings.value("display/label_opacity", 0.5))
     outline = str(settings.value("display/outline", "false")).lower() == "true"
@@ -57,11 +60,16 @@ def default_dock_layout(window: QMainWindow) -> None:
     docks = window.docks
     for area, names in TAB_GROUPS:
         members = [docks[name] for name in names if name in docks]
+        # Taken out and put back as one group: tabbing docks that sit apart in one area leaves
+        # a stale tab bar of the first ones drawn over the window (Qt)
         for dock in members:
-            if window.dockWidgetArea(dock) != area:
-                window.addDockWidget(area, dock)
+            window.removeDockWidget(dock)
+        for dock in members[:1]:
+            window.addDockWidget(area, dock)
         for other in members[1:]:
             window.tabifyDockWidget(members[0], other)
+        for dock in members:
+            dock.show()
         if members:
             members[0].raise_()
     by_area: dict = {}
