@@ -24,7 +24,13 @@ from segviewer.io.labels import read_label_map, write_label_map
 from segviewer.io.points import read_points
 from segviewer.io.scribbles import read_scribbles
 from segviewer.methods.base import CancelToken, Method, MethodInputError, MethodResult, Progress, no_progress
-from segviewer.methods.request import DEFAULT_MARGIN_MM, BoxPrompt, apply_result_to_array, build_request_from_arrays
+from segviewer.methods.request import (
+    DEFAULT_MARGIN_MM,
+    BoxPrompt,
+    LassoPrompt,
+    apply_result_to_array,
+    build_request_from_arrays,
+)
 from segviewer.model.labels import LabelMap
 from segviewer.model.points import PointSet
 
@@ -45,6 +51,8 @@ class SegmentInputs:
     whole_volume: bool | None = None
     #: box prompts (``segment --box``): corners in LPS mm and a label
     boxes: tuple[BoxPrompt, ...] = ()
+    #: lasso prompts (``segment --lasso``), drawn into the scribbles
+    lassos: tuple[LassoPrompt, ...] = ()
 
 
 @dataclass
@@ -92,12 +100,13 @@ def segment_case(method: Method, params: Any, inputs: SegmentInputs, output: str
     notes = [text for text in notes if text]
     for text in notes:
         note(text)
-    check_prompts(method, scribbles is not None, len(points), len(inputs.boxes))
+    check_prompts(method, scribbles is not None or bool(inputs.lassos), len(points), len(inputs.boxes))
     request = build_request_from_arrays(
         method, image.array, geometry, scribbles=scribbles, unannotated=unannotated, points=list(points),
         labels=label_map.array, params=params, active_label=inputs.active_label,
         label_values=label_map.table.values, margin_mm=inputs.margin_mm, whole_volume=inputs.whole_volume,
-        modality=image.metadata.get("modality", ""), boxes=inputs.boxes)
+        modality=image.metadata.get("modality", ""), boxes=inputs.boxes,
+        lassos=inputs.lassos)
     started = time.perf_counter()
     result = method.run(request, progress, cancel or CancelToken())
     seconds = time.perf_counter() - started

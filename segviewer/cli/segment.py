@@ -14,6 +14,7 @@ card, a TorchScript file or a bundle folder).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -23,10 +24,11 @@ from segviewer.batch.tasks import SegmentInputs, segment_case
 from segviewer.cli.arguments import (device_name, input_path, label_output, label_value, non_negative_float,
                                      output_file)
 from segviewer.cli.model_trust import add_trust_argument, trust_if_asked
+from segviewer.errors import SegviewerError
 from segviewer.io.jsonfile import dumps
 from segviewer.methods.base import CancelToken, MethodInputError
 from segviewer.methods.registry import get_method
-from segviewer.methods.request import DEFAULT_MARGIN_MM, BoxPrompt
+from segviewer.methods.request import DEFAULT_MARGIN_MM, BoxPrompt, LassoPrompt
 from segviewer.model.parameters import parameter_specs, parse_parameter_assignments
 
 NAME = "segment"
@@ -43,6 +45,9 @@ def add_arguments(parser) -> None:
                         metavar="[LABEL:]X0,Y0,Z0,X1,Y1,Z1",
                         help="box prompt: two opposite corners in LPS mm (repeatable; label 1 by default; "
                              "flat in one axis = a 2D box on that slice); outside is background")
+    parser.add_argument("--lasso", dest="lassos", action="append", default=[], type=input_path, metavar="FILE.json",
+                        help='lasso prompt (repeatable): {"label": 1, "points_mm": [[x, y, z], ...]}, a closed '
+                             "curve on one slice; inside = the label, a band outside = background")
     parser.add_argument("--labels", type=input_path, help="existing label map: the result is written into it")
     parser.add_argument("--label", type=label_value, default=1,
                         help="the active label (threshold, region growing from points); default 1")
@@ -73,6 +78,7 @@ def run(args) -> int:
     trust_if_asked(args, params)
     inputs = SegmentInputs(Path(args.image), _path(args.scribbles), _path(args.points), _path(args.labels),
                            model=args.model, active_label=args.label, boxes=tuple(args.boxes),
+                           lassos=tuple(read_lasso(path) for path in args.lassos),
                            **roi_options(args))
     outcome = segment_case(method, params, inputs, args.output, info_output=args.info,
                            progress=console_progress(args.quiet),
@@ -96,6 +102,20 @@ def box_prompt(text: str) -> BoxPrompt:
         raise argparse.ArgumentTypeError(f"{text!r} is not [LABEL:]X0,Y0,Z0,X1,Y1,Z1 (six numbers in mm, "
                                          "a label of 1 or more)")
     return BoxPrompt(tuple(values[:3]), tuple(values[3:]), value)
+
+
+def read_lasso(path: str) -> LassoPrompt:
+    """A lasso file: ``{"label": L, "points_mm": [[x, y, z], ...]}`` (label 1 by default)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        points = tuple(tuple(float(v) for v in point) for point in data["points_mm"])
+        label = int(data.get("label", 1))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise SegviewerError(f"{path}: not a lasso file ({{\"label\": 1, \"points_mm\": [[x, y, z], ...]}}): "
+                             f"{error}") from None
+    if any(len(point) != 3 or not all(math.isfinite(v) for v in point) for point in points):
+        raise SegviewerError(f"{path}: every lasso point is three finite numbers (x, y, z in mm)")
+    return LassoPrompt(points, label)
 
 
 def _path(text: str | None) -> Path | None:

@@ -17,7 +17,9 @@
 Box prompts (:class:`BoxPrompt`, two opposite corners in LPS mm) join the scribbles and
 points in the ROI and reach the method as :class:`~segviewer.methods.base.VoxelBox` in crop
 indices: every voxel whose centre lies between the corners (a box flat along an axis is
-the one slice nearest to it: a 2D box on that slice).
+the one slice nearest to it: a 2D box on that slice). Lasso prompts (:class:`LassoPrompt`, a
+closed curve on one slice) become scribbles: inside = the label on that slice, a band just
+outside = background; every scribble method then propagates them in 3D.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from segviewer.methods.common import finite_image, non_finite_voxels
 from segviewer.model.geometry import Box, Geometry, bounding_box, full_box, union_box
 from segviewer.model.history import Step
 from segviewer.model.points import PointPrompt
+from segviewer.tools.polygon import plane_axes, rasterize_polygon
 from segviewer.model.session import LABELS, Session
 
 #: Default margin around the scribbles' box, in mm. Wide enough to reach the ends of an
@@ -73,6 +76,57 @@ class BoxPrompt:
     corner_a: tuple[float, float, float]
     corner_b: tuple[float, float, float]
     label: int = 1
+
+
+@dataclass(frozen=True)
+class LassoPrompt:
+    """A closed curve on one slice, its points in LPS mm: ``label`` inside, background just outside."""
+
+    points_mm: tuple[tuple[float, float, float], ...]
+    label: int = 1
+
+
+#: A lasso's background band: from this many voxels outside the curve (a hand-drawn curve
+#: is not exact) ...
+LASSO_GAP_VOXELS = 1
+#: ... to this many further.
+LASSO_BAND_VOXELS = 2
+
+
+def lasso_scribbles(lassos: Sequence[LassoPrompt], geometry: Geometry, scribbles: np.ndarray | None,
+                    unannotated: int | None) -> tuple[np.ndarray, int]:
+    """The scribbles (a copy; a new array when None) with each lasso drawn in: its inside as
+    its label and a band outside it as background, on its slice. A lasso whose points are not
+    on one slice of the image, or that misses it, is refused."""
+    from scipy import ndimage  # noqa: PLC0415 - only lassos need it
+
+    shape = tuple(int(n) for n in geometry.shape)
+    if scribbles is None:
+        dtype = np.dtype(np.uint16) if max(int(lasso.label) for lasso in lassos) >= 255 else np.dtype(np.uint8)
+        scribbles, unannotated = np.full(shape, np.iinfo(dtype).max, dtype=dtype), int(np.iinfo(dtype).max)
+    else:
+        scribbles = scribbles.copy()
+    for lasso in lassos:
+        if int(lasso.label) <= 0 or len(lasso.points_mm) < 3:
+            raise MethodInputError("a lasso needs three points or more and a label of 1 or more")
+        kji = geometry.physical_to_index(np.asarray(lasso.points_mm, dtype=float))[:, ::-1]
+        axis = int(np.argmin(np.ptp(kji, axis=0)))
+        if np.ptp(kji[:, axis]) > 0.5 + 1e-6:
+            raise MethodInputError("a lasso's points must lie on one slice (they span "
+                                   f"{np.ptp(kji[:, axis]):.1f} slices along every axis)")
+        index = int(np.rint(kji[:, axis].mean()))
+        rows, cols = plane_axes(axis)
+        found = rasterize_polygon(kji[:, [rows, cols]], (shape[rows], shape[cols]))
+        if found is None or not 0 <= index < shape[axis]:
+            raise MethodInputError("a lasso lies outside the image")
+        inside = np.zeros((shape[rows], shape[cols]), dtype=bool)
+        inside[found[0]] = found[1]
+        distance = ndimage.distance_transform_edt(~inside)
+        band = (distance > LASSO_GAP_VOXELS) & (distance <= LASSO_GAP_VOXELS + LASSO_BAND_VOXELS)
+        plane = scribbles[tuple(index if a == axis else slice(None) for a in range(3))]
+        plane[band & (plane == unannotated)] = 0
+        plane[inside] = lasso.label
+    return scribbles, int(unannotated)
 
 
 def box_voxels(prompt: BoxPrompt, geometry: Geometry) -> Box | None:
@@ -157,7 +211,8 @@ def build_request_from_arrays(method: Method, image: np.ndarray, geometry: Geome
                               points: Sequence[PointPrompt] = (), labels: np.ndarray | None = None,
                               params: Any = None, active_label: int = 1, label_values: Sequence[int] = (),
                               margin_mm: float = DEFAULT_MARGIN_MM, whole_volume: bool | None = None,
-                              modality: str = "", boxes: Sequence[BoxPrompt] = ()) -> MethodRequest:
+                              modality: str = "", boxes: Sequence[BoxPrompt] = (),
+                              lassos: Sequence[LassoPrompt] = ()) -> MethodRequest:
     """A request cropped to the ROI from whole-volume arrays (array order k, j, i).
 
     ``whole_volume=None`` takes the method's own default (``uses_roi``). The image crop is
@@ -170,6 +225,8 @@ def build_request_from_arrays(method: Method, image: np.ndarray, geometry: Geome
         raise MethodInputError(f"the scribbles ({scribbles.shape}) are not on the image grid ({image.shape})")
     if labels is not None and labels.shape != image.shape:
         raise MethodInputError(f"the labels ({labels.shape}) are not on the image grid ({image.shape})")
+    if lassos:
+        scribbles, unannotated = lasso_scribbles(lassos, geometry, scribbles, unannotated)
     if unannotated is None:
         unannotated = int(np.iinfo(scribbles.dtype).max) if scribbles is not None else 255
     if whole_volume is None:

@@ -105,3 +105,50 @@ def test_segment_box_cli(tmp_path, spleen_case, spleen_paths, capsys):
     assert "takes no --box" in capsys.readouterr().err
     assert main(["segment", str(image_path), "--method", "graphcut", "--box", "1,2,3", "-o", str(out)]) == 2
     assert "X0,Y0,Z0,X1,Y1,Z1" in capsys.readouterr().err
+
+
+# -- lasso prompts ---------------------------------------------------------------------------------
+def lasso_around(section: np.ndarray, rays: int = 48) -> np.ndarray:
+    """A hand-drawn-like closed curve around a star-shaped 2D section: the section's outermost
+    pixel along each of ``rays`` directions from its centre, as (row, col)."""
+    centre = np.argwhere(section).mean(axis=0)
+    points = []
+    for angle in np.linspace(0, 2 * np.pi, rays, endpoint=False):
+        direction = np.array([np.sin(angle), np.cos(angle)])
+        steps = np.arange(0, max(section.shape), 0.5)
+        path = np.rint(centre + steps[:, None] * direction).astype(int)
+        inside = np.all((path >= 0) & (path < section.shape), axis=1)
+        path = path[inside]
+        hits = path[section[path[:, 0], path[:, 1]]]
+        if len(hits):
+            points.append(hits[-1])
+    return np.array(points, dtype=float)
+
+
+def test_lasso_on_one_slice_segments_in_3d(tmp_path, spleen_case, spleen_paths, capsys):
+    """``segment --lasso``: a closed curve around the spleen on its largest slice; the graph
+    cut propagates it to the other slices."""
+    import json
+
+    truth = spleen_case.reference == 1
+    k = int(np.argmax(truth.sum(axis=(1, 2))))
+    rows_cols = lasso_around(truth[k])
+    geometry = spleen_case.image.geometry
+    points = [list(map(float, geometry.index_to_physical([c, r, k]))) for r, c in rows_cols]
+    lasso = tmp_path / "lasso.json"
+    lasso.write_text(json.dumps({"label": 1, "points_mm": points}))
+    out = tmp_path / "lasso.nii.gz"
+    image_path, _ = spleen_paths
+    assert main(["segment", str(image_path), "--method", "graphcut", "--lasso", str(lasso), "-o", str(out), "-q"]) == 0
+    written = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    assert dice(written[k] == 1, truth[k]) >= 0.9  # its own slice
+    assert dice(written == 1, truth) >= 0.8  # and in 3D
+    assert len(np.flatnonzero((written == 1).any(axis=(1, 2)))) > 5
+    capsys.readouterr()
+    tilted = [p[:2] + [p[2] + 10.0 * n] for n, p in enumerate(points)]  # not on one slice
+    lasso.write_text(json.dumps({"label": 1, "points_mm": tilted}))
+    assert main(["segment", str(image_path), "--method", "graphcut", "--lasso", str(lasso), "-o", str(out)]) == 2
+    assert "one slice" in capsys.readouterr().err
+    lasso.write_text("{}")
+    assert main(["segment", str(image_path), "--method", "graphcut", "--lasso", str(lasso), "-o", str(out)]) == 2
+    assert "not a lasso file" in capsys.readouterr().err
