@@ -44,6 +44,7 @@ from segviewer.app.display import (CT_PRESETS, GrayMapper, SliceOrientation, col
                                    colour_labels, heatmap_lut, outline_mask, slice_orientations)
 from segviewer.model.geometry import Box
 from segviewer.tools.base import SliceEvent
+from segviewer.views.brush_outline import BrushOutline
 from segviewer.views.controller import ViewerController
 
 #: Header colours per view, as in 3D Slicer (red axial, yellow sagittal, green coronal).
@@ -281,6 +282,7 @@ class SliceView(QWidget):
         c.outlines_changed.connect(self._render_outlines)
         c.active_label_changed.connect(lambda _value: self._render_points())
         self._on_session(c.session)
+        self.brush_outline = BrushOutline(self)  # the brush footprint at the mouse
 
     # == binding =========================================================================
     @property
