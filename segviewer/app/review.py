@@ -154,6 +154,7 @@ class ReviewWorkflow:
         self._post = post
         self._worker: ComputeWorker | None = None
         self._job: Job | None = None
+        self._cancelled: Job | None = None  # the job Cancel was pressed for
         viewer.events.session_changed.connect(self._on_session)
 
     def _on_session(self, _session) -> None:
@@ -197,18 +198,22 @@ class ReviewWorkflow:
         if event.kind not in (FINISHED, FAILED, CANCELLED):
             return
         self._job = None
+        kind = CANCELLED if job is self._cancelled else event.kind  # finished just as Cancel was pressed
+        self._cancelled = None
         self.events.busy_changed.emit(False)
-        self.viewer.finish_progress("" if event.kind == FINISHED else f"{job.title}: {event.kind}")
-        if event.kind == FAILED:
+        self.viewer.finish_progress("" if kind == FINISHED else f"{job.title}: {kind}")
+        if kind == FAILED:
             self.events.failed.emit(event.message)
-        elif event.kind == FINISHED:
+        elif kind == FINISHED:
             try:
                 job.context(event.result)
             except SegviewerError as error:
                 self.events.failed.emit(str(error))
 
     def cancel(self) -> None:
+        """Stop the running step; its result is dropped even if it was already on its way."""
         if self._job is not None:
+            self._cancelled = self._job
             self.worker.cancel(self._job)
 
     def shutdown(self, timeout: float = 10.0) -> bool:

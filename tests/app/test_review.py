@@ -4,6 +4,8 @@ from the consensus as one undo step, Cancel, and accept / reject written into a 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -139,6 +141,16 @@ def test_cancel_stops_a_long_review_and_keeps_the_labels(gui):
         assert not viewer.session.labels.array.any()
     finally:
         assert workflow.shutdown(timeout=60.0)
+
+
+def test_figures_that_finish_just_as_cancel_is_pressed_are_not_shown(gui, workflow):
+    job = workflow.show(CaseReview(["ann", "ben", "cleo"], annotator_masks(), GEOMETRY))
+    deadline = time.monotonic() + 30
+    while not job.done and time.monotonic() < deadline:  # finished on the worker, not yet heard
+        time.sleep(0.01)
+    workflow.cancel()
+    gui.pump_until(lambda: not workflow.busy)
+    assert workflow.result is None and workflow.viewer.heatmap is None
 
 
 def test_masks_off_the_open_image_grid_are_refused(workflow, tmp_path):
