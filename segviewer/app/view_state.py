@@ -33,6 +33,7 @@ class DisplaySettings:
     show_preview: bool = True
     show_crosshair: bool = True
     heatmap_opacity: float = 0.7
+    link_views: bool = False  # zoom and pan of one slice view applied to the others
 
     def update(self, **changes) -> None:
         """Change some settings; a name that is not a setting is a programming error."""

@@ -78,6 +78,8 @@ ACTIONS: dict[str, ActionSpec] = {
     "redo": ActionSpec("&Redo", lambda w: w.redo, "Ctrl+Shift+Z", "Redo", listed="Edit"),
     "reset_views": ActionSpec("Reset &views", lambda w: w.reset_views, "Ctrl+0",
                               "Fit every slice view and reset the 3D camera", listed="View"),
+    "link_views": ActionSpec("&Link zoom and pan", _display("link_views"), tip="Zooming or panning one slice "
+                             "view zooms and pans the others alike (sync zoom)", checkable=True),
     "auto_window": ActionSpec("Auto (percentiles)", lambda w: lambda: w.controller.apply_preset("Auto"),
                               "Ctrl+Shift+W", listed="View"),
     "outline": ActionSpec("Label &outlines", _display("outline"), "Ctrl+L",
@@ -139,7 +141,7 @@ MENUS = (
                        ("export", "&Export", ("screenshot", "export_mesh", "save_labels_as", "export_dicom_seg",
                                               "export_rtstruct")), "-", "quit")),
     ("edit", "&Edit", ("undo", "redo")),
-    ("view", "&View", ("layouts", "reset_views", "-",
+    ("view", "&View", ("layouts", "reset_views", "link_views", "-",
                        ("window", "&Window / level", ("auto_window", "ct_presets")),
                        ("overlays", "&Overlays", ("show_labels", "outline", "show_scribbles", "show_points",
                                                   "show_heatmap", "show_crosshair", "increase_opacity",

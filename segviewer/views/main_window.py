@@ -42,6 +42,7 @@ from segviewer.views import background, files
 from segviewer.views.actions import SESSION_ACTIONS, VIEW_SHORTCUTS, create_actions, create_menus
 from segviewer.views.controller import ViewerController
 from segviewer.views.help_dialogs import about_box, shortcuts_dialog
+from segviewer.views.linked_views import ViewLink
 from segviewer.views.slice_view import SliceView
 from segviewer.views.view3d import View3D
 from segviewer.views.window_parts import (ProgressArea, StatusFields, ViewGrid, ViewToolBar, fill_recent_menu,
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         for view in self.views.values():
             view.maximise_requested.connect(self.toggle_maximise)
         self.grid = ViewGrid(self.views)
+        self.view_link = ViewLink(self.controller, [self.views[key] for key in ("axial", "sagittal", "coronal")])
         self.grid.layout_changed.connect(self._on_layout_changed)
         self.setCentralWidget(self.grid)
 

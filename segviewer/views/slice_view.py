@@ -195,6 +195,8 @@ class SliceView(QWidget):
     """A linked slice view of the controller's session along one patient plane."""
 
     maximise_requested = Signal(str)
+    #: The user zoomed or panned this view (linked views follow).
+    view_moved = Signal()
 
     def __init__(self, controller: ViewerController, key: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -636,6 +638,7 @@ class SliceView(QWidget):
     def zoom_by(self, factor: float, centre: QPointF | None = None) -> None:
         """Zoom in (factor > 1) about ``centre`` (display mm; default: view centre)."""
         self.view_box.scaleBy((1.0 / factor, 1.0 / factor), center=centre)
+        self.view_moved.emit()
 
     def view_rect(self) -> QRectF:
         return self.view_box.viewRect()
@@ -719,6 +722,7 @@ class SliceView(QWidget):
             last = self.view_box.mapSceneToView(self.graphics.mapToScene(drag["last"].toPoint()))
             now = self.view_box.mapSceneToView(self.graphics.mapToScene(position.toPoint()))
             self.view_box.translateBy(x=last.x() - now.x(), y=last.y() - now.y())
+            self.view_moved.emit()
         drag["last"] = position
 
     def _mouse_release(self, event) -> None:

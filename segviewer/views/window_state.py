@@ -39,7 +39,9 @@ def restore_window_state(window: QMainWindow) -> bool:
     outline = str(settings.value("display/outline", "false")).lower() == "true"
     window.opacity_slider.setValue(int(round(opacity * 100)))
     window.outline_action.setChecked(outline)
-    window.controller.update_display(label_opacity=opacity, outline=outline)
+    link_views = str(settings.value("display/link_views", "false")).lower() == "true"
+    window.link_views_action.setChecked(link_views)
+    window.controller.update_display(label_opacity=opacity, outline=outline, link_views=link_views)
     return restored
 
 
@@ -50,6 +52,7 @@ def save_window_state(window: QMainWindow) -> None:
     settings.setValue("layout/maximised", window.grid.maximised)
     settings.setValue("display/label_opacity", window.controller.display.label_opacity)
     settings.setValue("display/outline", "true" if window.controller.display.outline else "false")
+    settings.setValue("display/link_views", "true" if window.controller.display.link_views else "false")
     settings.sync()
 
 
