@@ -54,6 +54,9 @@ MARKER_PIXELS = 90
 SLOW_RENDER_S = 0.016
 #: With slow OpenGL, the 3D view renders when a slice-view drag pauses this long (ms).
 DRAG_PAUSE_MS = 150
+#: The volume rendering draws at most this many voxels (a larger image is shrunk by block
+#: averaging on a worker), so the texture upload at its first render stays short.
+VOLUME_MAX_VOXELS = 256 ** 3
 #: Delay between the last edit and the surface rebuild.
 REBUILD_DEBOUNCE_MS = 150
 PLANE_COLOURS = {"axial": (0.85, 0.33, 0.31), "sagittal": (0.90, 0.76, 0.16), "coronal": (0.36, 0.72, 0.36)}
@@ -279,38 +282,38 @@ class Scene3D:
             actor.GetMapper().SetInputData(polydata)
             actor.SetVisibility(visible)
 
-    def set_volume(self, image, window: tuple[float, float] | None) -> None:
-        """Show (image given) or hide (None) a volume rendering of the image."""
-        if image is None:
-            if self.volume is not None:
-                self.renderer.RemoveVolume(self.volume)
-                self.volume = None
-            return
-        from vtkmodules.util.numpy_support import numpy_to_vtk
-        from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPiecewiseFunction
-        from vtkmodules.vtkRenderingCore import vtkColorTransferFunction, vtkVolume, vtkVolumeProperty
+    def hide_volume(self) -> None:
+        if self.volume is not None:
+            self.renderer.RemoveVolume(self.volume)
+            self.volume = None
+
+    def show_volume(self, data, window: tuple[float, float] | None) -> None:
+        """GUI thread: volume-render ``data`` (from :func:`prepare_volume`, built on a worker)."""
+        from vtkmodules.vtkRenderingCore import vtkVolume, vtkVolumeProperty
         from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 
+        self.hide_volume()
+        mapper = vtkSmartVolumeMapper()
+        mapper.SetInputData(data)
+        volume = vtkVolume()
+        volume.SetMapper(mapper)
+        volume.SetUserMatrix(self._matrix())
+        prop = vtkVolumeProperty()
+        prop.ShadeOff()
+        prop.SetInterpolationTypeToLinear()
+        volume.SetProperty(prop)
+        self.renderer.AddVolume(volume)
+        self.volume = volume
+        self.set_volume_window(window or data.GetScalarRange())
+
+    def set_volume_window(self, window: tuple[float, float]) -> None:
+        """Map the window (low, high) of the image to the volume's colour and opacity."""
+        from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction
+        from vtkmodules.vtkRenderingCore import vtkColorTransferFunction
+
         if self.volume is None:
-            array = image.array
-            data = vtkImageData()
-            data.SetDimensions(array.shape[2], array.shape[1], array.shape[0])
-            data.SetSpacing(*image.geometry.spacing)
-            scalars = numpy_to_vtk(np.ascontiguousarray(array).reshape(-1), deep=False)
-            data.GetPointData().SetScalars(scalars)
-            self._volume_data = (data, scalars, array)  # keep the buffer alive
-            mapper = vtkSmartVolumeMapper()
-            mapper.SetInputData(data)
-            volume = vtkVolume()
-            volume.SetMapper(mapper)
-            volume.SetUserMatrix(self._matrix())
-            prop = vtkVolumeProperty()
-            prop.ShadeOff()
-            prop.SetInterpolationTypeToLinear()
-            volume.SetProperty(prop)
-            self.renderer.AddVolume(volume)
-            self.volume = volume
-        low, high = window or image.percentiles(1, 99)
+            return
+        low, high = window
         colours = vtkColorTransferFunction()
         colours.AddRGBPoint(low, 0.0, 0.0, 0.0)
         colours.AddRGBPoint(high, 1.0, 0.95, 0.9)
@@ -336,12 +339,48 @@ class Scene3D:
         self.renderer.ResetCameraClippingRange()
 
 
+def prepare_volume(array: np.ndarray, spacing):
+    """Worker thread: ``array`` (k, j, i) as the ``vtkImageData`` the volume mapper draws, in
+    scaled index space like the surfaces. 64-bit scalars are cast to float32 (a GPU texture
+    takes none: VTK would convert them on the GUI thread at the first render), an image over
+    :data:`VOLUME_MAX_VOXELS` is shrunk by block averaging, and the scalar range is computed
+    here so the mapper finds it cached."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+    from vtkmodules.vtkCommonDataModel import vtkImageData
+    from vtkmodules.vtkImagingCore import vtkImageShrink3D
+
+    if array.dtype.itemsize == 8:
+        array = array.astype(np.float32)
+    array = np.ascontiguousarray(array)
+    data = vtkImageData()
+    data.SetDimensions(array.shape[2], array.shape[1], array.shape[0])
+    data.SetSpacing(*spacing)
+    scalars = numpy_to_vtk(array.reshape(-1), deep=False)
+    data.GetPointData().SetScalars(scalars)
+    factor = int(np.ceil((array.size / VOLUME_MAX_VOXELS) ** (1.0 / 3.0)))
+    if factor > 1:
+        shrink = vtkImageShrink3D()
+        shrink.SetInputData(data)
+        shrink.SetShrinkFactors(factor, factor, factor)
+        shrink.AveragingOn()
+        shrink.Update()
+        data = vtkImageData()
+        data.ShallowCopy(shrink.GetOutput())
+        # A block's mean lies at the block's centre, not at its first voxel.
+        data.SetOrigin(*((factor - 1) / 2.0 * float(s) for s in spacing))
+    else:
+        data.keep_alive = array  # the vtkImageData shares the array's buffer
+    data.GetScalarRange()
+    return data
+
+
 # == the widget =======================================================================================
 class View3D(QWidget):
     """The 3D pane: an interactive VTK widget, or a message where OpenGL is unavailable."""
 
     maximise_requested = Signal(str)
     surfaces_updated = Signal()  # after new polydata was swapped in (tests, benchmarks)
+    volume_shown = Signal()  # after a prepared volume rendering was swapped in
 
     def __init__(self, controller: ViewerController, parent: QWidget | None = None,
                  mode: str | None = None) -> None:
@@ -398,6 +437,7 @@ class View3D(QWidget):
             self.stack.setCurrentWidget(self.message)
 
         self._pending: Box | None = None
+        self._volume_job: object | None = None  # the volume being prepared (newest request)
         self._pending_only: set[int] = set()
         self._building = False
         self._rebuild_timer = background.single_shot_timer(self, REBUILD_DEBOUNCE_MS, self._start_rebuild)
@@ -499,6 +539,7 @@ class View3D(QWidget):
     # -- controller events ----------------------------------------------------------------------
     def _on_session(self, session) -> None:
         self._pending = None
+        self._volume_job = None  # a volume of the previous image is not shown
         if self.scene is None:
             return
         scene = self.scene
@@ -509,7 +550,7 @@ class View3D(QWidget):
         scene.set_geometry(session.geometry)
         scene.set_planes(session.cursor, self.show_planes)
         if self.show_volume:
-            scene.set_volume(session.image, self.controller.window)
+            self._prepare_volume()
         scene.reset_camera()
         self.schedule_rebuild(full_box(session.geometry.shape), immediate=True)
         self.request_render()
@@ -537,8 +578,8 @@ class View3D(QWidget):
             self.request_render()
 
     def _on_window(self, low: float, high: float) -> None:
-        if self.show_volume and self.scene is not None and self.controller.session is not None:
-            self.scene.set_volume(self.controller.session.image, (low, high))
+        if self.scene is not None and self.scene.volume is not None:
+            self.scene.set_volume_window((low, high))
             self.request_render()
 
     # -- surfaces ----------------------------------------------------------------------------
@@ -614,10 +655,36 @@ class View3D(QWidget):
 
     def set_volume_visible(self, on: bool) -> None:
         self.show_volume = on
-        session = self.controller.session
-        if self.scene is not None and session is not None:
-            self.scene.set_volume(session.image if on else None, self.controller.window)
+        if self.scene is None:
+            return
+        if on:
+            self._prepare_volume()
+        else:
+            self._volume_job = None  # a volume still being prepared is dropped
+            self.scene.hide_volume()
             self.request_render()
+
+    def _prepare_volume(self) -> None:
+        """Build the volume's data on a worker; the GUI thread only swaps it in."""
+        session = self.controller.session
+        if session is None:
+            return
+        self._volume_job = job = object()
+        array, spacing = session.image.array, session.geometry.spacing
+
+        def done(data) -> None:
+            if self._closed or job is not self._volume_job or self.scene is None:
+                return  # switched off, a newer request, or another image meanwhile
+            self._volume_job = None
+            self.scene.show_volume(data, self.controller.window)
+            self.request_render()
+            self.volume_shown.emit()
+
+        def failed(error, text) -> None:
+            log.error("volume rendering could not be prepared:\n%s", text)
+            self.controller.message.emit(f"Volume rendering could not be prepared: {error}")
+
+        background.run_in_thread(lambda: prepare_volume(array, spacing), done, failed, name="segviewer-volume")
 
     def set_planes_visible(self, on: bool) -> None:
         self.show_planes = on

@@ -154,7 +154,8 @@ def test_volume_rendering_and_smoothing_toggles(spleen_window, qtbot):
     view3d = window.view3d
     if view3d.scene is None:
         pytest.skip("no 3D scene (OpenGL unavailable)")
-    window.volume_action.trigger()
+    with qtbot.waitSignal(view3d.volume_shown, timeout=20000):  # prepared on a worker
+        window.volume_action.trigger()
     assert view3d.scene.volume is not None
     view3d.render()
     window.volume_action.trigger()
