@@ -58,7 +58,8 @@ class ViewLink:
         self._following = True
         try:
             for view in self.views:
-                if view is not leader and view.orientation is not None:
+                # A hidden view (another one maximised) has no size to scale by.
+                if view is not leader and view.orientation is not None and view.isVisible():
                     follow(view, leader)
         finally:
             self._following = False
