@@ -7,12 +7,15 @@ app's "Open labels", ``--labels`` and ``convert`` read both through one loader.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segviewer.io.dicom_classes import LABEL_OBJECTS, RTSTRUCT_SOP_CLASS, sop_class_of
-from segviewer.io.dicom_seg import DicomLabels, read_dicom_seg
 from segviewer.model.geometry import Geometry
 from segviewer.model.image import ImageVolume
 from segviewer.model.labels import LabelMap
+
+if TYPE_CHECKING:  # highdicom and pydicom load only when a DICOM object is read (start-up)
+    from segviewer.io.dicom_seg import DicomLabels
 
 def is_dicom_labels(path: str | Path) -> bool:
     """Whether ``path`` is a DICOM-SEG or RT Structure Set file (a cheap check first)."""
@@ -25,6 +28,8 @@ def read_dicom_object(path: str | Path, reference: ImageVolume | Geometry | None
         from segviewer.io.rtstruct import read_rtstruct  # noqa: PLC0415 - RT users only
 
         return read_rtstruct(path, reference)
+    from segviewer.io.dicom_seg import read_dicom_seg  # noqa: PLC0415 - see the imports
+
     return read_dicom_seg(path, reference)
 
 

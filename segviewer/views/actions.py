@@ -19,10 +19,24 @@ from segviewer.app.dicom_export import DICOM_SEG, RTSTRUCT, export_labels
 from segviewer.app.display import CT_PRESETS
 from segviewer.app.documents import POINTS
 from segviewer.model.session import LABELS, SCRIBBLES
-from segviewer.views import dicom_dialogs, files, mesh_export, window_files
+from segviewer.views import files, window_files
 
 Open, Save, Quit, Undo = (QKeySequence.StandardKey.Open, QKeySequence.StandardKey.Save,
                           QKeySequence.StandardKey.Quit, QKeySequence.StandardKey.Undo)
+
+
+def _mesh_export():
+    """The mesh dialog's module, loaded when first used (it pulls VTK's filters and SciPy in)."""
+    from segviewer.views import mesh_export  # noqa: PLC0415
+
+    return mesh_export
+
+
+def _dicom_dialogs():
+    """The DICOM-SEG / RT structure set dialogs, loaded when first used (highdicom)."""
+    from segviewer.views import dicom_dialogs  # noqa: PLC0415
+
+    return dicom_dialogs
 
 
 @dataclass(frozen=True)
@@ -57,7 +71,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "save_labels_as": ActionSpec("Save labels &as…", lambda w: lambda: w.documents.save_layer_as(LABELS),
                                  "Ctrl+Shift+S", listed="File"),
     "open_dicom_labels": ActionSpec("Open DICOM-SEG / RT structures…",
-                                    lambda w: lambda: dicom_dialogs.open_dicom_labels_dialog(w),
+                                    lambda w: lambda: _dicom_dialogs().open_dicom_labels_dialog(w),
                                     tip="Open a DICOM Segmentation or RT Structure Set onto the DICOM series"),
     "export_dicom_seg": ActionSpec("Labels as DICOM-&SEG…", lambda w: lambda: export_labels(w.documents, DICOM_SEG),
                                    tip="Save the labels as a DICOM Segmentation of the open DICOM series"),
@@ -69,7 +83,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "open_points": ActionSpec("Open &points…", lambda w: lambda: window_files.open_layer_dialog(
         w, POINTS, "Open points", files.POINTS_FILTER)),
     "save_points": ActionSpec("Save points as…", lambda w: lambda: w.documents.save_layer_as(POINTS)),
-    "export_mesh": ActionSpec("Export &mesh…", lambda w: lambda: mesh_export.export_mesh_dialog(w),
+    "export_mesh": ActionSpec("Export &mesh…", lambda w: lambda: _mesh_export().export_mesh_dialog(w),
                               tip="Write the label surfaces as STL, OBJ, PLY or VTP in millimetres"),
     "screenshot": ActionSpec("Export &screenshot…", lambda w: lambda: window_files.export_screenshot_dialog(w), "Ctrl+Shift+P",
                              listed="File"),
