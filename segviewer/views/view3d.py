@@ -120,6 +120,7 @@ class Scene3D:
     def __init__(self) -> None:
         import vtkmodules.util.numpy_support  # noqa: F401 - imported here, not first on the worker
         import vtkmodules.vtkFiltersCore  # noqa: F401 - (an import there would hold the GIL)
+        import vtkmodules.vtkImagingCore  # noqa: F401 - (nor prepare_volume's shrink)
         import vtkmodules.vtkInteractionStyle  # noqa: F401
         import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
         import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
@@ -343,8 +344,8 @@ def prepare_volume(array: np.ndarray, spacing):
     """Worker thread: ``array`` (k, j, i) as the ``vtkImageData`` the volume mapper draws, in
     scaled index space like the surfaces. 64-bit scalars are cast to float32 (a GPU texture
     takes none: VTK would convert them on the GUI thread at the first render), an image over
-    :data:`VOLUME_MAX_VOXELS` is shrunk by block averaging, and the scalar range is computed
-    here so the mapper finds it cached."""
+    :data:`VOLUME_MAX_VOXELS` is shrunk by block averaging (VTK releases the GIL while it
+    shrinks; its ``GetScalarRange`` would not, and the mapper does not need it)."""
     from vtkmodules.util.numpy_support import numpy_to_vtk
     from vtkmodules.vtkCommonDataModel import vtkImageData
     from vtkmodules.vtkImagingCore import vtkImageShrink3D
@@ -370,7 +371,6 @@ def prepare_volume(array: np.ndarray, spacing):
         data.SetOrigin(*((factor - 1) / 2.0 * float(s) for s in spacing))
     else:
         data.keep_alive = array  # the vtkImageData shares the array's buffer
-    data.GetScalarRange()
     return data
 
 

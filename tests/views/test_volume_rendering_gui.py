@@ -31,7 +31,7 @@ def test_prepared_volume_is_shrunk_in_place_and_keeps_its_intensities():
     assert data.GetScalarComponentAsDouble(0, 0, 0, 0) == pytest.approx(500.0)
     small = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
     same = prepare_volume(small, (1.0, 1.0, 1.0))
-    assert same.GetDimensions() == (4, 3, 2) and same.GetScalarRange() == (0.0, 23.0)
+    assert same.GetDimensions() == (4, 3, 2) and same.GetScalarRange() == (0.0, 23.0)  # the buffer lives
 
 
 def test_switching_on_volume_rendering_does_not_stall_the_gui(make_window, qtbot):
