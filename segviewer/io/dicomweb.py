@@ -26,16 +26,16 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 from urllib.parse import urlsplit
-
-import pydicom
-import requests
-from pydicom.errors import InvalidDicomError
 
 from segviewer.errors import SegviewerError
 from segviewer.io.atomic import atomic_folder, write_text_atomically
 from segviewer.io.trust import config_folder
+
+if TYPE_CHECKING:  # pydicom and requests load on first use: the window's PACS dock starts without them
+    import pydicom
+    import requests
 
 #: Seconds to wait for a connection or for the next bytes of an answer.
 DEFAULT_TIMEOUT_S = 30.0
@@ -280,6 +280,8 @@ class SeriesEntry:
 
     @classmethod
     def from_json(cls, item: dict) -> "SeriesEntry":
+        import pydicom  # noqa: PLC0415 - see the imports
+
         dataset = pydicom.Dataset.from_json(item)
 
         def text(keyword: str) -> str:
@@ -319,6 +321,7 @@ class DicomWebServer:
 
     def __init__(self, url: str, credentials: Credentials | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        import requests  # noqa: PLC0415 - see the imports
         from dicomweb_client.api import DICOMwebClient  # noqa: PLC0415 - heavy import, on first use
 
         self.url = normalise_url(url)
@@ -464,6 +467,9 @@ class DicomWebServer:
     @contextlib.contextmanager
     def _answering(self, doing: str) -> Iterator[None]:
         """Turn what ``requests`` and the server say into one line for the user."""
+        import requests  # noqa: PLC0415 - see the imports
+        from pydicom.errors import InvalidDicomError  # noqa: PLC0415
+
         try:
             yield
         except requests.exceptions.Timeout:
@@ -532,6 +538,9 @@ def _dicom_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 
 def _read_for_store(path: Path, require_uids: bool = True) -> pydicom.Dataset:
+    import pydicom  # noqa: PLC0415 - see the imports
+    from pydicom.errors import InvalidDicomError  # noqa: PLC0415
+
     try:
         dataset = pydicom.dcmread(path)
     except (InvalidDicomError, OSError, ValueError, EOFError) as error:
