@@ -21,9 +21,6 @@ _DICOM_MAGIC_OFFSET = 128
 
 def sop_class_of(path: str | Path) -> str:
     """The SOP class UID of a DICOM file ("" when ``path`` is not a readable DICOM file)."""
-    import pydicom  # noqa: PLC0415 - only DICOM files need it
-    from pydicom.errors import InvalidDicomError  # noqa: PLC0415
-
     if not Path(path).is_file():  # a pipe or device would block the read; the caller refuses it
         return ""
     try:
@@ -31,6 +28,13 @@ def sop_class_of(path: str | Path) -> str:
             handle.seek(_DICOM_MAGIC_OFFSET)
             if handle.read(4) != b"DICM":
                 return ""
+    except OSError:
+        return ""
+    # pydicom only for DICOM files: every label map opened passes through here
+    import pydicom  # noqa: PLC0415
+    from pydicom.errors import InvalidDicomError  # noqa: PLC0415
+
+    try:
         dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
     except (InvalidDicomError, OSError, ValueError, TypeError):
         return ""

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import ConvexHull, cKDTree
 
 from segviewer.measure.instruments import MeasurementError
 from segviewer.model.geometry import Geometry, bounding_box, grow_box
@@ -54,6 +53,8 @@ def minimum_distance(labels: np.ndarray, geometry: Geometry, first: int, second:
         raise MeasurementError("give two different labels")
     a = _physical(geometry, _surface_indices(_mask_of(labels, first)))
     b = _physical(geometry, _surface_indices(_mask_of(labels, second)))
+    from scipy.spatial import cKDTree  # noqa: PLC0415 - scipy.spatial loads when a distance is asked
+
     distances, nearest = cKDTree(b).query(a, k=1)
     best = int(np.argmin(distances))
     return LabelDistance(int(first), int(second), float(distances[best]),
@@ -86,6 +87,8 @@ def recist_diameters(labels: np.ndarray, geometry: Geometry, value: int) -> Diam
     axis_ijk = axial_axis(geometry)
     array_axis = 2 - axis_ijk
     in_plane = [a for a in range(3) if a != array_axis]  # array axes of the slice
+    from scipy.spatial import ConvexHull  # noqa: PLC0415 - see minimum_distance
+
     spacing_kji = np.asarray(geometry.spacing[::-1])
     best = None
     for index in np.flatnonzero(mask.any(axis=tuple(in_plane))):
