@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
 from vtkmodules.vtkCommonCore import vtkIntArray, vtkPoints, vtkStringArray
-from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
 from vtkmodules.vtkFiltersCore import (vtkAppendPolyData, vtkDecimatePro, vtkFeatureEdges,
                                        vtkFlyingEdges3D, vtkPolyDataNormals, vtkQuadricDecimation,
                                        vtkWindowedSincPolyDataFilter)
@@ -38,6 +38,7 @@ from segviewer.errors import SegviewerError
 from segviewer.io.atomic import OutputGuard, write_atomically
 from segviewer.io.paths import check_write_suffix
 from segviewer.model.geometry import Box, Geometry, bounding_box, grow_box
+from segviewer.surfaces.vtk_images import vtk_image
 
 #: File formats a mesh can be written to, by suffix.
 MESH_SUFFIXES = (".stl", ".obj", ".ply", ".vtp")
@@ -180,12 +181,8 @@ def label_surfaces(labels: np.ndarray, geometry: Geometry, values: Iterable[int]
 
 
 def _contour(crop: np.ndarray) -> vtkPolyData:
-    image = vtkImageData()
-    image.SetDimensions(crop.shape[2], crop.shape[1], crop.shape[0])
-    scalars = numpy_to_vtk(crop.reshape(-1), deep=True)
-    image.GetPointData().SetScalars(scalars)
     contour = vtkFlyingEdges3D()
-    contour.SetInputData(image)
+    contour.SetInputData(vtk_image(crop))
     contour.SetValue(0, 0.5)
     contour.ComputeNormalsOff()
     contour.ComputeGradientsOff()

@@ -23,18 +23,15 @@ def surface_nets(crop: np.ndarray, values, start_kji, spacing, shape=None, smoot
     has no voxels. Each label's polydata shares the pass's points and normals.
     """
     from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
-    from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
+    from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
     from vtkmodules.vtkFiltersCore import vtkSurfaceNets3D
+
+    from segviewer.surfaces.vtk_images import vtk_image
 
     values = [int(v) for v in values]
     shape = shape or tuple(s + n for s, n in zip(start_kji, crop.shape))
-    crop = np.ascontiguousarray(crop)
-    image = vtkImageData()
-    image.SetDimensions(crop.shape[2], crop.shape[1], crop.shape[0])
-    image.SetSpacing(*spacing)
-    image.SetOrigin(start_kji[2] * spacing[0], start_kji[1] * spacing[1], start_kji[0] * spacing[2])
-    scalars = numpy_to_vtk(crop.reshape(-1), deep=False)
-    image.GetPointData().SetScalars(scalars)
+    image = vtk_image(crop, spacing, (start_kji[2] * spacing[0], start_kji[1] * spacing[1],
+                                      start_kji[0] * spacing[2]))
     nets = vtkSurfaceNets3D()
     nets.SetInputData(image)
     for index, value in enumerate(values):
@@ -74,7 +71,7 @@ def surface_nets(crop: np.ndarray, values, start_kji, spacing, shape=None, smoot
         high = np.ceil(high / scale).astype(int) + 2
         box = tuple(slice(max(0, int(low[c])), min(int(shape[2 - c]), int(high[c]))) for c in (2, 1, 0))
         results[value] = (polydata, box)
-    del scalars, crop  # the output does not reference the input buffer
+    del image  # the output does not reference the input buffer
     return results
 
 

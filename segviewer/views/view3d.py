@@ -43,6 +43,7 @@ from PySide6.QtWidgets import QLabel, QStackedLayout, QVBoxLayout, QWidget
 from segviewer.app.display import slice_orientations
 from segviewer.model.geometry import Box, full_box, union_box
 from segviewer.surfaces.nets import rebuild_surfaces, world_matrix
+from segviewer.surfaces.vtk_images import vtk_image
 from segviewer.views import background
 from segviewer.views.controller import ViewerController
 
@@ -346,18 +347,12 @@ def prepare_volume(array: np.ndarray, spacing):
     takes none: VTK would convert them on the GUI thread at the first render), an image over
     :data:`VOLUME_MAX_VOXELS` is shrunk by block averaging (VTK releases the GIL while it
     shrinks; its ``GetScalarRange`` would not, and the mapper does not need it)."""
-    from vtkmodules.util.numpy_support import numpy_to_vtk
     from vtkmodules.vtkCommonDataModel import vtkImageData
     from vtkmodules.vtkImagingCore import vtkImageShrink3D
 
     if array.dtype.itemsize == 8:
         array = array.astype(np.float32)
-    array = np.ascontiguousarray(array)
-    data = vtkImageData()
-    data.SetDimensions(array.shape[2], array.shape[1], array.shape[0])
-    data.SetSpacing(*spacing)
-    scalars = numpy_to_vtk(array.reshape(-1), deep=False)
-    data.GetPointData().SetScalars(scalars)
+    data = vtk_image(array, spacing)
     factor = int(np.ceil((array.size / VOLUME_MAX_VOXELS) ** (1.0 / 3.0)))
     if factor > 1:
         shrink = vtkImageShrink3D()
@@ -369,8 +364,6 @@ def prepare_volume(array: np.ndarray, spacing):
         data.ShallowCopy(shrink.GetOutput())
         # A block's mean lies at the block's centre, not at its first voxel.
         data.SetOrigin(*((factor - 1) / 2.0 * float(s) for s in spacing))
-    else:
-        data.keep_alive = array  # the vtkImageData shares the array's buffer
     return data
 
 
